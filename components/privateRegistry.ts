@@ -1,0 +1,107 @@
+import * as pulumi from "@pulumi/pulumi";
+import { Settings } from "../lib/settings";
+import { registryEndpoints } from "../lib/endpoints";
+import { renderNginxConf } from "../lib/nginxConf";
+import { CertificateAuthority } from "./certificateAuthority";
+import { ServerCertificate } from "./serverCertificate";
+import { RegistryCredentials } from "./registryCredentials";
+import { Registry, REGISTRY_ALIAS, REGISTRY_PORT } from "./registry";
+import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
+import { ClientTrust } from "./clientTrust";
+
+/** The whole product: CA, server certificate, users, registry, TLS proxy and client trust. */
+export class PrivateRegistry extends pulumi.ComponentResource {
+  /** host[:port] for every address clients dial. */
+  readonly endpoints: string[];
+  readonly caCertPem: pulumi.Output<string>;
+  readonly serverCertExpiresAt: pulumi.Output<string>;
+  /** user -> password; secret. */
+  readonly credentials: pulumi.Output<Record<string, string>>;
+  readonly dockerLoginCommand: string;
+  readonly clientHosts: string[];
+
+  constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions) {
+    super("private-registry:index:PrivateRegistry", name, {}, opts);
+    const parent = { parent: this };
+    const keySpec = { keyAlgorithm: settings.keyAlgorithm, rsaBits: settings.rsaBits };
+
+    const ca = new CertificateAuthority(`${name}-ca`, {
+      ...keySpec,
+      commonName: settings.caCommonName,
+      organization: settings.organization,
+      validityDays: settings.caValidityDays,
+    }, parent);
+
+    const serverCert = new ServerCertificate(`${name}-server`, {
+      ...keySpec,
+      caCertPem: ca.certPem,
+      caPrivateKeyPem: ca.privateKeyPem,
+      ipAddresses: settings.ipAddresses,
+      dnsNames: settings.dnsNames,
+      organization: settings.organization,
+      validityDays: settings.serverCertValidityDays,
+      earlyRenewalDays: settings.serverCertEarlyRenewalDays,
+    }, parent);
+
+    const users = new RegistryCredentials(`${name}-users`, {
+      users: settings.users,
+      passwordLength: settings.passwordLength,
+    }, parent);
+
+    const registry = new Registry(`${name}-registry`, {
+      namePrefix: settings.namePrefix,
+      image: settings.registryImage,
+      pullImages: settings.pullImages,
+      keepDataOnDestroy: settings.keepDataOnDestroy,
+    }, parent);
+
+    new TlsProxy(`${name}-proxy`, {
+      namePrefix: settings.namePrefix,
+      image: settings.nginxImage,
+      pullImages: settings.pullImages,
+      networkName: registry.networkName,
+      listenAddress: settings.listenAddress,
+      port: settings.port,
+      nginxConf: renderNginxConf({
+        serverNames: [...settings.dnsNames, ...settings.ipAddresses],
+        upstreamHost: REGISTRY_ALIAS,
+        upstreamPort: REGISTRY_PORT,
+        listenPort: PROXY_CONTAINER_PORT,
+        certificatePath: PROXY_PATHS.certificateChain,
+        privateKeyPath: PROXY_PATHS.privateKey,
+        htpasswdPath: PROXY_PATHS.htpasswd,
+      }),
+      certificateChainPem: serverCert.chainPem,
+      privateKeyPem: serverCert.privateKeyPem,
+      htpasswd: users.htpasswd,
+    }, { parent: this, dependsOn: [registry] });
+
+    this.endpoints = registryEndpoints(settings.ipAddresses, settings.dnsNames, settings.port);
+    const trust = new ClientTrust(`${name}-trust`, {
+      caCertPem: ca.certPem,
+      endpoints: this.endpoints,
+      clients: settings.clients,
+      local: settings.localClient ? { sudo: settings.localClientSudo, trustOs: settings.localClientTrustOs } : undefined,
+      anchorName: settings.namePrefix,
+    }, parent);
+
+    this.caCertPem = ca.certPem;
+    this.serverCertExpiresAt = serverCert.expiresAt;
+    this.credentials = users.passwords;
+    this.dockerLoginCommand = dockerLoginCommand(this.endpoints[0], settings.users[0]);
+    this.clientHosts = trust.hosts;
+    this.registerOutputs({
+      endpoints: this.endpoints,
+      caCertPem: this.caCertPem,
+      serverCertExpiresAt: this.serverCertExpiresAt,
+      credentials: this.credentials,
+      dockerLoginCommand: this.dockerLoginCommand,
+      clientHosts: this.clientHosts,
+    });
+  }
+}
+
+/** A login that keeps the password off the command line and out of shell history. */
+export function dockerLoginCommand(endpoint: string, user: string): string {
+  return `pulumi stack output --show-secrets --json credentials | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[process.argv[1]])' ${user} | docker login ${endpoint} --username ${user} --password-stdin`;
+}

@@ -1,0 +1,71 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import * as random from "@pulumi/random";
+import { containerImage } from "./containerImage";
+
+/** Name by which the TLS proxy reaches the registry on the private network. */
+export const REGISTRY_ALIAS = "registry";
+export const REGISTRY_PORT = 5000;
+
+export interface RegistryArgs {
+  namePrefix: string;
+  image: string;
+  pullImages: boolean;
+  /** Keep the data volume (the images) when the stack is destroyed. */
+  keepDataOnDestroy: boolean;
+}
+
+/**
+ * The distribution registry on a private network with its data in a named
+ * volume. It publishes no host port: the only way in is the TLS proxy.
+ */
+export class Registry extends pulumi.ComponentResource {
+  readonly networkName: pulumi.Output<string>;
+  readonly volumeName: pulumi.Output<string>;
+  readonly containerName: pulumi.Output<string>;
+
+  constructor(name: string, args: RegistryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("private-registry:registry:Registry", name, {}, opts);
+
+    const network = new docker.Network(`${name}-network`, {
+      name: `${args.namePrefix}-net`,
+      driver: "bridge",
+    }, { parent: this });
+
+    // Fixed name so a later stack (after a destroy that kept it) finds the images again.
+    const volume = new docker.Volume(`${name}-data`, {
+      name: `${args.namePrefix}-data`,
+    }, { parent: this, retainOnDelete: args.keepDataOnDestroy });
+
+    // Shared by every replica of this registry; stable so uploads survive replacement.
+    const httpSecret = new random.RandomPassword(`${name}-http-secret`, { length: 48, special: false }, { parent: this });
+
+    const container = new docker.Container(`${name}-container`, {
+      name: `${args.namePrefix}-registry`,
+      image: containerImage(`${name}-image`, args.image, args.pullImages, this),
+      restart: "always",
+      networksAdvanced: [{ name: network.name, aliases: [REGISTRY_ALIAS] }],
+      volumes: [{ volumeName: volume.name, containerPath: "/var/lib/registry" }],
+      envs: pulumi.secret(pulumi.interpolate`REGISTRY_HTTP_SECRET=${httpSecret.result}`.apply((secretEnv) => [
+        secretEnv,
+        // distribution v3 exports traces to localhost:4318 unless told not to.
+        "OTEL_TRACES_EXPORTER=none",
+      ])),
+      healthcheck: {
+        // busybox wget in the official image; wget from Debian in locally built ones.
+        tests: ["CMD-SHELL", `wget -q -O /dev/null http://127.0.0.1:${REGISTRY_PORT}/v2/ || exit 1`],
+        interval: "10s",
+        timeout: "5s",
+        startPeriod: "5s",
+        retries: 3,
+      },
+      wait: true,
+      waitTimeout: 120,
+    }, { parent: this, deleteBeforeReplace: true });
+
+    this.networkName = network.name;
+    this.volumeName = volume.name;
+    this.containerName = container.name;
+    this.registerOutputs({ networkName: this.networkName, volumeName: this.volumeName, containerName: this.containerName });
+  }
+}

@@ -1,0 +1,59 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { containerImage } from "./containerImage";
+
+/** Where the uploaded files land inside the nginx container. */
+export const PROXY_PATHS = {
+  config: "/etc/nginx/nginx.conf",
+  certificateChain: "/etc/nginx/registry/chain.pem",
+  privateKey: "/etc/nginx/registry/key.pem",
+  htpasswd: "/etc/nginx/registry/htpasswd",
+} as const;
+/** Port nginx listens on inside its container. */
+export const PROXY_CONTAINER_PORT = 443;
+
+export interface TlsProxyArgs {
+  namePrefix: string;
+  image: string;
+  pullImages: boolean;
+  networkName: pulumi.Input<string>;
+  listenAddress: string;
+  port: number;
+  nginxConf: string;
+  certificateChainPem: pulumi.Input<string>;
+  privateKeyPem: pulumi.Input<string>;
+  htpasswd: pulumi.Input<string>;
+}
+
+/** nginx terminating TLS and checking basic auth in front of the registry. */
+export class TlsProxy extends pulumi.ComponentResource {
+  readonly containerName: pulumi.Output<string>;
+
+  constructor(name: string, args: TlsProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("private-registry:proxy:TlsProxy", name, {}, opts);
+
+    const container = new docker.Container(`${name}-container`, {
+      name: `${args.namePrefix}-nginx`,
+      image: containerImage(`${name}-image`, args.image, args.pullImages, this),
+      restart: "always",
+      networksAdvanced: [{ name: args.networkName }],
+      ports: [{ internal: PROXY_CONTAINER_PORT, external: args.port, ip: args.listenAddress }],
+      // Files travel with the container: no host directories to prepare.
+      uploads: [
+        { file: PROXY_PATHS.config, content: args.nginxConf, permissions: "0644" },
+        { file: PROXY_PATHS.certificateChain, content: args.certificateChainPem, permissions: "0644" },
+        { file: PROXY_PATHS.privateKey, content: pulumi.secret(args.privateKeyPem), permissions: "0600" },
+        // Workers (not root) read it on every request.
+        { file: PROXY_PATHS.htpasswd, content: pulumi.secret(args.htpasswd), permissions: "0644" },
+      ],
+    }, {
+      parent: this,
+      // Any file change means a new container; the old one must free name and port first.
+      replaceOnChanges: ["uploads"],
+      deleteBeforeReplace: true,
+    });
+
+    this.containerName = container.name;
+    this.registerOutputs({ containerName: this.containerName });
+  }
+}

@@ -1,0 +1,97 @@
+// Renders the POSIX sh scripts that install and remove the registry's CA on a
+// Docker client host. The CA arrives on stdin; nothing secret is in the scripts.
+
+export interface ClientTrustScriptInput {
+  /** Registry endpoints as clients dial them (host or host:port). */
+  endpoints: string[];
+  /** Also manage the CA in the OS trust store. */
+  trustOs: boolean;
+  /** File name (without .crt) used in the OS trust store. */
+  anchorName: string;
+  /** Overridable for tests; Docker reads /etc/docker/certs.d. */
+  dockerCertsDir?: string;
+}
+
+const DOCKER_CERTS_DIR = "/etc/docker/certs.d";
+const DEBIAN_ANCHORS = "/usr/local/share/ca-certificates";
+const RHEL_ANCHORS = "/etc/pki/ca-trust/source/anchors";
+
+/** Single-quotes a value for sh. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function header(input: ClientTrustScriptInput): string {
+  return `set -eu
+certs_dir=${shellQuote(input.dockerCertsDir ?? DOCKER_CERTS_DIR)}
+anchor_name=${shellQuote(`${input.anchorName}.crt`)}
+`;
+}
+
+function endpointWords(input: ClientTrustScriptInput): string {
+  return input.endpoints.map(shellQuote).join(" ");
+}
+
+/** Installs the CA from stdin for every endpoint; safe to run any number of times. */
+export function renderInstallScript(input: ClientTrustScriptInput): string {
+  const osTrust = input.trustOs
+    ? `
+# OS trust store, the way each family expects it (never appended to a bundle).
+if [ -d ${DEBIAN_ANCHORS} ] && command -v update-ca-certificates >/dev/null 2>&1; then
+  install -m 0644 "$ca_file" "${DEBIAN_ANCHORS}/$anchor_name"
+  update-ca-certificates >/dev/null
+elif command -v update-ca-trust >/dev/null 2>&1; then
+  mkdir -p ${RHEL_ANCHORS}
+  install -m 0644 "$ca_file" "${RHEL_ANCHORS}/$anchor_name"
+  update-ca-trust extract
+else
+  echo "private-registry: no supported OS trust store (need update-ca-certificates or update-ca-trust)" >&2
+  exit 1
+fi
+echo "private-registry: CA added to the OS trust store as $anchor_name"
+`
+    : "";
+  return `${header(input)}umask 022
+ca_file=$(mktemp)
+trap 'rm -f "$ca_file"' EXIT
+cat >"$ca_file"
+if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_file"; then
+  echo "private-registry: expected the CA certificate (PEM) on stdin" >&2
+  exit 1
+fi
+for endpoint in ${endpointWords(input)}; do
+  mkdir -p "$certs_dir/$endpoint"
+  # Write beside, then rename: a client never reads a half-written file.
+  install -m 0644 "$ca_file" "$certs_dir/$endpoint/ca.crt.new"
+  mv -f "$certs_dir/$endpoint/ca.crt.new" "$certs_dir/$endpoint/ca.crt"
+  echo "private-registry: CA installed at $certs_dir/$endpoint/ca.crt"
+done
+${osTrust}`;
+}
+
+/** Removes exactly what the install script put there; safe when already gone. */
+export function renderRemoveScript(input: ClientTrustScriptInput): string {
+  const osTrust = input.trustOs
+    ? `
+if [ -f "${DEBIAN_ANCHORS}/$anchor_name" ]; then
+  rm -f "${DEBIAN_ANCHORS}/$anchor_name"
+  update-ca-certificates --fresh >/dev/null
+fi
+if [ -f "${RHEL_ANCHORS}/$anchor_name" ]; then
+  rm -f "${RHEL_ANCHORS}/$anchor_name"
+  update-ca-trust extract
+fi
+`
+    : "";
+  return `${header(input)}for endpoint in ${endpointWords(input)}; do
+  rm -f "$certs_dir/$endpoint/ca.crt"
+  rmdir "$certs_dir/$endpoint" 2>/dev/null || true
+  echo "private-registry: CA removed from $certs_dir/$endpoint"
+done
+${osTrust}`;
+}
+
+/** Wraps a script as one command line for a remote or local shell, optionally under sudo. */
+export function asCommand(script: string, sudo: boolean): string {
+  return `${sudo ? "sudo -n " : ""}sh -c ${shellQuote(script)}`;
+}

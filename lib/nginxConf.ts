@@ -1,0 +1,100 @@
+// Renders the TLS proxy's nginx.conf. Based on the distribution project's nginx
+// recipe, with a modern TLS policy and a resolver so that a replaced registry
+// container (new address) is found again without restarting nginx.
+
+export interface NginxConfInput {
+  /** Names and addresses the certificate covers; used as server_name. */
+  serverNames: string[];
+  /** Registry container's name on the private network, and its port. */
+  upstreamHost: string;
+  upstreamPort: number;
+  /** Port nginx listens on inside its container. */
+  listenPort: number;
+  certificatePath: string;
+  privateKeyPath: string;
+  htpasswdPath: string;
+  /** Docker's embedded DNS on user-defined networks. */
+  resolver?: string;
+  pidPath?: string;
+}
+
+// Mozilla "intermediate" ciphers for TLS 1.2; TLS 1.3 suites are fixed by OpenSSL.
+export const INTERMEDIATE_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+  "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
+export function renderNginxConf(input: NginxConfInput): string {
+  const resolver = input.resolver ?? "127.0.0.11";
+  const serverNames = input.serverNames.map((n) => (n.includes(":") ? `"[${n}]"` : n)).join(" ");
+  return `# Rendered by the private-registry Pulumi program; changes here are overwritten.
+worker_processes auto;
+pid ${input.pidPath ?? "/var/run/nginx.pid"};
+error_log /dev/stderr warn;
+
+events {
+  worker_connections 1024;
+}
+
+http {
+  server_tokens off;
+  access_log /dev/stdout;
+  sendfile on;
+
+  # The registry sends this header itself; nginx adds it where it does not
+  # answer (the 401 of auth_basic), since docker login needs it on every answer.
+  map $upstream_http_docker_distribution_api_version $docker_distribution_api_version {
+    '' 'registry/2.0';
+  }
+
+  # Resolve the registry's name per request (10 s cache): it survives the
+  # registry container being replaced with a new address.
+  resolver ${resolver} valid=10s ipv6=off;
+
+  server {
+    listen ${input.listenPort} ssl;
+    server_name ${serverNames};
+
+    ssl_certificate ${input.certificatePath};
+    ssl_certificate_key ${input.privateKeyPath};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ${INTERMEDIATE_CIPHERS};
+    ssl_prefer_server_ciphers off;
+    ssl_session_cache shared:RegistryTLS:10m;
+    ssl_session_timeout 1d;
+    ssl_session_tickets off;
+
+    # Layers can be large and are sent chunked: no 413, no 411.
+    client_max_body_size 0;
+    chunked_transfer_encoding on;
+
+    location /v2/ {
+      # Docker 1.5 and older, and bare Go clients, mishandle the registry's auth.
+      if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {
+        return 404;
+      }
+
+      auth_basic "Registry realm";
+      auth_basic_user_file ${input.htpasswdPath};
+      add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;
+
+      set $registry_upstream http://${input.upstreamHost}:${input.upstreamPort};
+      proxy_pass $registry_upstream;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_read_timeout 900;
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }
+
+    location / {
+      return 404;
+    }
+  }
+}
+`;
+}

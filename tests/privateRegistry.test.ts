@@ -1,0 +1,225 @@
+// Wiring of the whole program under Pulumi's mocks: what each resource receives.
+import * as pulumi from "@pulumi/pulumi";
+import { recordResources, recordOptions, valueOf, waitForResource, RecordedResource, isSecretInput, plain } from "./helpers/mocks";
+import { parseSettings, Settings } from "../lib/settings";
+import { renderNginxConf } from "../lib/nginxConf";
+import { asCommand, renderInstallScript, renderRemoveScript } from "../lib/clientTrustScript";
+
+const recorded = recordResources();
+// Imported after the mocks are set, as Pulumi's testing guide requires.
+import { PrivateRegistry } from "../components/privateRegistry";
+
+const TEST_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+
+function labSettings(overrides: Record<string, string> = {}): Settings {
+  return parseSettings({
+    ipAddresses: JSON.stringify(["192.0.2.10", "198.51.100.10"]),
+    dnsNames: JSON.stringify(["registry.example.com", "localhost"]),
+    port: "5443",
+    users: JSON.stringify(["admin", "ci"]),
+    clients: JSON.stringify([
+      { host: "198.51.100.21", user: "deploy", sudo: true, trustOs: true, privateKey: TEST_KEY },
+      { host: "203.0.113.22", port: 2222, privateKey: TEST_KEY },
+    ]),
+    localClient: "true",
+    namePrefix: "reg-t",
+    ...overrides,
+  }, "private-registry", "test");
+}
+
+/** A recorded resource with secrets unwrapped in `inputs` and kept in `raw`. */
+type Seen = RecordedResource & { raw: Record<string, any> };
+
+interface Deployment {
+  registry: PrivateRegistry;
+  resources: (type: string) => Seen[];
+  one: (type: string, nameContains?: string) => Seen;
+  options: Map<string, pulumi.CustomResourceOptions>;
+}
+
+async function deploy(name: string, settings: Settings): Promise<Deployment> {
+  const options = new Map<string, pulumi.CustomResourceOptions>();
+  const registry = new PrivateRegistry(name, settings, { transformations: [recordOptions(options)] });
+  // The proxy is the last resource to be registered; its inputs depend on all the others.
+  await waitForResource(recorded, (r) => r.name === `${name}-proxy-container`);
+  await valueOf(registry.credentials);
+  const mine = () => recorded.filter((r) => r.name.startsWith(`${name}-`))
+    .map((r) => ({ ...r, raw: r.inputs, inputs: plain(r.inputs) }));
+  const resources = (type: string) => mine().filter((r) => r.type === type);
+  const one = (type: string, nameContains = "") => {
+    const found = resources(type).filter((r) => r.name.includes(nameContains));
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+  return { registry, resources, one, options };
+}
+
+const T = {
+  key: "tls:index/privateKey:PrivateKey",
+  caCert: "tls:index/selfSignedCert:SelfSignedCert",
+  csr: "tls:index/certRequest:CertRequest",
+  leaf: "tls:index/locallySignedCert:LocallySignedCert",
+  password: "random:index/randomPassword:RandomPassword",
+  network: "docker:index/network:Network",
+  volume: "docker:index/volume:Volume",
+  image: "docker:index/remoteImage:RemoteImage",
+  container: "docker:index/container:Container",
+  remote: "command:remote:Command",
+  local: "command:local:Command",
+};
+
+describe("PrivateRegistry wiring", () => {
+  let d: Deployment;
+  const settings = labSettings();
+  beforeAll(async () => {
+    d = await deploy("lab", settings);
+  });
+
+  test("the server certificate names exactly the configured IPs and DNS names", () => {
+    const csr = d.one(T.csr);
+    expect(csr.inputs.ipAddresses).toEqual(["192.0.2.10", "198.51.100.10"]);
+    expect(csr.inputs.dnsNames).toEqual(["registry.example.com", "localhost"]);
+    expect(csr.inputs.privateKeyPem).toBe("PRIVATE-KEY(lab-server-key)");
+  });
+
+  test("the leaf is signed by the CA's key and certificate, for server auth only", () => {
+    const leaf = d.one(T.leaf);
+    expect(leaf.inputs.caCertPem).toBe("CERT(lab-ca-cert)");
+    expect(leaf.inputs.caPrivateKeyPem).toBe("PRIVATE-KEY(lab-ca-key)");
+    expect(leaf.inputs.certRequestPem).toBe("CSR(lab-server-csr)");
+    expect(leaf.inputs.allowedUses).toEqual(["digital_signature", "key_encipherment", "server_auth"]);
+    expect(leaf.inputs.isCaCertificate ?? false).toBe(false);
+    expect(leaf.inputs.validityPeriodHours).toBe(365 * 24);
+    expect(leaf.inputs.earlyRenewalHours).toBe(30 * 24);
+  });
+
+  test("the CA is a self-signed CA certificate with the configured subject", () => {
+    const ca = d.one(T.caCert);
+    expect(ca.inputs.isCaCertificate).toBe(true);
+    expect(ca.inputs.allowedUses).toEqual(expect.arrayContaining(["cert_signing", "crl_signing"]));
+    expect(ca.inputs.privateKeyPem).toBe("PRIVATE-KEY(lab-ca-key)");
+    expect(ca.inputs.subject).toEqual({ commonName: "Private Registry CA", organization: "Private Registry" });
+    expect(ca.inputs.validityPeriodHours).toBe(3650 * 24);
+    expect(d.resources(T.key).map((k) => k.inputs)).toEqual([
+      { algorithm: "RSA", rsaBits: 4096 }, { algorithm: "RSA", rsaBits: 4096 },
+    ]);
+  });
+
+  test("the registry publishes no host port and keeps its data in the named volume", () => {
+    const registry = d.one(T.container, "registry-container");
+    expect(registry.inputs.ports ?? []).toEqual([]);
+    expect(registry.inputs.name).toBe("reg-t-registry");
+    expect(registry.inputs.restart).toBe("always");
+    expect(registry.inputs.volumes).toEqual([{ volumeName: "reg-t-data", containerPath: "/var/lib/registry" }]);
+    expect(registry.inputs.envs).toEqual(["REGISTRY_HTTP_SECRET=password-of-lab-registry-http-secret", "OTEL_TRACES_EXPORTER=none"]);
+    expect(registry.inputs.healthcheck.tests[0]).toBe("CMD-SHELL");
+    expect(d.one(T.volume).inputs.name).toBe("reg-t-data");
+    expect(d.options.get("lab-registry-data")?.retainOnDelete).toBe(true);
+    expect(d.options.get("lab-registry-container")?.deleteBeforeReplace).toBe(true);
+  });
+
+  test("both containers are on the one private network", () => {
+    const network = d.one(T.network);
+    expect(network.inputs.name).toBe("reg-t-net");
+    const [registry, proxy] = [d.one(T.container, "registry"), d.one(T.container, "proxy")];
+    expect(registry.inputs.networksAdvanced).toEqual([{ name: "reg-t-net", aliases: ["registry"] }]);
+    expect(proxy.inputs.networksAdvanced).toEqual([{ name: "reg-t-net" }]);
+  });
+
+  test("nginx receives exactly the rendered config, the chain, the key and the htpasswd", () => {
+    const proxy = d.one(T.container, "proxy");
+    const uploads = Object.fromEntries(proxy.inputs.uploads.map((u: { file: string }) => [u.file, u]));
+    expect(Object.keys(uploads).sort()).toEqual([
+      "/etc/nginx/nginx.conf", "/etc/nginx/registry/chain.pem", "/etc/nginx/registry/htpasswd", "/etc/nginx/registry/key.pem",
+    ]);
+    expect(uploads["/etc/nginx/nginx.conf"].content).toBe(renderNginxConf({
+      serverNames: ["registry.example.com", "localhost", "192.0.2.10", "198.51.100.10"],
+      upstreamHost: "registry", upstreamPort: 5000, listenPort: 443,
+      certificatePath: "/etc/nginx/registry/chain.pem",
+      privateKeyPath: "/etc/nginx/registry/key.pem",
+      htpasswdPath: "/etc/nginx/registry/htpasswd",
+    }));
+    expect(uploads["/etc/nginx/registry/chain.pem"].content).toBe("CERT(lab-server-cert)\nCERT(lab-ca-cert)\n");
+    expect(uploads["/etc/nginx/registry/key.pem"].content).toBe("PRIVATE-KEY(lab-server-key)");
+    expect(uploads["/etc/nginx/registry/key.pem"].permissions).toBe("0600");
+    expect(uploads["/etc/nginx/registry/htpasswd"].content).toBe(
+      "admin:$2a$10$hash-of-lab-users-admin\nci:$2a$10$hash-of-lab-users-ci\n");
+    expect(proxy.inputs.ports).toEqual([{ internal: 443, external: 5443, ip: "0.0.0.0" }]);
+    const opts = d.options.get("lab-proxy-container");
+    expect(opts?.deleteBeforeReplace).toBe(true);
+    expect(opts?.replaceOnChanges).toEqual(["uploads"]);
+  });
+
+  test("images are pulled by default and the containers run the pulled image IDs", () => {
+    expect(d.resources(T.image).map((i) => i.inputs)).toEqual([
+      { name: "registry:2.8.3", keepLocally: true }, { name: "nginx:1.27.5", keepLocally: true },
+    ]);
+    expect(d.one(T.container, "registry").inputs.image).toBe("sha256:id-of-registry:2.8.3");
+    expect(d.one(T.container, "proxy").inputs.image).toBe("sha256:id-of-nginx:1.27.5");
+  });
+
+  test("one remote command per client host installs the CA for every endpoint, with a delete", () => {
+    const endpoints = ["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"];
+    const commands = d.resources(T.remote);
+    expect(commands.map((c) => c.inputs.connection)).toEqual([
+      expect.objectContaining({ host: "198.51.100.21", port: 22, user: "deploy", privateKey: TEST_KEY }),
+      expect.objectContaining({ host: "203.0.113.22", port: 2222, user: "root", privateKey: TEST_KEY }),
+    ]);
+    const [withSudo, plain] = commands;
+    const scriptInput = { endpoints, anchorName: "reg-t" };
+    expect(withSudo.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: true }), true));
+    expect(withSudo.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: true }), true));
+    expect(plain.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), false));
+    expect(plain.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), false));
+    for (const c of commands) {
+      expect(c.inputs.stdin).toBe("CERT(lab-ca-cert)");
+      expect(c.inputs.create).not.toContain("CERT(lab-ca-cert)");
+      for (const e of endpoints) expect(c.inputs.create).toContain(`'${e}'`);
+      expect(d.options.get(c.name)?.deleteBeforeReplace).toBe(true);
+    }
+    const local = d.one(T.local);
+    expect(local.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), false));
+    expect(local.inputs.stdin).toBe("CERT(lab-ca-cert)");
+    expect(d.registry.clientHosts).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
+  });
+
+  test("keys, passwords, the htpasswd and the SSH keys are secrets", async () => {
+    expect(isSecretInput(d.one(T.leaf).raw.caPrivateKeyPem)).toBe(true);
+    // One secret element makes the whole uploads list secret in the state.
+    expect(isSecretInput(d.one(T.container, "proxy").raw.uploads)).toBe(true);
+    expect(isSecretInput(d.one(T.container, "registry").raw.envs)).toBe(true);
+    for (const c of d.resources(T.remote)) expect(isSecretInput(c.raw.connection)).toBe(true);
+    expect(await pulumi.isSecret(d.registry.credentials)).toBe(true);
+    expect(await valueOf(d.registry.credentials)).toEqual({
+      admin: "password-of-lab-users-admin", ci: "password-of-lab-users-ci",
+    });
+    expect(await pulumi.isSecret(d.registry.caCertPem)).toBe(false);
+    for (const client of settings.clients) {
+      expect(await pulumi.isSecret(pulumi.output(client.privateKey))).toBe(true);
+    }
+  });
+
+  test("outputs name every endpoint and a login command that keeps the password off the command line", async () => {
+    expect(d.registry.endpoints).toEqual(["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"]);
+    expect(d.registry.dockerLoginCommand).toContain("docker login 192.0.2.10:5443 --username admin --password-stdin");
+    expect(await valueOf(d.registry.serverCertExpiresAt)).toBe("2027-11-28T00:00:00Z");
+  });
+});
+
+describe("PrivateRegistry options", () => {
+  test("ECDSA keys, local images, no clients, data deleted on destroy, port 443 endpoints", async () => {
+    const d = await deploy("alt", labSettings({
+      keyAlgorithm: "ECDSA", pullImages: "false", clients: "[]", localClient: "false", keepDataOnDestroy: "false", port: "443",
+    }));
+    expect(d.resources(T.key).map((k) => k.inputs)).toEqual([
+      { algorithm: "ECDSA", ecdsaCurve: "P256" }, { algorithm: "ECDSA", ecdsaCurve: "P256" },
+    ]);
+    expect(d.one(T.leaf).inputs.allowedUses).toEqual(["digital_signature", "server_auth"]);
+    expect(d.resources(T.image)).toEqual([]);
+    expect(d.one(T.container, "registry").inputs.image).toBe("registry:2.8.3");
+    expect(d.resources(T.remote)).toEqual([]);
+    expect(d.resources(T.local)).toEqual([]);
+    expect(d.options.get("alt-registry-data")?.retainOnDelete).toBe(false);
+    expect(d.registry.endpoints).toEqual(["192.0.2.10", "198.51.100.10", "registry.example.com", "localhost"]);
+  });
+});
