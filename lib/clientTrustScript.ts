@@ -24,8 +24,7 @@ export function shellQuote(value: string): string {
 function header(input: ClientTrustScriptInput): string {
   return `set -eu
 certs_dir=${shellQuote(input.dockerCertsDir ?? DOCKER_CERTS_DIR)}
-anchor_name=${shellQuote(`${input.anchorName}.crt`)}
-`;
+${input.trustOs ? `anchor_name=${shellQuote(`${input.anchorName}.crt`)}\n` : ""}`;
 }
 
 function endpointWords(input: ClientTrustScriptInput): string {

@@ -16,6 +16,8 @@ export interface NginxConfInput {
   /** Docker's embedded DNS on user-defined networks. */
   resolver?: string;
   pidPath?: string;
+  /** Defaults to the container's stdout, where `docker logs` reads it. */
+  accessLogPath?: string;
 }
 
 // Mozilla "intermediate" ciphers for TLS 1.2; TLS 1.3 suites are fixed by OpenSSL.
@@ -32,7 +34,7 @@ export function renderNginxConf(input: NginxConfInput): string {
   return `# Rendered by the private-registry Pulumi program; changes here are overwritten.
 worker_processes auto;
 pid ${input.pidPath ?? "/var/run/nginx.pid"};
-error_log /dev/stderr warn;
+error_log stderr warn;
 
 events {
   worker_connections 1024;
@@ -40,7 +42,7 @@ events {
 
 http {
   server_tokens off;
-  access_log /dev/stdout;
+  access_log ${input.accessLogPath ?? "/dev/stdout"};
   sendfile on;
 
   # The registry sends this header itself; nginx adds it where it does not

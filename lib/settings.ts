@@ -61,6 +61,10 @@ const CLIENT_KEYS = ["host", "port", "user", "privateKey", "sudo", "trustOs"];
 
 // RFC 1123 host names: labels of letters, digits and inner hyphens, at most 253 characters.
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+/** A host name per RFC 1123 whose last label is not all digits (that would be a mistyped IP). */
+function isDnsName(name: string): boolean {
+  return DNS_NAME.test(name) && !/(^|\.)\d+$/.test(name);
+}
 // htpasswd user names: no colon, no white space; kept to a portable set.
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // Docker object names.
@@ -134,7 +138,7 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
   const dnsNames = stringList("dnsNames", ["localhost"]);
   dnsNames.forEach((name) => {
     if (isIP(name)) bad("dnsNames", name, "is an IP address; put it in ipAddresses");
-    else if (!DNS_NAME.test(name)) bad("dnsNames", name, "is not a valid DNS name");
+    else if (!isDnsName(name)) bad("dnsNames", name, "is not a valid DNS name");
   });
   if (ipAddresses.length === 0 && dnsNames.length === 0) {
     bad("ipAddresses", ipAddresses, "ipAddresses and dnsNames are both empty; clients need at least one address to dial");
@@ -208,7 +212,7 @@ function parseClients(value: unknown, bad: (key: string, value: unknown, why: st
       if (!CLIENT_KEYS.includes(k)) bad(`${key}.${k}`, k === "privateKey" ? "[secret]" : e[k], `unknown setting; known are ${CLIENT_KEYS.join(", ")}`);
     }
     const host = e.host;
-    if (typeof host !== "string" || !(isIP(host) || DNS_NAME.test(host))) {
+    if (typeof host !== "string" || !(isIP(host) || isDnsName(host))) {
       bad(`${key}.host`, host, "must be an IP address or DNS name");
     }
     const port = e.port ?? 22;

@@ -1,0 +1,24 @@
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+export interface TestPki {
+  dir: string;
+  caCert: string;
+  chain: string;
+  key: string;
+}
+
+/** A real CA and a server certificate with the given SANs, made with openssl. */
+export function makeTestPki(dir: string, sans: string[]): TestPki {
+  const p = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
+  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "2",
+    "-subj", "/CN=Test Registry CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("server.key"), "-out", p("server.csr"), "-subj", "/CN=registry");
+  fs.writeFileSync(p("ext.cnf"), `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\n`);
+  openssl("x509", "-req", "-in", p("server.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial",
+    "-out", p("server.crt"), "-days", "1", "-extfile", p("ext.cnf"));
+  fs.writeFileSync(p("chain.pem"), fs.readFileSync(p("server.crt"), "utf8") + fs.readFileSync(p("ca.crt"), "utf8"));
+  return { dir, caCert: p("ca.crt"), chain: p("chain.pem"), key: p("server.key") };
+}
