@@ -43,8 +43,11 @@ export interface Settings {
   localClientTrustOs: boolean;
 }
 
-/** Raised for bad stack configuration; the message names every bad key and value. */
-export class ConfigError extends Error {
+/**
+ * Raised for bad stack configuration; the message names every bad key and value.
+ * A RunError, so that Pulumi prints the message alone, without a stack trace.
+ */
+export class ConfigError extends pulumi.RunError {
   constructor(readonly problems: string[]) {
     super(problems.length === 1 ? problems[0] : `Invalid stack configuration:\n  ${problems.join("\n  ")}`);
     this.name = "ConfigError";
@@ -176,7 +179,7 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
   const nginxImage = str("nginxImage", "nginx:1.27.5");
   if (!IMAGE_REF.test(nginxImage)) bad("nginxImage", nginxImage, "is not a Docker image reference");
   const pullImages = bool("pullImages", true);
-  const namePrefix = str("namePrefix", `registry-${stack}`);
+  const namePrefix = str("namePrefix", "") || `registry-${stack}`;
   if (!DOCKER_NAME.test(namePrefix)) bad("namePrefix", namePrefix, "must be a Docker name (letters, digits, '_', '.', '-', at most 63)");
   const keepDataOnDestroy = bool("keepDataOnDestroy", true);
 

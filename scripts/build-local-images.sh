@@ -341,7 +341,8 @@ EOF
 
 image_packages() {
   case "$1" in
-    registry) echo "docker-registry" ;;
+    # wget: the health check the program sets (the official image has busybox wget).
+    registry) echo "docker-registry wget" ;;
     nginx) echo "nginx" ;;
     # netavark only satisfies skopeo's container-network-stack dependency; otherwise apt
     # picks containernetworking-plugins (+ iptables), 45 MB that skopeo never uses.

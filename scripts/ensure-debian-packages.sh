@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian packages that the tests run for real (nginx for `nginx -t`,
-# shellcheck, openssl), only those missing. Usage: ensure-debian-packages.sh CMD=PACKAGE...
+# ShellCheck, openssl), only those missing. Usage: ensure-debian-packages.sh CMD=PACKAGE...
 set -euo pipefail
 
 log() { printf '[debian-packages] %s\n' "$*" >&2; }
