@@ -30,33 +30,35 @@ export class ClientTrust extends pulumi.ComponentResource {
   constructor(name: string, args: ClientTrustArgs, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:clients:ClientTrust", name, {}, opts);
 
-    const scripts = (trustOs: boolean, sudo: boolean) => {
+    const commandArgs = (trustOs: boolean, sudo: boolean) => {
       const input = { endpoints: args.endpoints, trustOs, anchorName: args.anchorName };
-      return { create: asCommand(renderInstallScript(input), sudo), delete: asCommand(renderRemoveScript(input), sudo) };
-    };
-    const common = (trustOs: boolean, sudo: boolean) => {
-      const s = scripts(trustOs, sudo);
+      const install = asCommand(renderInstallScript(input), sudo);
+      const remove = asCommand(renderRemoveScript(input), sudo);
       return {
-        ...s,
+        create: install,
+        // A new CA (stdin) re-runs the install in place: files are rewritten atomically.
+        update: install,
+        delete: remove,
         stdin: args.caCertPem,
-        // What the delete removes changed: remove the old set, then install the new.
-        // A changed CA alone re-runs create in place, which rewrites the files.
-        triggers: [s.delete],
+        // When what would be removed changes (endpoints, trustOs, sudo), replace
+        // (the SDK marks triggers replace-on-change): the old delete removes the
+        // old set, then the new set is installed.
+        triggers: [remove],
       };
     };
+    const options = { parent: this, deleteBeforeReplace: true };
 
     this.hosts = [];
     for (const client of args.clients) {
       const id = `${client.user}@${client.host}:${client.port}`;
       new command.remote.Command(`${name}-${client.host}-${client.port}`, {
         connection: { host: client.host, port: client.port, user: client.user, privateKey: client.privateKey },
-        ...common(client.trustOs, client.sudo),
-      }, { parent: this, deleteBeforeReplace: true });
+        ...commandArgs(client.trustOs, client.sudo),
+      }, options);
       this.hosts.push(id);
     }
     if (args.local) {
-      new command.local.Command(`${name}-local`, common(args.local.trustOs, args.local.sudo),
-        { parent: this, deleteBeforeReplace: true });
+      new command.local.Command(`${name}-local`, commandArgs(args.local.trustOs, args.local.sudo), options);
       this.hosts.push("local");
     }
     this.registerOutputs({ hosts: this.hosts });

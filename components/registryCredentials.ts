@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { renderHtpasswd } from "../lib/htpasswd";
 
 export interface RegistryCredentialsArgs {
   users: string[];
@@ -31,8 +32,4 @@ export class RegistryCredentials extends pulumi.ComponentResource {
       renderHtpasswd(generated.map((g, i) => ({ user: g.user, bcryptHash: hashes[i] })))));
     this.registerOutputs({ passwords: this.passwords, htpasswd: this.htpasswd });
   }
-}
-
-export function renderHtpasswd(entries: { user: string; bcryptHash: string }[]): string {
-  return entries.map((e) => `${e.user}:${e.bcryptHash}\n`).join("");
 }

@@ -14,4 +14,14 @@ scripts/ensure-docker-engine.sh
 scripts/build-local-images.sh
 
 npx tsc --noEmit -p .
-npx jest "$@"
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+status=0
+npx jest --json --outputFile="$results" "$@" || status=$?
+# One plain closing line with the counts, whatever the reporter printed.
+# shellcheck disable=SC2016 # JavaScript, not shell
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$results" || true
+exit "$status"

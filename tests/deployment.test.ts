@@ -59,7 +59,18 @@ function httpsGet(pathName: string, auth?: string): Promise<{ status: number; he
   });
 }
 
+/** Leftovers of an earlier run that was killed: its clients and its network hold the test subnet. */
+function removeStaleRuns(): void {
+  const stale = docker("network", "ls", "--filter", "name=^rt[0-9]+-clients$", "--format", "{{.Name}}").split("\n").filter(Boolean);
+  for (const network of stale) {
+    const containers = docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", network).split(" ").filter(Boolean);
+    if (containers.length) docker("rm", "-f", ...containers);
+    docker("network", "rm", network);
+  }
+}
+
 beforeAll(async () => {
+  removeStaleRuns();
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
   const publicKey = fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim();
   docker("network", "create", "--subnet", CLIENT_SUBNET, "--gateway", GATEWAY, `${id}-clients`);

@@ -171,7 +171,11 @@ describe("PrivateRegistry wiring", () => {
     expect(withSudo.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: true }), true));
     expect(plain.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), false));
     expect(plain.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), false));
-    for (const c of commands) {
+    for (const c of [...commands, d.one(T.local)]) {
+      // A new CA re-runs the install in place; a new set of files replaces the command.
+      expect(c.inputs.update).toBe(c.inputs.create);
+      expect(c.inputs.triggers).toEqual([c.inputs.delete]);
+      expect(d.options.get(c.name)?.replaceOnChanges).toContain("triggers[*]");
       expect(c.inputs.stdin).toBe("CERT(lab-ca-cert)");
       expect(c.inputs.create).not.toContain("CERT(lab-ca-cert)");
       for (const e of endpoints) expect(c.inputs.create).toContain(`'${e}'`);
