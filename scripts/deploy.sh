@@ -9,17 +9,10 @@
 # - --local-images: for hosts that cannot pull, builds the registry and nginx
 #   images from Debian packages and points the stack at them (pullImages=false).
 set -euo pipefail
-# shellcheck source=scripts/pulumi-env.sh
-. "$(dirname "$0")/pulumi-env.sh"
 # shellcheck source=scripts/stack-env.sh
 . "$(dirname "$0")/stack-env.sh"
-parse_stack_args "$@"
-cd "$PROJECT_DIR"
-
-ensure_node_modules
-ensure_pulumi_cli
+prepare_stack "$@"
 scripts/ensure-docker-engine.sh
-select_backend_and_stack
 
 if [ -n "$LOCAL_IMAGES" ]; then
   PRIVATE_REGISTRY_IMAGES="registry nginx" scripts/build-local-images.sh

@@ -1,5 +1,7 @@
 # shellcheck shell=bash
 # Sourced by deploy.sh and destroy.sh: argument parsing, backend and stack selection.
+# shellcheck source=scripts/pulumi-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pulumi-env.sh"
 
 STACK="dev"
 LOCAL_IMAGES=""  # read by deploy.sh
@@ -42,4 +44,13 @@ select_backend_and_stack() {
       ;;
   esac
   pulumi stack select "$STACK" 2>/dev/null || pulumi stack init "$STACK"
+}
+
+# The common start of deploy and destroy: arguments, npm packages, CLI, backend, stack.
+prepare_stack() {
+  parse_stack_args "$@"
+  cd "$PROJECT_DIR" || return
+  ensure_node_modules
+  ensure_pulumi_cli
+  select_backend_and_stack
 }
