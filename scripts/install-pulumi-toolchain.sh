@@ -7,11 +7,15 @@
 # Measured on a 2-core machine of the `polyglot` kind: see README "First run".
 set -euo pipefail
 
-PULUMI_VERSION="${PULUMI_VERSION:-3.248.0}"
-# The language host has lived in its own untagged Go module since v3.5x, and the
-# Go module proxy here refuses that module at every version. v3.52.0 is the
-# newest sdk/v3 release that still carries it inside the (served) sdk/v3 module.
-LANGUAGE_HOST_SDK_VERSION="${LANGUAGE_HOST_SDK_VERSION:-3.52.0}"
+PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The CLI at the version of the SDK that package.json pins.
+PULUMI_VERSION="${PULUMI_VERSION:-$(node -p "require('$PROJECT_DIR/package.json').dependencies['@pulumi/pulumi']")}"
+# The language host has lived in its own untagged Go module since v3.7x, and the
+# Go module proxy here refuses that module at every version. v3.68.0 is the
+# newest served sdk/v3 release that still carries it inside the sdk/v3 module
+# (v3.90.0, the next one served, no longer does). Measured: it runs programs on
+# the 3.248 CLI and SDK (tests/engine.test.ts).
+LANGUAGE_HOST_SDK_VERSION="${LANGUAGE_HOST_SDK_VERSION:-3.68.0}"
 CACHE_ROOT="${PRIVATE_REGISTRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/private-registry}"
 TOOLCHAIN_DIR="$CACHE_ROOT/pulumi-v${PULUMI_VERSION}-nodejs-v${LANGUAGE_HOST_SDK_VERSION}"
 BIN_DIR="$TOOLCHAIN_DIR/bin"
