@@ -15,10 +15,11 @@ PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '[provider-plugins] %s\n' "$*" >&2; }
 
+installed="$(pulumi plugin ls --json 2>/dev/null || echo '[]')"
 missing=()
 for package in tls random docker command; do
   version="$(node -p "require('$PROJECT_DIR/node_modules/@pulumi/$package/package.json').pulumi.version.replace(/^v/, '')")"
-  if pulumi plugin ls --json 2>/dev/null | node -e '
+  if printf '%s' "$installed" | node -e '
       const [name, version] = process.argv.slice(1);
       const plugins = JSON.parse(require("fs").readFileSync(0, "utf8") || "[]");
       process.exit(plugins.some((p) => p.kind === "resource" && p.name === name && p.version === version) ? 0 : 1);

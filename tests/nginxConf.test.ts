@@ -6,6 +6,7 @@ import * as path from "path";
 import * as https from "https";
 import * as tls from "tls";
 import * as http from "http";
+import * as net from "net";
 import { AddressInfo } from "net";
 import * as bcrypt from "bcryptjs";
 import { renderNginxConf } from "../lib/nginxConf";
@@ -176,7 +177,7 @@ describe("a real nginx serving the rendered config on loopback", () => {
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = require("net").connect(port, "127.0.0.1");
+    const s = net.connect(port, "127.0.0.1");
     s.on("connect", () => { s.destroy(); resolve(true); });
     s.on("error", () => resolve(false));
   });

@@ -16,7 +16,6 @@ export interface Realized {
   type: string;
   name: string;
   inputs: Record<string, any>;
-  state: Record<string, any>;
 }
 
 export interface RealizeOptions {
@@ -51,7 +50,7 @@ export class Realizer {
         if (args.custom === false) return { id: `${args.name}-component`, state: {} };
         const inputs = plain(args.inputs);
         const state = { ...inputs, ...(await this.create(args.type, args.name, inputs)) };
-        this.realized.push({ type: args.type, name: args.name, inputs, state });
+        this.realized.push({ type: args.type, name: args.name, inputs });
         return { id: String(state.id ?? args.name), state };
       },
       call: (args) => args.inputs,
