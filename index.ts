@@ -10,4 +10,5 @@ export const caCertPem = registry.caCertPem;
 export const serverCertExpiresAt = registry.serverCertExpiresAt;
 export const credentials = registry.credentials;
 export const dockerLoginCommand = registry.dockerLoginCommand;
+export const dockerLoginCommands = registry.dockerLoginCommands;
 export const clientHosts = registry.clientHosts;

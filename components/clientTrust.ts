@@ -44,6 +44,9 @@ export class ClientTrust extends pulumi.ComponentResource {
         // (the SDK marks triggers replace-on-change): the old delete removes the
         // old set, then the new set is installed.
         triggers: [remove],
+        // The scripts never read their previous output; passing it would make sshd
+        // print "Unable to set 'PULUMI_COMMAND_STDOUT'" on every run (AcceptEnv).
+        addPreviousOutputInEnv: false,
       };
     };
     const options = { parent: this, deleteBeforeReplace: true };

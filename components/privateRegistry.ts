@@ -17,7 +17,10 @@ export class PrivateRegistry extends pulumi.ComponentResource {
   readonly serverCertExpiresAt: pulumi.Output<string>;
   /** user -> password; secret. */
   readonly credentials: pulumi.Output<Record<string, string>>;
+  /** The login for the first user. */
   readonly dockerLoginCommand: string;
+  /** user -> a `docker login` line for that user. */
+  readonly dockerLoginCommands: Record<string, string>;
   readonly clientHosts: string[];
 
   constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions) {
@@ -88,7 +91,9 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     this.caCertPem = ca.certPem;
     this.serverCertExpiresAt = serverCert.expiresAt;
     this.credentials = users.passwords;
-    this.dockerLoginCommand = dockerLoginCommand(this.endpoints[0], settings.users[0]);
+    const stack = pulumi.getStack();
+    this.dockerLoginCommands = Object.fromEntries(settings.users.map((user) => [user, dockerLoginCommand(stack, this.endpoints[0], user)]));
+    this.dockerLoginCommand = this.dockerLoginCommands[settings.users[0]];
     this.clientHosts = trust.hosts;
     this.registerOutputs({
       endpoints: this.endpoints,
@@ -96,12 +101,16 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       serverCertExpiresAt: this.serverCertExpiresAt,
       credentials: this.credentials,
       dockerLoginCommand: this.dockerLoginCommand,
+      dockerLoginCommands: this.dockerLoginCommands,
       clientHosts: this.clientHosts,
     });
   }
 }
 
-/** A login that keeps the password off the command line and out of shell history. */
-export function dockerLoginCommand(endpoint: string, user: string): string {
-  return `pulumi stack output --show-secrets --json credentials | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[process.argv[1]])' ${user} | docker login ${endpoint} --username ${user} --password-stdin`;
+/**
+ * A login, run in the project folder, that keeps the password off the command line
+ * and out of shell history: `npm run pulumi` reaches the stack's backend with its passphrase.
+ */
+export function dockerLoginCommand(stack: string, endpoint: string, user: string): string {
+  return `npm run --silent pulumi -- stack output --stack ${stack} --show-secrets --json credentials | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[process.argv[1]])' ${user} | docker login ${endpoint} --username ${user} --password-stdin`;
 }

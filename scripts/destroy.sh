@@ -6,5 +6,4 @@ set -euo pipefail
 # shellcheck source=scripts/stack-env.sh
 . "$(dirname "$0")/stack-env.sh"
 prepare_stack "$@"
-scripts/ensure-provider-plugins.sh
-pulumi destroy --stack "$STACK" --yes "${PASSTHROUGH[@]}"
+pulumi destroy --stack "$STACK" --yes --skip-preview "${PASSTHROUGH[@]}"

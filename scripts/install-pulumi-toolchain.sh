@@ -1,42 +1,44 @@
 #!/usr/bin/env bash
-# Builds the Pulumi CLI and the Node.js language host from Go modules when no
-# installed CLI can be used (machines without access to Pulumi's download site).
-# Idempotent: the binaries are cached outside the repository, keyed by version,
-# so a second run only checks that they are there.
-#
-# Measured on a 2-core machine of the `polyglot` kind: see README "First run".
+# Puts a Pulumi CLI and its Node.js language host in one folder, and prints that
+# folder (last line of stdout) for the caller to put first on PATH.
+# - An installed CLI with a language host on PATH is used as it is (prints nothing).
+# - Otherwise the CLI is built from the Go module github.com/pulumi/pulumi/pkg/v3 at
+#   the version package.json pins (Pulumi's download site may be unreachable; about
+#   4 minutes on 2 cores), and the language host of the same release is unpacked
+#   beside it from the plugin mirror (scripts/plugin-mirror.sh), checked against the
+#   mirror's SHA256SUMS. Beside the CLI is where the CLI looks first, so no
+#   "using pulumi-language-nodejs from $PATH" warning.
+# - Without a mirror, the language host is built from sdk/v3 v3.68.0, the newest
+#   release the module proxy serves that still carries it (its own module is refused).
+# Idempotent and quiet when cached: outside the repository, keyed by version.
 set -euo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# The CLI at the version of the SDK that package.json pins.
+# shellcheck source=scripts/plugin-mirror.sh
+. "$PROJECT_DIR/scripts/plugin-mirror.sh"
 PULUMI_VERSION="${PULUMI_VERSION:-$(node -p "require('$PROJECT_DIR/package.json').dependencies['@pulumi/pulumi']")}"
-# The language host has lived in its own untagged Go module since v3.7x, and the
-# Go module proxy here refuses that module at every version. v3.68.0 is the
-# newest served sdk/v3 release that still carries it inside the sdk/v3 module
-# (v3.90.0, the next one served, no longer does). Measured: it runs programs on
-# the 3.248 CLI and SDK (tests/engine.test.ts).
-LANGUAGE_HOST_SDK_VERSION="${LANGUAGE_HOST_SDK_VERSION:-3.68.0}"
+FALLBACK_LANGUAGE_HOST_SDK_VERSION=3.68.0
 CACHE_ROOT="${PRIVATE_REGISTRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/private-registry}"
-TOOLCHAIN_DIR="$CACHE_ROOT/pulumi-v${PULUMI_VERSION}-nodejs-v${LANGUAGE_HOST_SDK_VERSION}"
+TOOLCHAIN_DIR="$CACHE_ROOT/pulumi-v${PULUMI_VERSION}"
 BIN_DIR="$TOOLCHAIN_DIR/bin"
+HOST_SOURCE_FILE="$TOOLCHAIN_DIR/language-host-source"
 
 log() { printf '[pulumi-toolchain] %s\n' "$*" >&2; }
 
 if command -v pulumi >/dev/null 2>&1 && command -v pulumi-language-nodejs >/dev/null 2>&1 \
    && [ "$(command -v pulumi)" != "$BIN_DIR/pulumi" ]; then
-  log "using the installed CLI: $(command -v pulumi) ($(pulumi version 2>/dev/null || echo unknown))"
   exit 0
 fi
 
-if [ -x "$BIN_DIR/pulumi" ] && [ -x "$BIN_DIR/pulumi-language-nodejs" ]; then
-  log "cached: $BIN_DIR"
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-command -v go >/dev/null 2>&1 || { log "error: Go is needed to build the Pulumi CLI here"; exit 1; }
 mkdir -p "$BIN_DIR" "$TOOLCHAIN_DIR/src"
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+case "$(uname -m)" in
+  x86_64) ARCH=amd64 ;;
+  aarch64 | arm64) ARCH=arm64 ;;
+  *) ARCH="$(uname -m)" ;;
+esac
+MIRROR="$(mirror_dir "$PROJECT_DIR")"
+HOST_TARBALL="$(mirror_tarball "$MIRROR" "pulumi-language-nodejs-v${PULUMI_VERSION}-linux-${ARCH}.tar.gz")"
 
 # Builds one main package from a throw-away wrapper module. A wrapper is needed
 # because pkg/v3's own go.mod points sdk/v3 at a local path, which `go install
@@ -44,7 +46,8 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod
 build_from_wrapper() {
   local name="$1" pkg="$2" version="$3" ldflag_version="$4"
   local dir="$TOOLCHAIN_DIR/src/$name"
-  if [ -x "$BIN_DIR/$name" ]; then log "$name: cached"; return; fi
+  command -v go >/dev/null 2>&1 || { log "error: Go is needed to build $name here"; return 1; }
+  export CGO_ENABLED=0 GOFLAGS=-mod=mod
   log "$name: resolving $pkg@$version"
   rm -rf "$dir" && mkdir -p "$dir"
   (cd "$dir" && go mod init "local.invalid/toolchain/$name" >/dev/null 2>&1 \
@@ -60,9 +63,28 @@ build_from_wrapper() {
   log "$name: built in $((SECONDS - start)) s"
 }
 
-build_from_wrapper pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
-  "v$LANGUAGE_HOST_SDK_VERSION" "$LANGUAGE_HOST_SDK_VERSION"
-build_from_wrapper pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "v$PULUMI_VERSION" "$PULUMI_VERSION"
+# The language host: the mirror's (same release as the CLI) wins over an earlier fallback build.
+if [ -n "$HOST_TARBALL" ]; then
+  want="mirror $(sha256sum "$HOST_TARBALL" | cut -d' ' -f1)"
+  if [ ! -x "$BIN_DIR/pulumi-language-nodejs" ] || [ "$(cat "$HOST_SOURCE_FILE" 2>/dev/null)" != "$want" ]; then
+    log "pulumi-language-nodejs v$PULUMI_VERSION: from the mirror ($HOST_TARBALL, SHA256 verified)"
+    unpack="$(mktemp -d)"
+    tar -xzf "$HOST_TARBALL" -C "$unpack"
+    found="$(find "$unpack" -type f -name pulumi-language-nodejs | head -n 1)"
+    [ -n "$found" ] || { log "error: $HOST_TARBALL holds no pulumi-language-nodejs"; exit 1; }
+    install -m 0755 "$found" "$BIN_DIR/pulumi-language-nodejs"
+    rm -rf "$unpack"
+    echo "$want" >"$HOST_SOURCE_FILE"
+  fi
+elif [ ! -x "$BIN_DIR/pulumi-language-nodejs" ]; then
+  log "no plugin mirror with pulumi-language-nodejs v$PULUMI_VERSION (set PULUMI_PLUGIN_MIRROR); building the sdk/v3 v$FALLBACK_LANGUAGE_HOST_SDK_VERSION language host instead"
+  build_from_wrapper pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
+    "v$FALLBACK_LANGUAGE_HOST_SDK_VERSION" "$FALLBACK_LANGUAGE_HOST_SDK_VERSION"
+  echo "build sdk/v3 v$FALLBACK_LANGUAGE_HOST_SDK_VERSION" >"$HOST_SOURCE_FILE"
+fi
 
-"$BIN_DIR/pulumi" version >&2
+if [ ! -x "$BIN_DIR/pulumi" ]; then
+  build_from_wrapper pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "v$PULUMI_VERSION" "$PULUMI_VERSION"
+  "$BIN_DIR/pulumi" version >&2
+fi
 echo "$BIN_DIR"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: sets up what the tests run for real (npm packages, nginx,
-# ShellCheck, openssl, ssh, the Pulumi CLI, a Docker engine and local images),
-# each step idempotent and cached, then runs every jest suite.
+# ShellCheck, openssl, ssh, the Pulumi CLI and language host, the provider plugins,
+# a Docker engine and local images), each step idempotent and cached, then runs
+# every jest suite.
 set -euo pipefail
 # shellcheck source=scripts/pulumi-env.sh
 . "$(dirname "$0")/pulumi-env.sh"
@@ -10,6 +11,7 @@ cd "$PROJECT_DIR"
 ensure_node_modules
 scripts/ensure-debian-packages.sh nginx=nginx shellcheck=shellcheck openssl=openssl ssh=openssh-client ssh-keygen=openssh-client
 ensure_pulumi_cli
+scripts/ensure-provider-plugins.sh
 scripts/ensure-docker-engine.sh
 scripts/build-local-images.sh
 

@@ -1,228 +1,363 @@
-// The whole program deployed for real on this machine, with the provider
-// plugins' work done by the harness in helpers/realize.ts (see there why):
-// a real registry and nginx (local Debian images) on a private network, two
-// SSH client hosts in containers, a real registry client (skopeo) on each, and
-// this machine's Docker engine as a third client. Traffic goes only to
-// loopback, to this test's own network's host address and to its containers.
+// The whole program deployed for real: the real Pulumi engine (Automation API,
+// file backend in a temporary folder, its own stack), the real provider plugins,
+// a real registry and nginx (local Debian images) on a private network, two SSH
+// client hosts in containers with skopeo (a registry client that reads certs.d
+// like Docker), and this machine's Docker engine as a third client.
+// In the order of Pulumi's own example tests: up, preview with no changes, the
+// checks a user makes, a replacement, a second up with edits, destroy.
+// Traffic goes only to this test's own networks' host addresses and its containers.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as https from "https";
-import { execFileSync } from "child_process";
-import * as pulumi from "@pulumi/pulumi";
-import { parseSettings, Settings } from "../lib/settings";
-import { Realizer, docker, waitHealthy } from "./helpers/realize";
-import { valueOf } from "./helpers/mocks";
+import * as crypto from "crypto";
+import { execFileSync, spawnSync } from "child_process";
+import { LocalWorkspace, Stack, ConfigMap, OutputMap } from "@pulumi/pulumi/automation";
+import { docker, dockerQuiet, containerSh, waitForSsh, planRecorder, ShResult } from "./helpers/e2e";
+import { makeTestPki } from "./helpers/pki";
 
-jest.setTimeout(600_000);
+jest.setTimeout(900_000);
 
-const id = `rt${process.pid % 100000}`;
-const CLIENT_SUBNET = "10.251.13.0/24";
-const GATEWAY = "10.251.13.1"; // the host's own side of the test network: outside 127/8, so TLS is verified
+const projectDir = path.join(__dirname, "..");
+const id = `e2e${process.pid % 100000}`;
+const SUBNET = "10.251.13.0/24";
+const GATEWAY = "10.251.13.1"; // the host's side of the test network: outside 127/8, so TLS is verified
+const ALT_SUBNET = "10.251.14.0/24";
+const ALT_GATEWAY = "10.251.14.1"; // a second host address: the IP SAN the second `up` adds
 const CLIENT_IPS = ["10.251.13.21", "10.251.13.22"];
-const DNS_NAME = "registry.internal.test";
+const DNS_NAME = "registry.e2e.test";
 const PORT = 15443;
 const ENDPOINT = `${GATEWAY}:${PORT}`;
 const NAME_ENDPOINT = `${DNS_NAME}:${PORT}`;
+const ALT_ENDPOINT = `${ALT_GATEWAY}:${PORT}`;
 const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
+const REPO = "e2e/tiny:1";
 
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "deployment-test-"));
+const stateDir = path.join(workDir, "state");
 const sshKeyFile = path.join(workDir, "id_ed25519");
-const realizer = new Realizer({ workDir, sshKeyFile });
-pulumi.runtime.setMocks(realizer.mocks(), "private-registry", "harness", false);
-// Imported after the mocks are set.
-import { PrivateRegistry } from "../components/privateRegistry";
+const clients = CLIENT_IPS.map((_, i) => `${id}-client-${i + 1}`);
+// The user's own file beside ca.crt on client 1: it must survive destroy.
+const USER_FILE = `/etc/docker/certs.d/${NAME_ENDPOINT}/mirror-ca.crt`;
+const env: Record<string, string> = {
+  PULUMI_BACKEND_URL: `file://${stateDir}`,
+  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+  PULUMI_SKIP_UPDATE_CHECK: "true",
+  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+};
 
-const clientNames = CLIENT_IPS.map((_, i) => `${id}-client-${i + 1}`);
-let settings: Settings;
-let registry: PrivateRegistry;
+let stack: Stack;
+let outputs: OutputMap;
 let passwords: Record<string, string>;
 let caPem: string;
+let pushedDigest: string;
+let upOutput = "";
 let destroyed = false;
 
-function clientSh(index: number, script: string, stdin = ""): { status: number; out: string } {
-  try {
-    const out = execFileSync("docker", ["exec", "-i", clientNames[index], "sh", "-c", script], { input: stdin, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
-    return { status: 0, out };
-  } catch (e) {
-    const err = e as { status: number; stdout: string; stderr: string };
-    return { status: err.status, out: `${err.stdout}${err.stderr}` };
-  }
-}
+const client = (i: number, script: string, stdin = ""): ShResult => containerSh(clients[i], script, stdin);
 
-function httpsGet(pathName: string, auth?: string): Promise<{ status: number; headers: Record<string, unknown> }> {
+function httpsGet(host: string, pathName: string, auth?: string): Promise<{ status: number; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    https.get({ host: GATEWAY, port: PORT, path: pathName, ca: caPem, headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
+    https.get({ host, port: PORT, path: pathName, ca: caPem, headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
       res.resume();
       resolve({ status: res.statusCode ?? 0, headers: res.headers });
     }).on("error", reject);
   });
 }
 
-/** Leftovers of an earlier run that was killed: its clients and its network hold the test subnet. */
+/** `npm run pulumi -- ARGS` as a user runs it, with the test's backend and passphrase. */
+function npmPulumi(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync("npm", ["run", "--silent", "pulumi", "--", ...args], {
+    cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 300_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Leftovers of an earlier run that was killed: clients, networks, containers, volumes, stack files. */
 function removeStaleRuns(): void {
-  const stale = docker("network", "ls", "--filter", "name=^rt[0-9]+-clients$", "--format", "{{.Name}}").split("\n").filter(Boolean);
-  for (const network of stale) {
-    const containers = docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", network).split(" ").filter(Boolean);
-    if (containers.length) docker("rm", "-f", ...containers);
-    docker("network", "rm", network);
+  const stale = (...args: string[]) => docker(...args).split("\n").filter((name) => /^e2e[0-9]+-/.test(name));
+  const containers = stale("ps", "-a", "--format", "{{.Names}}");
+  if (containers.length) docker("rm", "-f", ...containers);
+  for (const network of stale("network", "ls", "--format", "{{.Name}}")) dockerQuiet("network", "rm", network);
+  for (const volume of stale("volume", "ls", "--format", "{{.Name}}")) dockerQuiet("volume", "rm", volume);
+  for (const file of fs.readdirSync(projectDir)) {
+    if (/^Pulumi\.e2e[0-9]+\.yaml$/.test(file)) fs.rmSync(path.join(projectDir, file));
   }
+  for (const dir of fs.existsSync("/etc/docker/certs.d") ? fs.readdirSync("/etc/docker/certs.d") : []) {
+    if ([ENDPOINT, NAME_ENDPOINT, ALT_ENDPOINT].includes(dir)) fs.rmSync(path.join("/etc/docker/certs.d", dir), { recursive: true });
+  }
+}
+
+function baseConfig(): ConfigMap {
+  const key = fs.readFileSync(sshKeyFile, "utf8");
+  const c = (value: string, secret = false) => ({ value, secret });
+  return {
+    "private-registry:ipAddresses[0]": c(GATEWAY),
+    "private-registry:dnsNames[0]": c(DNS_NAME),
+    "private-registry:port": c(String(PORT)),
+    "private-registry:listenAddress": c("0.0.0.0"),
+    "private-registry:users[0]": c("admin"),
+    "private-registry:users[1]": c("ci"),
+    "private-registry:rsaBits": c("2048"),
+    "private-registry:registryImage": c("private-registry/registry:2.8.2-debian"),
+    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
+    "private-registry:pullImages": c("false"),
+    "private-registry:namePrefix": c(id),
+    // sudo and trustOs differ per client, so a swap of the two shows.
+    "private-registry:clients[0].host": c(CLIENT_IPS[0]),
+    "private-registry:clients[0].user": c("deploy"),
+    "private-registry:clients[0].sudo": c("true"),
+    "private-registry:clients[0].privateKey": c(key, true),
+    "private-registry:clients[1].host": c(CLIENT_IPS[1]),
+    "private-registry:clients[1].user": c("root"),
+    "private-registry:clients[1].trustOs": c("true"),
+    "private-registry:clients[1].privateKey": c(key, true),
+    "private-registry:localClient": c("true"),
+  };
 }
 
 beforeAll(async () => {
   removeStaleRuns();
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
   const publicKey = fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim();
-  docker("network", "create", "--subnet", CLIENT_SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  clientNames.forEach((name, i) => docker("run", "-d", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i],
+  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
+  docker("network", "create", "--subnet", ALT_SUBNET, "--gateway", ALT_GATEWAY, `${id}-alt`);
+  clients.forEach((name, i) => docker("run", "-d", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i],
     "--add-host", `${DNS_NAME}:${GATEWAY}`, "-e", `AUTHORIZED_KEY=${publicKey}`, ...(i === 0 ? ["-e", "SSH_USER=deploy"] : []), CLIENT_IMAGE));
+  for (const name of clients) {
+    // sudo logs every use: the test can tell whether the program used it.
+    expect(containerSh(name, "echo 'Defaults logfile=/var/log/sudo.log' >/etc/sudoers.d/00-log && chmod 440 /etc/sudoers.d/00-log").status).toBe(0);
+  }
+  // Client 1 keeps a file of its own in a certs.d folder that exists before the deploy;
+  // client 2 has no /etc/docker at all, so the program creates (and must remove) it.
+  const otherCa = fs.readFileSync(makeTestPki(fs.mkdtempSync(path.join(workDir, "pki-")), ["DNS:mirror.example.com"]).caCert, "utf8");
+  expect(client(0, `mkdir -p "$(dirname ${USER_FILE})" && cat >${USER_FILE}`, otherCa).status).toBe(0);
+  expect(client(1, "rm -rf /etc/docker").status).toBe(0);
   // A tiny image to push: one file, imported.
   fs.writeFileSync(path.join(workDir, "hello.txt"), `hello from ${id}\n`);
-  execFileSync("sh", ["-c", `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 && docker save ${id}-tiny:1 -o ${workDir}/tiny.tar`]);
-  docker("cp", `${workDir}/tiny.tar`, `${clientNames[0]}:/tmp/tiny.tar`);
-  for (const [i, ip] of CLIENT_IPS.entries()) {
-    for (let tries = 0; ; tries++) {
-      try {
-        realizer.ssh({ host: ip, port: 22, user: i === 0 ? "deploy" : "root" }, "true");
-        break;
-      } catch (e) {
-        if (tries > 50) throw e;
-        execFileSync("sleep", ["0.2"]);
-      }
-    }
-  }
+  execFileSync("sh", ["-c", `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 >/dev/null && docker save ${id}-tiny:1 -o ${workDir}/tiny.tar`]);
+  docker("cp", `${workDir}/tiny.tar`, `${clients[0]}:/tmp/tiny.tar`);
+  CLIENT_IPS.forEach((ip, i) => waitForSsh(sshKeyFile, i === 0 ? "deploy" : "root", ip));
 
-  const key = fs.readFileSync(sshKeyFile, "utf8");
-  settings = parseSettings({
-    ipAddresses: JSON.stringify([GATEWAY]),
-    dnsNames: JSON.stringify([DNS_NAME]),
-    port: String(PORT),
-    listenAddress: GATEWAY,
-    users: JSON.stringify(["admin", "ci"]),
-    rsaBits: "2048",
-    registryImage: "private-registry/registry:2.8.2-debian",
-    nginxImage: "private-registry/nginx:1.22.1-debian",
-    pullImages: "false",
-    namePrefix: id,
-    clients: JSON.stringify([
-      { host: CLIENT_IPS[0], user: "deploy", sudo: true, trustOs: true, privateKey: key },
-      { host: CLIENT_IPS[1], user: "root", privateKey: key },
-    ]),
-    localClient: "true",
-  }, "private-registry", "harness");
-  registry = new PrivateRegistry("registry", settings);
-  passwords = await valueOf(registry.credentials);
-  caPem = await valueOf(registry.caCertPem);
-  // Wait for the last resources (the client commands) to be realized.
-  for (let i = 0; i < 600 && realizer.realized.filter((r) => r.type.startsWith("command:")).length < 3; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
+  await stack.setAllConfig(baseConfig(), true);
+  const result = await stack.up({ onOutput: (out) => { upOutput += out; } });
+  expect(result.summary.result).toBe("succeeded");
+  outputs = result.outputs;
+  passwords = outputs.credentials.value;
+  caPem = outputs.caCertPem.value;
 });
 
-afterAll(() => {
-  if (!destroyed) {
-    try { realizer.destroy(false); } catch { /* best effort after a failure */ }
+afterAll(async () => {
+  if (stack && !destroyed) {
+    try { await stack.destroy(); } catch { /* best effort after a failure */ }
   }
-  for (const c of clientNames) spawnQuiet("docker", ["rm", "-f", c]);
-  spawnQuiet("docker", ["network", "rm", `${id}-clients`]);
-  spawnQuiet("docker", ["volume", "rm", `${id}-data`]);
-  spawnQuiet("docker", ["rmi", `${id}-tiny:1`, `${ENDPOINT}/harness/tiny:1`]);
-  spawnQuiet("docker", ["logout", ENDPOINT]);
+  if (stack) {
+    try { await stack.workspace.removeStack(id, { force: true }); } catch { /* already gone */ }
+  }
+  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
+  for (const c of clients) dockerQuiet("rm", "-f", c);
+  dockerQuiet("network", "rm", `${id}-clients`);
+  dockerQuiet("network", "rm", `${id}-alt`);
+  dockerQuiet("volume", "rm", `${id}-data`);
+  dockerQuiet("rmi", `${id}-tiny:1`, `${ENDPOINT}/${REPO}`);
+  dockerQuiet("logout", ENDPOINT);
   fs.rmSync(workDir, { recursive: true, force: true });
 });
 
-function spawnQuiet(cmd: string, args: string[]) {
-  try { execFileSync(cmd, args, { stdio: "ignore" }); } catch { /* already gone */ }
-}
+describe("a real `pulumi up` of the program", () => {
+  test("succeeds with no warnings, and outputs every endpoint, every client host and a login per user", () => {
+    expect(upOutput).not.toMatch(/warning:/i);
+    expect(outputs.endpoints.value).toEqual([ENDPOINT, NAME_ENDPOINT]);
+    expect(outputs.clientHosts.value).toEqual([`deploy@${CLIENT_IPS[0]}:22`, `root@${CLIENT_IPS[1]}:22`, "local"]);
+    expect(outputs.credentials.secret).toBe(true);
+    expect(Object.keys(passwords).sort()).toEqual(["admin", "ci"]);
+    expect(Object.keys(outputs.dockerLoginCommands.value).sort()).toEqual(["admin", "ci"]);
+    expect(outputs.serverCertExpiresAt.value).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
 
-describe("a deployment of the program on this machine", () => {
-  test("the client commands installed the CA for every endpoint on every client", () => {
+  test("a preview right after it shows no changes", async () => {
+    const preview = await stack.preview({ expectNoChanges: true });
+    expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
+  });
+
+  test("the exported state holds no password, private key, bcrypt hash or HTTP secret in clear", () => {
+    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
+    expect(plain.status).toBe(0);
+    const resources: { type: string; urn: string; outputs?: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
+    const secrets: [string, string][] = [];
+    for (const r of resources) {
+      const name = r.urn.split("::").pop();
+      if (r.type === "random:index/randomPassword:RandomPassword") {
+        secrets.push([`${name}.result`, String(r.outputs?.result)], [`${name}.bcryptHash`, String(r.outputs?.bcryptHash)]);
+      }
+      if (r.type === "tls:index/privateKey:PrivateKey") {
+        // One line of the key's body: JSON escapes the newlines of a whole PEM.
+        secrets.push([`${name}.privateKeyPem`, String(r.outputs?.privateKeyPem).split("\n")[2]]);
+      }
+    }
+    secrets.push(["ssh key", fs.readFileSync(sshKeyFile, "utf8").split("\n")[2]]);
+    // admin, ci, the HTTP secret; the CA and server keys; the SSH key.
+    expect(secrets.filter(([n]) => n.endsWith(".result"))).toHaveLength(3);
+    expect(secrets.filter(([n]) => n.endsWith(".privateKeyPem"))).toHaveLength(2);
+    for (const [, value] of secrets) expect(value.length).toBeGreaterThan(20);
+
+    // Every file the backend keeps (the stack, its backups and history).
+    const stateFiles = execFileSync("find", [stateDir, "-type", "f"], { encoding: "utf8" }).split("\n").filter(Boolean);
+    expect(stateFiles.some((f) => f.endsWith(`${id}.json`))).toBe(true);
+    const stored = stateFiles.map((f) => fs.readFileSync(f, "utf8")).join("\n");
+    const stackFile = fs.readFileSync(path.join(projectDir, `Pulumi.${id}.yaml`), "utf8");
+    for (const [name, value] of secrets) {
+      expect({ name, inState: stored.includes(value) }).toEqual({ name, inState: false });
+      expect({ name, inStackConfig: stackFile.includes(value) }).toEqual({ name, inStackConfig: false });
+    }
+    // They are there, encrypted.
+    expect(stored).toContain('"ciphertext"');
+  });
+
+  test("the CA is installed for every endpoint on every client host, in the OS store only where asked, with sudo only where asked", () => {
     for (const i of [0, 1]) {
       for (const endpoint of [ENDPOINT, NAME_ENDPOINT]) {
-        const { status, out } = clientSh(i, `cat /etc/docker/certs.d/${endpoint}/ca.crt`);
-        expect(status).toBe(0);
-        expect(out).toBe(caPem);
+        expect(client(i, `cat /etc/docker/certs.d/${endpoint}/ca.crt`)).toEqual({ status: 0, out: caPem });
       }
     }
     expect(fs.readFileSync(`/etc/docker/certs.d/${ENDPOINT}/ca.crt`, "utf8")).toBe(caPem);
-    // trustOs on the first client: a file under /usr/local/share/ca-certificates, in the bundle once.
-    expect(clientSh(0, `cat /usr/local/share/ca-certificates/${id}.crt`).out).toBe(caPem);
-    expect(clientSh(1, `ls /usr/local/share/ca-certificates/`).out.trim()).toBe("");
+    // trustOs on client 2 only: an anchor file, and the CA in the bundle exactly once.
+    expect(client(1, `cat /usr/local/share/ca-certificates/${id}.crt`).out).toBe(caPem);
+    const caBody = caPem.split("\n")[3];
+    expect(client(1, `grep -c -F '${caBody}' /etc/ssl/certs/ca-certificates.crt`).out.trim()).toBe("1");
+    expect(client(0, "ls /usr/local/share/ca-certificates/").out.trim()).toBe("");
+    expect(client(0, `grep -c -F '${caBody}' /etc/ssl/certs/ca-certificates.crt`).out.trim()).toBe("0");
+    // sudo on client 1 only.
+    expect(client(0, "cat /var/log/sudo.log").out).toContain("COMMAND=/bin/sh -c");
+    expect(client(1, "cat /var/log/sudo.log 2>/dev/null; true").out).toBe("");
   });
 
-  test("/v2/ answers 401 with the API version header without credentials, 200 with them", async () => {
-    const anonymous = await httpsGet("/v2/");
+  test("/v2/ answers 401 with the API version header without credentials, 200 with them; / is not served", async () => {
+    const anonymous = await httpsGet(GATEWAY, "/v2/");
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers["docker-distribution-api-version"]).toBe("registry/2.0");
-    const wrong = await httpsGet("/v2/", "admin:not-the-password");
-    expect(wrong.status).toBe(401);
-    const ok = await httpsGet("/v2/", `admin:${passwords.admin}`);
+    expect((await httpsGet(GATEWAY, "/v2/", "admin:not-the-password")).status).toBe(401);
+    const ok = await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`);
     expect(ok.status).toBe(200);
     expect(ok.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    expect((await httpsGet(GATEWAY, "/", `admin:${passwords.admin}`)).status).toBe(404);
+    expect((await httpsGet(GATEWAY, "/index.html")).status).toBe(404);
   });
 
   test("one client pushes with skopeo, the other pulls the same digest, both verifying TLS with the installed CA", () => {
-    const login = (i: number, endpoint: string) => clientSh(i, `skopeo login --username ci --password-stdin ${endpoint}`, passwords.ci);
-    expect(login(0, ENDPOINT)).toMatchObject({ status: 0 });
-    const push = clientSh(0, `skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${ENDPOINT}/harness/tiny:1 && cat /tmp/digest`);
+    expect(client(0, `skopeo login --username ci --password-stdin ${ENDPOINT}`, passwords.ci).status).toBe(0);
+    const push = client(0, `skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${ENDPOINT}/${REPO} && cat /tmp/digest`);
     expect(push.status).toBe(0);
-    const pushed = push.out.trim().split("\n").pop();
-    expect(pushed).toMatch(/^sha256:[0-9a-f]{64}$/);
-    // The other client, through the DNS name this time.
-    expect(login(1, NAME_ENDPOINT)).toMatchObject({ status: 0 });
-    const pulled = clientSh(1, `skopeo copy docker://${NAME_ENDPOINT}/harness/tiny:1 oci:/tmp/pulled:tiny && skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/harness/tiny:1`);
-    expect(pulled.status).toBe(0);
-    expect(pulled.out.trim().split("\n").pop()).toBe(pushed);
+    pushedDigest = push.out.trim().split("\n").pop() ?? "";
+    expect(pushedDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(client(1, `skopeo login --username ci --password-stdin ${NAME_ENDPOINT}`, passwords.ci).status).toBe(0);
+    const pulled = client(1, `skopeo copy docker://${NAME_ENDPOINT}/${REPO} oci:/tmp/pulled:tiny >/dev/null && skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`);
+    expect(pulled).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
-  test("without the installed CA the same client fails certificate verification", () => {
-    const result = clientSh(1, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs docker://${ENDPOINT}/harness/tiny:1`);
+  test("without the installed CA a client fails certificate verification; the OS-trust client does not need it", () => {
+    const result = client(0, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs docker://${ENDPOINT}/${REPO}`);
     expect(result.status).not.toBe(0);
     expect(result.out).toMatch(/x509: certificate signed by unknown authority|certificate is not trusted/);
-    // The client with the CA in its OS store trusts it even so.
-    const trusted = clientSh(0, `skopeo inspect --cert-dir /tmp/empty-certs --format '{{.Digest}}' docker://${ENDPOINT}/harness/tiny:1`);
-    expect(trusted.status).toBe(0);
+    expect(client(1, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs --format '{{.Digest}}' docker://${ENDPOINT}/${REPO}`).status).toBe(0);
   });
 
-  test("the registry's own port is not reachable from the clients", () => {
+  test("the registry's own port is reachable neither from the clients nor on the host", () => {
     const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `${id}-registry`);
     expect(registryIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     for (const target of [`${registryIp}:5000`, `${GATEWAY}:5000`]) {
-      const result = clientSh(1, `curl -sS -m 3 -o /dev/null -w '%{http_code}' http://${target}/v2/`);
-      expect(result.status).not.toBe(0);
+      expect(client(1, `curl -sS -m 3 -o /dev/null http://${target}/v2/`).status).not.toBe(0);
     }
     expect(docker("port", `${id}-registry`)).toBe("");
   });
 
-  test("this machine's Docker engine logs in, pushes and pulls over verified TLS", () => {
-    execFileSync("docker", ["login", ENDPOINT, "--username", "admin", "--password-stdin"], { input: passwords.admin, stdio: ["pipe", "ignore", "pipe"] });
-    docker("tag", `${id}-tiny:1`, `${ENDPOINT}/harness/tiny:1`);
-    docker("push", `${ENDPOINT}/harness/tiny:1`);
-    docker("rmi", `${ENDPOINT}/harness/tiny:1`);
-    docker("pull", `${ENDPOINT}/harness/tiny:1`);
-    expect(docker("image", "inspect", "-f", "{{.Id}}", `${ENDPOINT}/harness/tiny:1`)).toBe(docker("image", "inspect", "-f", "{{.Id}}", `${id}-tiny:1`));
+  test("`npm run pulumi` reaches the stack, and the README's login line logs this machine's Docker in; it pushes and pulls", () => {
+    const endpoints = npmPulumi(["stack", "output", "--stack", id, "endpoints", "--json"]);
+    expect(endpoints.status).toBe(0);
+    expect(JSON.parse(endpoints.stdout)).toEqual([ENDPOINT, NAME_ENDPOINT]);
+    const login = spawnSync("sh", ["-c", outputs.dockerLoginCommands.value.admin], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
+    expect(login.stdout).toContain("Login Succeeded");
+    expect(login.status).toBe(0);
+    docker("tag", `${id}-tiny:1`, `${ENDPOINT}/${REPO}`);
+    docker("push", `${ENDPOINT}/${REPO}`);
+    docker("rmi", `${ENDPOINT}/${REPO}`);
+    docker("pull", `${ENDPOINT}/${REPO}`);
+    expect(docker("image", "inspect", "-f", "{{.Id}}", `${ENDPOINT}/${REPO}`)).toBe(docker("image", "inspect", "-f", "{{.Id}}", `${id}-tiny:1`));
   });
 
-  test("the data survives replacing the registry container", () => {
-    const container = realizer.find("docker:index/container:Container", "registry-container");
-    docker("rm", "-f", container.inputs.name);
-    realizer.createContainer(container.inputs);
-    waitHealthy(container.inputs.name, 60);
-    // nginx finds the new container by name (its resolver), and the image is still there.
-    const pulled = clientSh(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/harness/tiny:1`);
-    expect(pulled.status).toBe(0);
-    expect(pulled.out.trim()).toMatch(/^sha256:/);
+  test("replacing the registry container replaces only it, and keeps the data", async () => {
+    const before = docker("inspect", "-f", "{{.Id}}", `${id}-registry`);
+    const urn = (await stack.exportStack()).deployment.resources
+      .find((r: { urn: string }) => r.urn.endsWith("::registry-registry-container")).urn;
+    const recorder = planRecorder();
+    const result = await stack.up({ replace: [urn], onEvent: recorder.onEvent });
+    expect(result.summary.result).toBe("succeeded");
+    expect(recorder.plan()).toMatchObject({ replaced: ["registry-registry-container"], created: [], deleted: [] });
+    expect(docker("inspect", "-f", "{{.Id}}", `${id}-registry`)).not.toBe(before);
+    // nginx finds the new container by name, and the image is still there.
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
-  test("teardown removes the client files, containers and network, and keeps the data volume", () => {
-    realizer.destroy(settings.keepDataOnDestroy);
+  describe("a second `up` that adds a user and an IP SAN", () => {
+    let newPasswords: Record<string, string>;
+
+    beforeAll(async () => {
+      await stack.setAllConfig({
+        "private-registry:users[2]": { value: "reader" },
+        "private-registry:ipAddresses[1]": { value: ALT_GATEWAY },
+      }, true);
+    });
+
+    test("plans to replace only the certificate, the proxy and the client commands, and create the new password", async () => {
+      const recorder = planRecorder();
+      await stack.preview({ onEvent: recorder.onEvent });
+      expect(recorder.plan()).toEqual({
+        created: ["registry-users-reader"],
+        updated: [],
+        // New SAN: a new CSR and certificate; new files: a new nginx; new endpoints on the clients.
+        replaced: ["registry-proxy-container", "registry-server-cert", "registry-server-csr",
+          `registry-trust-${CLIENT_IPS[0]}-22`, `registry-trust-${CLIENT_IPS[1]}-22`, "registry-trust-local"].sort(),
+        deleted: [],
+      });
+      const result = await stack.up({ onOutput: (out) => { upOutput += out; } });
+      expect(result.summary.result).toBe("succeeded");
+      newPasswords = result.outputs.credentials.value;
+      expect(result.outputs.endpoints.value).toEqual([ENDPOINT, ALT_ENDPOINT, NAME_ENDPOINT]);
+    });
+
+    test("the other users' passwords do not change, and the new user gets in", async () => {
+      expect(newPasswords.admin).toBe(passwords.admin);
+      expect(newPasswords.ci).toBe(passwords.ci);
+      expect((await httpsGet(GATEWAY, "/v2/", `reader:${newPasswords.reader}`)).status).toBe(200);
+      expect(client(1, `skopeo login --username reader --password-stdin ${ALT_ENDPOINT}`, newPasswords.reader).status).toBe(0);
+    });
+
+    test("clients trust the new certificate at the new address without a hand step, and the image is still there", async () => {
+      expect(client(1, `cat /etc/docker/certs.d/${ALT_ENDPOINT}/ca.crt`)).toEqual({ status: 0, out: caPem });
+      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+      expect(client(0, `skopeo inspect --creds ci:${newPasswords.ci} --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+      expect((await httpsGet(ALT_GATEWAY, "/v2/")).status).toBe(401);
+    });
+
+    test("a preview after it shows no changes", async () => {
+      await stack.preview({ expectNoChanges: true });
+    });
+  });
+
+  test("destroy removes containers, network and every client-side file it made, keeps the user's files and the data volume", async () => {
+    let destroyOutput = "";
+    const result = await stack.destroy({ onOutput: (out) => { destroyOutput += out; } });
     destroyed = true;
-    for (const i of [0, 1]) {
-      expect(clientSh(i, "find /etc/docker/certs.d -mindepth 1").out.trim()).toBe("");
-    }
-    expect(clientSh(0, `ls /usr/local/share/ca-certificates/`).out.trim()).toBe("");
-    expect(clientSh(0, `grep -c BEGIN /etc/ssl/certs/ca-certificates.crt`).out).not.toBe("");
-    expect(fs.existsSync(`/etc/docker/certs.d/${ENDPOINT}`)).toBe(false);
+    expect(result.summary.result).toBe("succeeded");
+    expect(destroyOutput).not.toMatch(/warning:/i);
+    // Client 1: certs.d existed before; only the user's own file is left in it.
+    expect(client(0, "find /etc/docker/certs.d -mindepth 1 | sort").out.trim().split("\n")).toEqual([path.dirname(USER_FILE), USER_FILE]);
+    // Client 2: the program made /etc/docker/certs.d; nothing of it is left.
+    expect(client(1, "ls -d /etc/docker/certs.d 2>&1; true").out).toMatch(/No such file/);
+    expect(client(1, "ls /usr/local/share/ca-certificates/").out.trim()).toBe("");
+    expect(client(1, `grep -c -F '${caPem.split("\n")[3]}' /etc/ssl/certs/ca-certificates.crt`).out.trim()).toBe("0");
+    for (const endpoint of [ENDPOINT, NAME_ENDPOINT, ALT_ENDPOINT]) expect(fs.existsSync(`/etc/docker/certs.d/${endpoint}`)).toBe(false);
     expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx)$`, "-q")).toBe("");
     expect(docker("network", "ls", "--filter", `name=^${id}-net$`, "-q")).toBe("");
     expect(docker("volume", "ls", "--filter", `name=^${id}-data$`, "-q")).not.toBe("");
