@@ -21,9 +21,18 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * Left in the certs directory when the install script created it (and maybe its
+ * parents). Holds how many folder levels it created, so that the last remove on
+ * the host takes them away again. Shared by every stack on the host.
+ */
+export const CREATED_MARKER = ".private-registry-created";
+
 function header(input: ClientTrustScriptInput): string {
   return `set -eu
+umask 022
 certs_dir=${shellQuote(input.dockerCertsDir ?? DOCKER_CERTS_DIR)}
+marker="$certs_dir/${CREATED_MARKER}"
 ${input.trustOs ? `anchor_name=${shellQuote(`${input.anchorName}.crt`)}\n` : ""}`;
 }
 
@@ -50,13 +59,24 @@ fi
 echo "private-registry: CA added to the OS trust store as $anchor_name"
 `
     : "";
-  return `${header(input)}umask 022
-ca_file=$(mktemp)
+  return `${header(input)}ca_file=$(mktemp)
 trap 'rm -f "$ca_file"' EXIT
 cat >"$ca_file"
 if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_file"; then
   echo "private-registry: expected the CA certificate (PEM) on stdin" >&2
   exit 1
+fi
+if [ ! -d "$certs_dir" ]; then
+  # Count the folder levels created here, so that remove can take them away again.
+  levels=0
+  dir=$certs_dir
+  while [ ! -d "$dir" ]; do
+    levels=$((levels + 1))
+    dir=$(dirname "$dir")
+  done
+  mkdir -p "$certs_dir"
+  printf '%s\\n' "$levels" >"$marker"
+  echo "private-registry: created $certs_dir"
 fi
 for endpoint in ${endpointWords(input)}; do
   mkdir -p "$certs_dir/$endpoint"
@@ -83,10 +103,29 @@ fi
 `
     : "";
   return `${header(input)}for endpoint in ${endpointWords(input)}; do
-  rm -f "$certs_dir/$endpoint/ca.crt"
+  # Only our files: anything else in the folder (a client certificate) stays, and so does the folder.
+  rm -f "$certs_dir/$endpoint/ca.crt" "$certs_dir/$endpoint/ca.crt.new"
   rmdir "$certs_dir/$endpoint" 2>/dev/null || true
   echo "private-registry: CA removed from $certs_dir/$endpoint"
 done
+# Folders an install created go once nothing else lives in them; while another
+# stack's (or anyone's) files remain, the marker stays for whoever removes last.
+if [ -f "$marker" ]; then
+  levels=$(cat "$marker")
+  case "$levels" in '' | *[!0-9]*) levels=1 ;; esac
+  rm -f "$marker"
+  if rmdir "$certs_dir" 2>/dev/null; then
+    echo "private-registry: removed $certs_dir"
+    dir=$(dirname "$certs_dir")
+    while [ "$levels" -gt 1 ] && rmdir "$dir" 2>/dev/null; do
+      echo "private-registry: removed $dir"
+      levels=$((levels - 1))
+      dir=$(dirname "$dir")
+    done
+  else
+    printf '%s\\n' "$levels" >"$marker"
+  fi
+fi
 ${osTrust}`;
 }
 

@@ -84,6 +84,10 @@ http {
 
       set $registry_upstream http://${input.upstreamHost}:${input.upstreamPort};
       proxy_pass $registry_upstream;
+      # HTTP/1.1 to the registry: with HTTP/1.0 nginx buffers a chunked upload in
+      # full whatever proxy_request_buffering says. No "Connection: close" either.
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
       proxy_set_header Host $http_host;
       proxy_set_header X-Real-IP $remote_addr;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;

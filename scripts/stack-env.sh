@@ -4,8 +4,8 @@
 . "$(dirname "${BASH_SOURCE[0]}")/pulumi-env.sh"
 
 STACK="dev"
-# shellcheck disable=SC2034 # read by deploy.sh
-LOCAL_IMAGES=""
+LOCAL_IMAGES=""  # read by deploy.sh
+export LOCAL_IMAGES
 PASSTHROUGH=()
 
 parse_stack_args() {
