@@ -24,8 +24,11 @@ export interface ClientTrustArgs {
  * it again on destroy. The CA goes over stdin; a new CA re-runs the install.
  */
 export class ClientTrust extends pulumi.ComponentResource {
-  /** `user@host:port` for each remote host set up, plus `local` when used. */
-  readonly hosts: string[];
+  /**
+   * `user@host:port` for each remote host set up, plus `local` when used. Known
+   * only once every install has succeeded, so it never lists a host that failed.
+   */
+  readonly hosts: pulumi.Output<string[]>;
 
   constructor(name: string, args: ClientTrustArgs, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:clients:ClientTrust", name, {}, opts);
@@ -51,19 +54,20 @@ export class ClientTrust extends pulumi.ComponentResource {
     };
     const options = { parent: this, deleteBeforeReplace: true };
 
-    this.hosts = [];
+    const installed: pulumi.Output<string>[] = [];
     for (const client of args.clients) {
       const id = `${client.user}@${client.host}:${client.port}`;
-      new command.remote.Command(`${name}-${client.host}-${client.port}`, {
+      const install = new command.remote.Command(`${name}-${client.host}-${client.port}`, {
         connection: { host: client.host, port: client.port, user: client.user, privateKey: client.privateKey },
         ...commandArgs(client.trustOs, client.sudo),
       }, options);
-      this.hosts.push(id);
+      installed.push(install.stdout.apply(() => id));
     }
     if (args.local) {
-      new command.local.Command(`${name}-local`, commandArgs(args.local.trustOs, args.local.sudo), options);
-      this.hosts.push("local");
+      const install = new command.local.Command(`${name}-local`, commandArgs(args.local.trustOs, args.local.sudo), options);
+      installed.push(install.stdout.apply(() => "local"));
     }
+    this.hosts = pulumi.all(installed);
     this.registerOutputs({ hosts: this.hosts });
   }
 }

@@ -21,7 +21,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
   readonly dockerLoginCommand: string;
   /** user -> a `docker login` line for that user. */
   readonly dockerLoginCommands: Record<string, string>;
-  readonly clientHosts: string[];
+  readonly clientHosts: pulumi.Output<string[]>;
 
   constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:index:PrivateRegistry", name, {}, opts);

@@ -46,6 +46,16 @@ export class TlsProxy extends pulumi.ComponentResource {
         // Workers (not root) read it on every request.
         { file: PROXY_PATHS.htpasswd, content: pulumi.secret(args.htpasswd), permissions: "0644" },
       ],
+      // `up` fails unless nginx listens: a wrong image or a config nginx refuses is not a success.
+      // bash's /dev/tcp, since Debian-based nginx images carry neither curl nor wget.
+      healthcheck: {
+        tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PROXY_CONTAINER_PORT}`],
+        interval: "3s",
+        timeout: "3s",
+        retries: 3,
+      },
+      wait: true,
+      waitTimeout: 60,
     }, {
       parent: this,
       // Any file change means a new container; the old one must free name and port first.

@@ -44,7 +44,8 @@ export interface Settings {
 }
 
 /**
- * Raised for bad stack configuration; the message names every bad key and value.
+ * Raised for bad stack configuration; the message names every bad key, and its
+ * value unless that is or may be secret (see parseSettings).
  * A RunError, so that Pulumi prints the message alone, without a stack trace.
  */
 export class ConfigError extends pulumi.RunError {
@@ -76,19 +77,139 @@ const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const IMAGE_REF = /^[a-z0-9]+([._:/-][a-zA-Z0-9]+)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
 
 /**
+ * The canonical spelling of an IP address, for comparing addresses: IPv4 as is;
+ * IPv6 with `::` expanded, lower-case and without leading zeros in each group
+ * (`0::1` and `::1` are both `0:0:0:0:0:0:0:1`), an embedded dotted quad turned
+ * into two groups, and an IPv4-mapped address (`::ffff:192.0.2.1`) as its IPv4
+ * address. A zone (`%eth0`) is kept as written. Undefined for anything else.
+ */
+export function canonicalIp(address: string): string | undefined {
+  const family = isIP(address);
+  if (family === 4) return address;
+  if (family !== 6) return undefined;
+  const zoneAt = address.indexOf("%");
+  const zone = zoneAt < 0 ? "" : address.slice(zoneAt);
+  let text = zoneAt < 0 ? address : address.slice(0, zoneAt);
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number);
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::");
+  const groupsOf = (part: string | undefined) => (part ? part.split(":") : []);
+  const known = [...groupsOf(head), ...groupsOf(tail)].length;
+  const groups = tail === undefined
+    ? groupsOf(head)
+    : [...groupsOf(head), ...Array<string>(8 - known).fill("0"), ...groupsOf(tail)];
+  const hex = groups.map((g) => parseInt(g, 16).toString(16));
+  if (hex.slice(0, 5).every((g) => g === "0") && hex[5] === "ffff") {
+    const [hi, lo] = [parseInt(hex[6], 16), parseInt(hex[7], 16)];
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}${zone}`;
+  }
+  return hex.join(":") + zone;
+}
+
+/** The form in which two DNS names that name the same host compare equal. */
+function canonicalDnsName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/**
+ * Whether a value looks like key material or another secret pasted into a
+ * setting: a PEM or PuTTY key, anything multi-line or longer than 200
+ * characters, or a long run of mixed-case letters and digits (a base64 key or
+ * token). Such values are never shown in a message, whatever the setting.
+ */
+export function looksLikeKeyMaterial(value: unknown): boolean {
+  if (typeof value === "string") {
+    return /PRIVATE KEY|BEGIN |PuTTY-User-Key-File/.test(value) || /[\r\n]/.test(value) || value.length > 200 ||
+      (value.match(/[A-Za-z0-9+/_=-]{32,}/g) ?? []).some((run) => /[a-z]/.test(run) && /[A-Z]/.test(run) && /\d/.test(run));
+  }
+  if (Array.isArray(value)) return value.some(looksLikeKeyMaterial) || JSON.stringify(value).length > 200;
+  if (typeof value === "object" && value !== null) {
+    return Object.entries(value).some(([k, v]) => safeName(k) !== k || looksLikeKeyMaterial(v)) ||
+      JSON.stringify(value).length > 200;
+  }
+  return false;
+}
+
+/** Client fields that are never secret in themselves, even inside a secret `clients` list. */
+const CLIENT_PLAIN_FIELD = /^clients\[\d+\]\.(host|port|user|sudo|trustOs)$/;
+
+// What a message shows in place of a value it must not print.
+const HIDDEN_UNKNOWN = '"[value hidden]"';
+const HIDDEN_SECRET = '"[secret]"';
+const HIDDEN_KEY_MATERIAL = '"[hidden: looks like key material]"';
+const MISSING = '"(missing)"';
+
+/**
+ * A setting's name as a message shows it: on one line, and never key material
+ * (a key pasted where a name belongs); a name like "privatekey" is shown.
+ */
+function safeName(name: string): string {
+  return /PRIVATE KEY|BEGIN |[\r\n]/.test(name) || name.length > 100 ? "[hidden name]" : JSON.stringify(name).slice(1, -1);
+}
+
+/** `path` and every setting that contains it: clients[0].host, clients[0], clients. */
+function selfAndParents(path: string): string[] {
+  const out = [path];
+  for (let m = /^(.+?)(\.[^.[\]]*|\[\d+\])$/.exec(path); m; m = /^(.+?)(\.[^.[\]]*|\[\d+\])$/.exec(m[1])) {
+    out.push(m[1]);
+  }
+  return out;
+}
+
+type Show = {
+  /** The key is not one the program knows: anything may be in it. */
+  unknown?: boolean;
+  /** The value was not given; this is the program's default. */
+  isDefault?: boolean;
+  /** Text that already stands in for the value (e.g. "(missing)"); shown as is. */
+  placeholder?: string;
+};
+type Bad = (key: string, value: unknown, why: string, show?: Show) => void;
+/** Reports a setting the program does not know; its value is never shown. */
+type UnknownKey = (key: string, value: unknown, known: readonly string[], hint?: string) => void;
+
+/**
  * Validates raw stack configuration (project namespace stripped, values as the
  * engine passes them: JSON text for arrays and objects) into Settings.
  * Throws one ConfigError listing every problem, before any resource exists.
+ *
+ * `secretKeys` names the settings whose values are secrets (without the project
+ * namespace: "clients", or a path such as "clients[0].host"); a message never
+ * shows their values, nor those of anything inside them. Nor does it show the
+ * value of an unknown setting or a value that looks like key material.
  */
-export function parseSettings(raw: Record<string, string>, project: string, stack: string): Settings {
+export function parseSettings(
+  raw: Record<string, string>, project: string, stack: string, secretKeys: Iterable<string> = [],
+): Settings {
   const problems: string[] = [];
+  const secret = new Set(secretKeys);
   const label = (key: string) => `${project}:${key}`;
-  const bad = (key: string, value: unknown, why: string) =>
-    problems.push(`Invalid config "${label(key)}" = ${JSON.stringify(value)}: ${why}.`);
+  /** How a message shows `value` of `key`: the value where that is safe, else a placeholder. */
+  const shown = (key: string, value: unknown, show: Show = {}): string => {
+    if (show.placeholder !== undefined) return show.placeholder;
+    if (show.unknown) return HIDDEN_UNKNOWN;
+    if (show.isDefault) return `${JSON.stringify(value)} (default)`;
+    // The engine marks the whole `clients` list secret as soon as one privateKey in it
+    // is; a host, port, user or flag is not secret by nature, and a message needs it.
+    const secretHere = CLIENT_PLAIN_FIELD.test(key) ? secret.has(key) : selfAndParents(key).some((k) => secret.has(k));
+    if (secretHere) return HIDDEN_SECRET;
+    if (looksLikeKeyMaterial(value)) return HIDDEN_KEY_MATERIAL;
+    return value === undefined ? MISSING : JSON.stringify(value);
+  };
+  const bad: Bad = (key, value, why, show) =>
+    problems.push(`Invalid config "${label(key)}" = ${shown(key, value, show)}: ${why}.`);
+  const unknownKey: UnknownKey = (key, value, known, hint) =>
+    bad(key, value, `unknown setting${hint ? ` (did you mean ${hint}?)` : ""}; known settings are ${known.join(", ")}`, { unknown: true });
+  const sameIgnoringCase = (name: string, known: readonly string[]) => known.find((k) => k.toLowerCase() === name.toLowerCase());
 
   for (const key of Object.keys(raw)) {
     if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
-      bad(key, raw[key], `unknown setting; known settings are ${KNOWN_KEYS.join(", ")}`);
+      const hint = sameIgnoringCase(key, KNOWN_KEYS) ??
+        (sameIgnoringCase(key, CLIENT_KEYS) ? `clients[N].${sameIgnoringCase(key, CLIENT_KEYS)}` : undefined);
+      unknownKey(safeName(key), raw[key], KNOWN_KEYS, hint);
     }
   }
 
@@ -102,13 +223,14 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
     }
   };
   const str = (key: string, fallback: string): string => raw[key] ?? fallback;
-  const int = (key: string, fallback: number, min: number, max: number): number => {
+  /** A whole number; undefined (after reporting it) if the given text is not one in range. */
+  const int = (key: string, fallback: number, min: number, max: number): number | undefined => {
     const text = raw[key];
     if (text === undefined) return fallback;
     const value = Number(text.trim());
     if (text.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
       bad(key, text, `must be a whole number from ${min} to ${max}`);
-      return fallback;
+      return undefined;
     }
     return value;
   };
@@ -121,45 +243,60 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
     }
     return text === "true";
   };
-  const stringList = (key: string, fallback: string[]): string[] => {
+  /**
+   * A list of strings, each checked by `invalid` (which returns why an item is
+   * bad), and no item listed twice: items are the same when their `canonical`
+   * forms are. An item listed again is reported once, as listed twice.
+   */
+  const stringList = (
+    key: string, fallback: string[], canonical: (item: string) => string, invalid: (item: string) => string | undefined,
+  ): string[] => {
     const value = json(key);
     if (value === undefined) return fallback;
     if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
       bad(key, value, "must be a list of strings");
       return fallback;
     }
-    const seen = new Set<string>();
-    for (const item of value) {
-      if (seen.has(item.toLowerCase())) bad(key, item, "is listed twice");
-      seen.add(item.toLowerCase());
+    const seen = new Map<string, string>();
+    for (const item of value as string[]) {
+      const first = seen.get(canonical(item));
+      if (first === undefined) {
+        seen.set(canonical(item), item);
+        const why = invalid(item);
+        if (why) bad(key, item, why);
+      } else if (first === item) {
+        bad(key, item, "is listed twice");
+      } else {
+        bad(key, item, `is listed twice (${shown(key, first)} is the same ${key === "users" ? "name" : key === "ipAddresses" ? "address" : "host name"})`);
+      }
     }
     return value;
   };
 
-  const ipAddresses = stringList("ipAddresses", ["127.0.0.1"]);
-  ipAddresses.forEach((ip) => isIP(ip) || bad("ipAddresses", ip, "is not an IPv4 or IPv6 address"));
-  const dnsNames = stringList("dnsNames", ["localhost"]);
-  dnsNames.forEach((name) => {
-    if (isIP(name)) bad("dnsNames", name, "is an IP address; put it in ipAddresses");
-    else if (!isDnsName(name)) bad("dnsNames", name, "is not a valid DNS name");
+  const ipAddresses = stringList("ipAddresses", ["127.0.0.1"], (ip) => canonicalIp(ip) ?? ip,
+    (ip) => (isIP(ip) ? undefined : "is not an IPv4 or IPv6 address"));
+  const dnsNames = stringList("dnsNames", ["localhost"], canonicalDnsName, (name) => {
+    if (isIP(name)) return "is an IP address; put it in ipAddresses";
+    if (name.endsWith(".") && isDnsName(name.slice(0, -1))) return "must not end with a dot";
+    return isDnsName(name) ? undefined : "is not a valid DNS name";
   });
   if (ipAddresses.length === 0 && dnsNames.length === 0) {
     bad("ipAddresses", ipAddresses, "ipAddresses and dnsNames are both empty; clients need at least one address to dial");
   }
 
-  const port = int("port", 443, 1, 65535);
+  const port = int("port", 443, 1, 65535) ?? 443;
   const listenAddress = str("listenAddress", "0.0.0.0");
   if (!isIP(listenAddress)) bad("listenAddress", listenAddress, "is not an IPv4 or IPv6 address");
 
-  const users = stringList("users", ["admin"]);
+  const users = stringList("users", ["admin"], (u) => u.toLowerCase(),
+    (u) => (USER_NAME.test(u) ? undefined : "is not a valid user name (letters, digits, '.', '_', '-'; no ':')"));
   if (users.length === 0) bad("users", users, "must name at least one user");
-  users.forEach((u) => USER_NAME.test(u) || bad("users", u, "is not a valid user name (letters, digits, '.', '_', '-'; no ':')"));
 
-  const passwordLength = int("passwordLength", 32, 16, 72); // bcrypt reads at most 72 bytes
+  const passwordLength = int("passwordLength", 32, 16, 72) ?? 32; // bcrypt reads at most 72 bytes
   const keyAlgorithm = str("keyAlgorithm", "RSA");
   if (keyAlgorithm !== "RSA" && keyAlgorithm !== "ECDSA") bad("keyAlgorithm", keyAlgorithm, 'must be "RSA" or "ECDSA"');
   const rsaBits = int("rsaBits", 4096, 2048, 8192);
-  if (rsaBits % 1024 !== 0) bad("rsaBits", rsaBits, "must be a multiple of 1024");
+  if (rsaBits !== undefined && rsaBits % 1024 !== 0) bad("rsaBits", rsaBits, "must be a multiple of 1024");
 
   const caCommonName = str("caCommonName", "Private Registry CA");
   if (caCommonName.trim() === "") bad("caCommonName", caCommonName, "must not be empty");
@@ -167,11 +304,18 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
   const caValidityDays = int("caValidityDays", 3650, 1, 36500);
   const serverCertValidityDays = int("serverCertValidityDays", 365, 1, 3650);
   const serverCertEarlyRenewalDays = int("serverCertEarlyRenewalDays", 30, 0, 3650);
-  if (serverCertEarlyRenewalDays >= serverCertValidityDays) {
-    bad("serverCertEarlyRenewalDays", serverCertEarlyRenewalDays, `must be less than serverCertValidityDays (${serverCertValidityDays})`);
+  // Compared only when both were valid; a default is marked as such, since the user did not write it.
+  const given = (key: string): Show => ({ isDefault: raw[key] === undefined });
+  if (serverCertEarlyRenewalDays !== undefined && serverCertValidityDays !== undefined &&
+      serverCertEarlyRenewalDays >= serverCertValidityDays) {
+    bad("serverCertEarlyRenewalDays", serverCertEarlyRenewalDays,
+      `must be less than serverCertValidityDays (${shown("serverCertValidityDays", serverCertValidityDays, given("serverCertValidityDays"))})`,
+      given("serverCertEarlyRenewalDays"));
   }
-  if (serverCertValidityDays > caValidityDays) {
-    bad("serverCertValidityDays", serverCertValidityDays, `must not exceed caValidityDays (${caValidityDays})`);
+  if (serverCertValidityDays !== undefined && caValidityDays !== undefined && serverCertValidityDays > caValidityDays) {
+    bad("serverCertValidityDays", serverCertValidityDays,
+      `must not exceed caValidityDays (${shown("caValidityDays", caValidityDays, given("caValidityDays"))})`,
+      given("serverCertValidityDays"));
   }
 
   const registryImage = str("registryImage", "registry:2.8.3");
@@ -180,10 +324,12 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
   if (!IMAGE_REF.test(nginxImage)) bad("nginxImage", nginxImage, "is not a Docker image reference");
   const pullImages = bool("pullImages", true);
   const namePrefix = str("namePrefix", "") || `registry-${stack}`;
-  if (!DOCKER_NAME.test(namePrefix)) bad("namePrefix", namePrefix, "must be a Docker name (letters, digits, '_', '.', '-', at most 63)");
+  if (!DOCKER_NAME.test(namePrefix)) {
+    bad("namePrefix", namePrefix, "must be a Docker name (letters, digits, '_', '.', '-', at most 63)", { isDefault: !raw.namePrefix });
+  }
   const keepDataOnDestroy = bool("keepDataOnDestroy", true);
 
-  const clients = parseClients(json("clients"), bad);
+  const clients = parseClients(json("clients"), bad, unknownKey);
   const localClient = bool("localClient", false);
   const localClientSudo = bool("localClientSudo", false);
   const localClientTrustOs = bool("localClientTrustOs", false);
@@ -191,13 +337,14 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     ipAddresses, dnsNames, port, listenAddress, users, passwordLength, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
-    rsaBits, caCommonName, organization, caValidityDays, serverCertValidityDays, serverCertEarlyRenewalDays,
+    rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
+    serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
     registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, clients, localClient, localClientSudo,
     localClientTrustOs,
   };
 }
 
-function parseClients(value: unknown, bad: (key: string, value: unknown, why: string) => void): ClientHostSettings[] {
+function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientHostSettings[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) {
     bad("clients", value, "must be a list of client hosts");
@@ -212,7 +359,9 @@ function parseClients(value: unknown, bad: (key: string, value: unknown, why: st
     }
     const e = entry as Record<string, unknown>;
     for (const k of Object.keys(e)) {
-      if (!CLIENT_KEYS.includes(k)) bad(`${key}.${k}`, k === "privateKey" ? "[secret]" : e[k], `unknown setting; known are ${CLIENT_KEYS.join(", ")}`);
+      if (!CLIENT_KEYS.includes(k)) {
+        unknownKey(`${key}.${safeName(k)}`, e[k], CLIENT_KEYS, CLIENT_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()));
+      }
     }
     const host = e.host;
     if (typeof host !== "string" || !(isIP(host) || isDnsName(host))) {
@@ -227,15 +376,17 @@ function parseClients(value: unknown, bad: (key: string, value: unknown, why: st
     const privateKey = e.privateKey;
     if (typeof privateKey !== "string" || !privateKey.includes("PRIVATE KEY-----")) {
       // Never echo a key: say only whether something was there.
-      bad(`${key}.privateKey`, privateKey === undefined ? "(missing)" : "[secret]",
-        "must be a PEM private key (set it with `pulumi config set --secret --path 'clients[N].privateKey' < key`)");
+      bad(`${key}.privateKey`, undefined,
+        "must be a PEM private key (set it with `pulumi config set --secret --path 'clients[N].privateKey' < key`)",
+        { placeholder: privateKey === undefined ? MISSING : HIDDEN_SECRET });
     }
     const flags = ["sudo", "trustOs"].map((flag) => {
       const v = e[flag] ?? false;
       if (typeof v !== "boolean") bad(`${key}.${flag}`, v, "must be true or false");
       return v === true;
     });
-    const id = `${String(host)}:${String(port)}`;
+    // The same host however it is spelled: 2001:db8::1 and 2001:DB8:0::1, Host.Example and host.example.
+    const id = `${typeof host === "string" ? canonicalIp(host) ?? canonicalDnsName(host) : String(host)}:${String(port)}`;
     if (seen.has(id)) bad(`${key}.host`, host, "the same host and port is listed twice");
     seen.add(id);
     return [{
@@ -243,6 +394,38 @@ function parseClients(value: unknown, bad: (key: string, value: unknown, why: st
       privateKey: pulumi.secret(String(privateKey)), sudo: flags[0], trustOs: flags[1],
     }];
   });
+}
+
+/**
+ * Which of `names` (settings of `project`, namespace stripped) the stack holds as
+ * secrets. The engine passes the secret keys to the program (a key whose value
+ * is an object or list is secret as a whole if anything in it is, e.g.
+ * `clients` once one client's privateKey is set with --secret); the Pulumi SDK
+ * keeps them in its state (`runtime.isConfigSecret`, internal) and the language
+ * host passes them in PULUMI_CONFIG_SECRET_KEYS. Both are consulted. If that
+ * list cannot be read, every setting counts as secret.
+ */
+export function secretConfigKeys(project: string, names: readonly string[]): Set<string> {
+  const sdk = pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean };
+  let fromEnv: unknown;
+  try {
+    fromEnv = JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS || "[]");
+  } catch {
+    fromEnv = undefined;
+  }
+  const secret = new Set<string>();
+  for (const name of names) {
+    const fullKeys = [`${project}:${name}`, `${project}:config:${name}`];
+    let isSecret: boolean;
+    try {
+      isSecret = !Array.isArray(fromEnv) ||
+        fullKeys.some((k) => (fromEnv as unknown[]).includes(k) || sdk.isConfigSecret?.(k) === true);
+    } catch {
+      isSecret = true; // the SDK could not read its list: hide rather than guess
+    }
+    if (isSecret) secret.add(name);
+  }
+  return secret;
 }
 
 /** Reads this stack's configuration from the engine and validates it. */
@@ -253,5 +436,5 @@ export function loadSettings(): Settings {
   for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
     if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = value;
   }
-  return parseSettings(raw, project, pulumi.getStack());
+  return parseSettings(raw, project, pulumi.getStack(), secretConfigKeys(project, Object.keys(raw)));
 }

@@ -1,14 +1,15 @@
 import * as fs from "fs";
 import * as path from "path";
-import { ConfigError, parseSettings } from "../lib/settings";
+import * as pulumi from "@pulumi/pulumi";
+import { canonicalIp, ConfigError, loadSettings, parseSettings } from "../lib/settings";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
-const parse = (raw: Record<string, string>) => parseSettings(raw, "private-registry", "dev");
+const parse = (raw: Record<string, string>, secretKeys?: string[]) => parseSettings(raw, "private-registry", "dev", secretKeys);
 
 /** The one message that bad input produces. */
-function messageFor(raw: Record<string, string>): string {
+function messageFor(raw: Record<string, string>, secretKeys?: string[]): string {
   try {
-    parse(raw);
+    parse(raw, secretKeys);
   } catch (e) {
     expect(e).toBeInstanceOf(ConfigError);
     return (e as Error).message;
@@ -54,7 +55,7 @@ describe("parseSettings rejects bad input with one message naming the key and th
     ["an invalid DNS name", { dnsNames: '["bad_name.example.com"]' }, 'Invalid config "private-registry:dnsNames" = "bad_name.example.com": is not a valid DNS name.'],
     ["an IP among the DNS names", { dnsNames: '["192.0.2.1"]' }, 'Invalid config "private-registry:dnsNames" = "192.0.2.1": is an IP address; put it in ipAddresses.'],
     ["a duplicate IP", { ipAddresses: '["192.0.2.1","192.0.2.1"]' }, 'Invalid config "private-registry:ipAddresses" = "192.0.2.1": is listed twice.'],
-    ["an unknown option", { prot: "443" }, 'Invalid config "private-registry:prot" = "443": unknown setting'],
+    ["an unknown option (its value hidden)", { prot: "443" }, 'Invalid config "private-registry:prot" = "[value hidden]": unknown setting; known settings are ipAddresses, '],
     ["a bad listen address", { listenAddress: "localhost" }, 'Invalid config "private-registry:listenAddress" = "localhost": is not an IPv4 or IPv6 address.'],
     ["an unknown key algorithm", { keyAlgorithm: "DSA" }, 'Invalid config "private-registry:keyAlgorithm" = "DSA": must be "RSA" or "ECDSA".'],
     ["an odd RSA size", { rsaBits: "3000" }, 'Invalid config "private-registry:rsaBits" = 3000: must be a multiple of 1024.'],
@@ -67,7 +68,10 @@ describe("parseSettings rejects bad input with one message naming the key and th
     ["a client without a key", { clients: '[{"host":"198.51.100.21"}]' }, 'Invalid config "private-registry:clients[0].privateKey" = "(missing)": must be a PEM private key'],
     ["a client with a bad host", { clients: JSON.stringify([{ host: "198.51.100.999", privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].host" = "198.51.100.999": must be an IP address or DNS name.'],
     ["a client with a bad port", { clients: JSON.stringify([{ host: "198.51.100.21", port: 0, privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].port" = 0: must be a whole number from 1 to 65535.'],
-    ["a client with an unknown option", { clients: JSON.stringify([{ host: "198.51.100.21", sudoo: true, privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].sudoo" = true: unknown setting'],
+    ["a client with an unknown option (its value hidden)", { clients: JSON.stringify([{ host: "198.51.100.21", sudoo: true, privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].sudoo" = "[value hidden]": unknown setting; known settings are host, '],
+    ["a client without a host", { clients: JSON.stringify([{ privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].host" = "(missing)": must be an IP address or DNS name.'],
+    ["a DNS name with a trailing dot", { dnsNames: '["registry.example.com."]' }, 'Invalid config "private-registry:dnsNames" = "registry.example.com.": must not end with a dot.'],
+    ["a default that conflicts with a given value", { serverCertValidityDays: "30" }, 'Invalid config "private-registry:serverCertEarlyRenewalDays" = 30 (default): must be less than serverCertValidityDays (30).'],
     ["a client listed twice", { clients: JSON.stringify([{ host: "198.51.100.21", privateKey: KEY }, { host: "198.51.100.21", privateKey: KEY }]) }, 'Invalid config "private-registry:clients[1].host" = "198.51.100.21": the same host and port is listed twice.'],
   ])("%s", (_label, raw, expected) => {
     const message = messageFor(raw as Record<string, string>);
@@ -88,6 +92,214 @@ describe("parseSettings rejects bad input with one message naming the key and th
     expect(message.split("\n").slice(1).map((l) => l.trim().split(" = ")[0])).toEqual([
       'Invalid config "private-registry:port"', 'Invalid config "private-registry:users"',
     ]);
+  });
+});
+
+// A private key with a body that must never appear in a message.
+const PEM_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
+const PEM = `-----BEGIN OPENSSH PRIVATE KEY-----\n${PEM_BODY}\nQyNTUxOQAAACDx0V8yqL1kV1j1Q7+EXAMPLE\n-----END OPENSSH PRIVATE KEY-----\n`;
+
+/** The message must not contain the value, in any spelling a message could give it. */
+function expectHidden(message: string, value: string) {
+  for (const spelling of [value, JSON.stringify(value), JSON.stringify(value).slice(1, -1)]) expect(message).not.toContain(spelling);
+}
+
+describe("messages never show a value that is or may be secret", () => {
+  test("a PEM under a mistyped top-level key: the key is named, the key material is not shown", () => {
+    const message = messageFor({ privateKey: PEM });
+    expect(message.startsWith('Invalid config "private-registry:privateKey" = "[value hidden]": unknown setting (did you mean clients[N].privateKey?)')).toBe(true);
+    expect(message).not.toContain(PEM_BODY);
+    expect(message).not.toContain("BEGIN");
+    expect(message.split("\n")).toHaveLength(1);
+  });
+
+  test("a PEM under a mistyped client key: the key is named, the key material is not shown", () => {
+    const message = messageFor({ clients: JSON.stringify([{ host: "198.51.100.21", privatekey: PEM }]) });
+    expect(message).toContain('Invalid config "private-registry:clients[0].privatekey" = "[value hidden]": unknown setting (did you mean privateKey?)');
+    expect(message).not.toContain(PEM_BODY);
+    expect(message).not.toContain("BEGIN");
+  });
+
+  test("an unknown key's value is hidden even when it looks harmless", () => {
+    const top = messageFor({ adminPassword: "hunter2-horse" });
+    expect(top).toContain('"private-registry:adminPassword" = "[value hidden]"');
+    expectHidden(top, "hunter2-horse");
+    const client = messageFor({ clients: JSON.stringify([{ host: "198.51.100.21", privateKey: KEY, password: "hunter2-horse" }]) });
+    expect(client).toContain('"private-registry:clients[0].password" = "[value hidden]"');
+    expectHidden(client, "hunter2-horse");
+  });
+
+  test("a key name with a line break stays on one line", () => {
+    expect(messageFor({ "bad\nkey": "x" }).split("\n")).toHaveLength(1);
+  });
+
+  test.each([
+    ["a PEM in a known top-level key", { listenAddress: PEM }, "listenAddress", PEM],
+    ["a PEM in a client's host", { clients: JSON.stringify([{ host: PEM, privateKey: KEY }]) }, "clients[0].host", PEM],
+    ["a PEM in a list", { ipAddresses: JSON.stringify([PEM]) }, "ipAddresses", PEM],
+    ["a value with a line break", { keyAlgorithm: "RSA\nsecret-ish" }, "keyAlgorithm", "RSA\nsecret-ish"],
+    ["a value longer than 200 characters", { namePrefix: "n".repeat(201) }, "namePrefix", "n".repeat(201)],
+    ["a token-like run of mixed-case letters and digits", { listenAddress: "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" }, "listenAddress", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"],
+    ["the words PRIVATE KEY", { keyAlgorithm: "my PRIVATE KEY" }, "keyAlgorithm", "my PRIVATE KEY"],
+    ["the word BEGIN", { keyAlgorithm: "-----BEGIN RSA" }, "keyAlgorithm", "-----BEGIN RSA"],
+  ])("key material under a known key is hidden: %s", (_label, raw, key, value) => {
+    const message = messageFor(raw as Record<string, string>);
+    expect(message).toContain(`"private-registry:${key}" = "[hidden: looks like key material]": `);
+    expectHidden(message, value);
+    expect(message).not.toContain(PEM_BODY);
+  });
+
+  test("a 200-character value that is not key material is still shown", () => {
+    expect(messageFor({ namePrefix: "n".repeat(200) })).toContain(`= "${"n".repeat(200)}": must be a Docker name`);
+  });
+
+  test("a key marked secret never has its value shown; other keys still do", () => {
+    const message = messageFor({ port: "70000", rsaBits: "3000" }, ["port"]);
+    expect(message).toContain('Invalid config "private-registry:port" = "[secret]": must be a whole number from 1 to 65535.');
+    expect(message).toContain('Invalid config "private-registry:rsaBits" = 3000: must be a multiple of 1024.');
+    expectHidden(message, "70000");
+  });
+
+  test("a secret object hides every field inside it, known or not", () => {
+    const raw = { users: JSON.stringify(["bad:user"]), dnsNames: JSON.stringify(["bad_name!"]) };
+    const message = messageFor(raw, ["users", "dnsNames"]);
+    expect(message).toContain('Invalid config "private-registry:users" = "[secret]"');
+    expect(message).toContain('Invalid config "private-registry:dnsNames" = "[secret]"');
+    expectHidden(message, "bad:user");
+    expectHidden(message, "bad_name!");
+    // Without the secret mark the same values are shown.
+    expect(messageFor(raw)).toContain('"bad:user"');
+  });
+
+  test("a secret clients list (secret because of its keys) still shows host, port, user and flags, hides the rest", () => {
+    const raw = { clients: JSON.stringify([{ host: "bad host", port: 0, sudo: "yes", privateKey: KEY, passwd: "hunter2" }]) };
+    const message = messageFor(raw, ["clients"]);
+    expect(message).toContain('Invalid config "private-registry:clients[0].host" = "bad host": must be an IP address or DNS name.');
+    expect(message).toContain('Invalid config "private-registry:clients[0].port" = 0: must be a whole number from 1 to 65535.');
+    expect(message).toContain('Invalid config "private-registry:clients[0].sudo" = "yes": must be true or false.');
+    expectHidden(message, "hunter2");
+    expectHidden(message, KEY.split("\n")[1]);
+  });
+
+  test("a secret path inside an object hides that field only", () => {
+    const raw = { clients: JSON.stringify([{ host: "bad host", privateKey: KEY }, { host: "bad host2", privateKey: KEY }]) };
+    const message = messageFor(raw, ["clients[0].host"]);
+    expect(message).toContain('"private-registry:clients[0].host" = "[secret]"');
+    expect(message).toContain('"private-registry:clients[1].host" = "bad host2"');
+    expect(message).not.toContain('"bad host"');
+  });
+
+  test("a secret value quoted in another key's message is hidden there too", () => {
+    const message = messageFor({ caValidityDays: "100", serverCertValidityDays: "365" }, ["caValidityDays"]);
+    expect(message).toBe('Invalid config "private-registry:serverCertValidityDays" = 365: must not exceed caValidityDays ("[secret]").');
+    const dup = messageFor({ ipAddresses: '["::1","0::1"]' }, ["ipAddresses"]);
+    expect(dup).toBe('Invalid config "private-registry:ipAddresses" = "[secret]": is listed twice ("[secret]" is the same address).');
+  });
+});
+
+describe("loadSettings learns which keys are secret from the engine", () => {
+  const env = process.env.PULUMI_CONFIG_SECRET_KEYS;
+  beforeAll(() => pulumi.runtime.setMocks({ newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs }, "private-registry", "dev"));
+  afterEach(() => {
+    if (env === undefined) delete process.env.PULUMI_CONFIG_SECRET_KEYS;
+    else process.env.PULUMI_CONFIG_SECRET_KEYS = env;
+  });
+  const config = {
+    "private-registry:port": "70000",
+    "private-registry:clients": JSON.stringify([{ host: "bad host", privateKey: KEY }]),
+    "other-project:port": "1",
+  };
+  function loadMessage(): string {
+    try {
+      loadSettings();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error("expected loadSettings to fail");
+  }
+
+  test("from the SDK's state (what the language host sets)", () => {
+    delete process.env.PULUMI_CONFIG_SECRET_KEYS;
+    pulumi.runtime.setAllConfig(config, ["private-registry:port"]);
+    const message = loadMessage();
+    expect(message).toContain('Invalid config "private-registry:port" = "[secret]": must be a whole number from 1 to 65535.');
+    expect(message).not.toContain("70000");
+  });
+
+  test("from PULUMI_CONFIG_SECRET_KEYS, in either key spelling", () => {
+    pulumi.runtime.setAllConfig(config, []);
+    expect(loadMessage()).toContain('"private-registry:port" = "70000"');
+    process.env.PULUMI_CONFIG_SECRET_KEYS = '["private-registry:port"]';
+    expect(loadMessage()).toContain('"private-registry:port" = "[secret]"');
+    process.env.PULUMI_CONFIG_SECRET_KEYS = '["private-registry:config:port"]';
+    expect(loadMessage()).toContain('"private-registry:port" = "[secret]"');
+  });
+
+  test("an unreadable list of secret keys hides every value", () => {
+    pulumi.runtime.setAllConfig(config, []);
+    process.env.PULUMI_CONFIG_SECRET_KEYS = "not json";
+    const message = loadMessage();
+    expect(message).toContain('"private-registry:port" = "[secret]"');
+    expect(message).not.toContain("70000");
+  });
+});
+
+describe("the same address spelled twice is listed twice", () => {
+  test.each([
+    ["::1", "::1", "0:0:0:0:0:0:0:1"],
+    ["0::1", "::1", "0:0:0:0:0:0:0:1"],
+    ["::", "::", "0:0:0:0:0:0:0:0"],
+    ["1::", "1::", "1:0:0:0:0:0:0:0"],
+    ["2001:DB8:0::1", "2001:db8::1", "2001:db8:0:0:0:0:0:1"],
+    ["2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1", "2001:db8:0:0:0:0:0:1"],
+    ["::ffff:192.0.2.1", "192.0.2.1", "192.0.2.1"],
+    ["::FFFF:c000:0201", "192.0.2.1", "192.0.2.1"],
+    ["::192.0.2.1", "::c000:201", "0:0:0:0:0:0:c000:201"],
+    ["fe80::1%eth0", "fe80::1%eth0", "fe80:0:0:0:0:0:0:1%eth0"],
+  ])("canonicalIp(%s) is canonicalIp(%s): %s", (a, b, canonical) => {
+    expect(canonicalIp(a)).toBe(canonical);
+    expect(canonicalIp(b)).toBe(canonical);
+  });
+
+  test("canonicalIp of anything else is undefined", () => {
+    expect(canonicalIp("registry.example.com")).toBeUndefined();
+    expect(canonicalIp("1::2::3")).toBeUndefined();
+  });
+
+  test.each([
+    ["ipAddresses", "::1", "0::1", "address"],
+    ["ipAddresses", "2001:db8::1", "2001:DB8:0::1", "address"],
+    ["ipAddresses", "2001:db8::1", "2001:0db8::0001", "address"],
+    ["ipAddresses", "192.0.2.1", "::ffff:192.0.2.1", "address"],
+    ["dnsNames", "registry.example.com", "Registry.Example.COM", "host name"],
+    ["dnsNames", "registry.example.com", "registry.example.com.", "host name"],
+    ["users", "admin", "Admin", "name"],
+  ])("%s: %s and %s", (key, first, second, noun) => {
+    expect(messageFor({ [key]: JSON.stringify([first, second]) })).toBe(
+      `Invalid config "private-registry:${key}" = ${JSON.stringify(second)}: is listed twice (${JSON.stringify(first)} is the same ${noun}).`);
+  });
+
+  test.each([
+    ["2001:db8::1", "2001:db8::10"],
+    ["1::", "::1"],
+    ["::192.0.2.1", "192.0.2.1"],
+    ["fe80::1%eth0", "fe80::1%eth1"],
+  ])("different addresses are not: %s and %s", (a, b) => {
+    expect(parse({ ipAddresses: JSON.stringify([a, b]) }).ipAddresses).toEqual([a, b]);
+  });
+
+  test("a client host spelled twice with the same port", () => {
+    const message = messageFor({ clients: JSON.stringify([{ host: "2001:db8::21", privateKey: KEY }, { host: "2001:DB8:0::21", privateKey: KEY }]) });
+    expect(message).toBe('Invalid config "private-registry:clients[1].host" = "2001:DB8:0::21": the same host and port is listed twice.');
+    expect(parse({ clients: JSON.stringify([{ host: "2001:db8::21", privateKey: KEY }, { host: "2001:DB8:0::21", port: 2222, privateKey: KEY }]) }).clients).toHaveLength(2);
+  });
+});
+
+describe("cross-checks", () => {
+  test("a value that is already bad is not compared with others", () => {
+    expect(messageFor({ caValidityDays: "100", serverCertValidityDays: "abc" })).toBe(
+      'Invalid config "private-registry:serverCertValidityDays" = "abc": must be a whole number from 1 to 3650.');
   });
 });
 
