@@ -33,7 +33,16 @@ function header(input: ClientTrustScriptInput): string {
 umask 022
 certs_dir=${shellQuote(input.dockerCertsDir ?? DOCKER_CERTS_DIR)}
 marker="$certs_dir/${CREATED_MARKER}"
-${input.trustOs ? `anchor_name=${shellQuote(`${input.anchorName}.crt`)}\n` : ""}`;
+${input.trustOs ? `anchor_name=${shellQuote(`${input.anchorName}.crt`)}
+# The trust-store tools chatter on stderr (c_rehash warns about the bundle itself);
+# show their output only when they fail, so a deploy prints nothing to act on.
+quietly() {
+  if ! out=$("$@" 2>&1); then
+    printf '%s\\n' "$out" >&2
+    return 1
+  fi
+}
+` : ""}`;
 }
 
 function endpointWords(input: ClientTrustScriptInput): string {
@@ -47,11 +56,11 @@ export function renderInstallScript(input: ClientTrustScriptInput): string {
 # OS trust store, the way each family expects it (never appended to a bundle).
 if [ -d ${DEBIAN_ANCHORS} ] && command -v update-ca-certificates >/dev/null 2>&1; then
   install -m 0644 "$ca_file" "${DEBIAN_ANCHORS}/$anchor_name"
-  update-ca-certificates >/dev/null
+  quietly update-ca-certificates
 elif command -v update-ca-trust >/dev/null 2>&1; then
   mkdir -p ${RHEL_ANCHORS}
   install -m 0644 "$ca_file" "${RHEL_ANCHORS}/$anchor_name"
-  update-ca-trust extract
+  quietly update-ca-trust extract
 else
   echo "private-registry: no supported OS trust store (need update-ca-certificates or update-ca-trust)" >&2
   exit 1
@@ -94,11 +103,11 @@ export function renderRemoveScript(input: ClientTrustScriptInput): string {
     ? `
 if [ -f "${DEBIAN_ANCHORS}/$anchor_name" ]; then
   rm -f "${DEBIAN_ANCHORS}/$anchor_name"
-  update-ca-certificates --fresh >/dev/null
+  quietly update-ca-certificates --fresh
 fi
 if [ -f "${RHEL_ANCHORS}/$anchor_name" ]; then
   rm -f "${RHEL_ANCHORS}/$anchor_name"
-  update-ca-trust extract
+  quietly update-ca-trust extract
 fi
 `
     : "";

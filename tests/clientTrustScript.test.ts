@@ -1,17 +1,54 @@
-// The client-host scripts, checked by sh -n, shellcheck, and by running them against a scratch directory.
+// The client-host scripts, checked by sh -n, shellcheck, by running them against
+// scratch directories, and in a throw-away Debian container for the OS trust store and sudo.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { asCommand, renderInstallScript, renderRemoveScript, shellQuote } from "../lib/clientTrustScript";
+import { asCommand, renderInstallScript, renderRemoveScript, shellQuote, ClientTrustScriptInput } from "../lib/clientTrustScript";
 import { registryEndpoints } from "../lib/endpoints";
-import { makeTestPki } from "./helpers/pki";
+import { makeTestCa } from "./helpers/pki";
+import { ClientHost, countCerts, startClientHost } from "./helpers/script-client-host";
 
 const endpoints = registryEndpoints(["192.0.2.10", "2001:db8::1"], ["registry.example.com"], 5443);
 const variants = [false, true].map((trustOs) => ({ trustOs, input: { endpoints, trustOs, anchorName: "registry-test" } }));
 
+/** Scratch directories of this file, removed after it. */
+const scratchDirs: string[] = [];
+function scratchDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** One CA for every test here that needs one. */
+let caPem: string | undefined;
+function sharedCa(): string {
+  caPem ??= makeTestCa(scratchDir("client-trust-ca-"));
+  return caPem;
+}
+
+// Scripts run on this machine see only the tools they need for certs.d: no
+// update-ca-certificates, update-ca-trust or sudo. A script that wrongly reached
+// for the OS trust store fails here instead of changing this machine's.
+const SCRATCH_TOOLS = ["sh", "mktemp", "cat", "grep", "install", "mv", "mkdir", "rm", "rmdir", "dirname"];
+let scratchPath: string | undefined;
+function toolsOnlyPath(): string {
+  if (!scratchPath) {
+    scratchPath = scratchDir("client-trust-bin-");
+    for (const tool of SCRATCH_TOOLS) {
+      const found = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+      if (!found.startsWith("/")) throw new Error(`${tool} not found on this machine`);
+      fs.symlinkSync(found, path.join(scratchPath, tool));
+    }
+  }
+  return scratchPath;
+}
+
 function sh(script: string, stdin = "") {
-  return spawnSync("sh", ["-c", script], { input: stdin, encoding: "utf8" });
+  return spawnSync("sh", ["-c", script], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: toolsOnlyPath() } });
 }
 
 describe("endpoints", () => {
@@ -44,10 +81,9 @@ describe.each(variants)("client trust scripts (trustOs: $trustOs)", ({ input }) 
 });
 
 describe("running the scripts against a scratch certs.d", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "client-trust-"));
+  const dir = scratchDir("client-trust-");
   const certsDir = path.join(dir, "certs.d");
-  const pki = makeTestPki(dir, ["DNS:registry.example.com"]);
-  const ca = fs.readFileSync(pki.caCert, "utf8");
+  const ca = sharedCa();
   const input = { endpoints, trustOs: false, anchorName: "registry-test", dockerCertsDir: certsDir };
   const install = asCommand(renderInstallScript(input), false);
   const remove = asCommand(renderRemoveScript(input), false);
@@ -61,7 +97,9 @@ describe("running the scripts against a scratch certs.d", () => {
       expect(fs.readFileSync(file, "utf8")).toBe(ca);
       expect(fs.statSync(file).mode & 0o777).toBe(0o644);
     }
-    expect(fs.readdirSync(certsDir).sort()).toEqual(["192.0.2.10:5443", "[2001:db8::1]:5443", "registry.example.com:5443"]);
+    expect(fs.readdirSync(certsDir).sort()).toEqual([
+      ".private-registry-created", "192.0.2.10:5443", "[2001:db8::1]:5443", "registry.example.com:5443",
+    ]);
   });
 
   test("install twice is the same as once (no duplicates, no leftovers)", () => {
@@ -71,8 +109,7 @@ describe("running the scripts against a scratch certs.d", () => {
   });
 
   test("a new CA replaces the old one in place", () => {
-    const other = makeTestPki(fs.mkdtempSync(path.join(dir, "other-")), ["DNS:x.example.com"]);
-    const newCa = fs.readFileSync(other.caCert, "utf8");
+    const newCa = makeTestCa(fs.mkdtempSync(path.join(dir, "other-")), "Next Test Registry CA");
     expect(sh(install, newCa).status).toBe(0);
     for (const file of installed()) expect(fs.readFileSync(file, "utf8")).toBe(newCa);
   });
@@ -85,16 +122,197 @@ describe("running the scripts against a scratch certs.d", () => {
     expect(installed().map((f) => fs.readFileSync(f, "utf8"))).toEqual(before);
   });
 
+  test("remove deletes only ca.crt: a user's files beside it, and so their folder, stay", () => {
+    const mine = path.join(certsDir, endpoints[0]);
+    fs.writeFileSync(path.join(mine, "client.cert"), "the user's client certificate");
+    fs.writeFileSync(path.join(mine, "mirror-ca.crt"), "the user's mirror CA");
+    expect(sh(remove).status).toBe(0);
+    expect(fs.readdirSync(mine).sort()).toEqual(["client.cert", "mirror-ca.crt"]);
+    expect(fs.readFileSync(path.join(mine, "client.cert"), "utf8")).toBe("the user's client certificate");
+    for (const e of endpoints.slice(1)) expect(fs.existsSync(path.join(certsDir, e))).toBe(false);
+    fs.rmSync(mine, { recursive: true });
+    expect(sh(install, ca).status).toBe(0);
+  });
+
   test("remove deletes what install put there, and is safe to run again", () => {
     fs.mkdirSync(path.join(certsDir, "other.example.com"));
     fs.writeFileSync(path.join(certsDir, "other.example.com", "ca.crt"), "someone else's");
+    const result = sh(remove);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    // The folder install created stays while someone else's files live in it (marker kept for them).
+    expect(fs.readdirSync(certsDir).sort()).toEqual([".private-registry-created", "other.example.com"]);
+    expect(fs.readFileSync(path.join(certsDir, "other.example.com", "ca.crt"), "utf8")).toBe("someone else's");
     expect(sh(remove).status).toBe(0);
-    expect(fs.readdirSync(certsDir)).toEqual(["other.example.com"]);
-    expect(sh(remove).status).toBe(0);
+    expect(fs.readdirSync(certsDir).sort()).toEqual([".private-registry-created", "other.example.com"]);
   });
 
   test("the CA is never on the command line", () => {
     expect(install).not.toContain(ca.split("\n")[1]);
+  });
+});
+
+describe("folders the install created go with the last remove, and only those", () => {
+  const ca = sharedCa();
+  const MARKER = ".private-registry-created";
+
+  /** A scratch root with an etc/ folder; the scripts' certs dir is <root>/etc/docker/certs.d. */
+  function scratch() {
+    const root = scratchDir("client-trust-host-");
+    fs.mkdirSync(path.join(root, "etc"));
+    return { etc: path.join(root, "etc"), docker: path.join(root, "etc", "docker"), certsDir: path.join(root, "etc", "docker", "certs.d") };
+  }
+  function scriptsFor(certsDir: string, eps: string[] = endpoints) {
+    const input: ClientTrustScriptInput = { endpoints: eps, trustOs: false, anchorName: "registry-test", dockerCertsDir: certsDir };
+    return { install: asCommand(renderInstallScript(input), false), remove: asCommand(renderRemoveScript(input), false) };
+  }
+  function ok(command: string, stdin = "") {
+    const result = sh(command, stdin);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+  }
+
+  test("no /etc/docker before: install creates certs.d and its parent, remove leaves nothing behind", () => {
+    const host = scratch();
+    const { install, remove } = scriptsFor(host.certsDir);
+    ok(install, ca);
+    ok(install, ca);
+    for (const e of endpoints) expect(fs.readFileSync(path.join(host.certsDir, e, "ca.crt"), "utf8")).toBe(ca);
+    ok(remove);
+    expect(fs.readdirSync(host.etc)).toEqual([]);
+    ok(remove);
+    expect(fs.readdirSync(host.etc)).toEqual([]);
+  });
+
+  test("/etc/docker there before (daemon.json), certs.d not: remove takes certs.d only", () => {
+    const host = scratch();
+    fs.mkdirSync(host.docker);
+    fs.writeFileSync(path.join(host.docker, "daemon.json"), "{}\n");
+    const { install, remove } = scriptsFor(host.certsDir);
+    ok(install, ca);
+    ok(remove);
+    expect(fs.readdirSync(host.docker)).toEqual(["daemon.json"]);
+  });
+
+  test("a certs.d that existed before install survives remove, with nothing of ours left in it", () => {
+    const host = scratch();
+    fs.mkdirSync(host.certsDir, { recursive: true });
+    const { install, remove } = scriptsFor(host.certsDir);
+    ok(install, ca);
+    expect(fs.readdirSync(host.certsDir).sort()).toEqual([...endpoints].sort());
+    ok(remove);
+    expect(fs.readdirSync(host.certsDir)).toEqual([]);
+    expect(fs.readdirSync(host.docker)).toEqual(["certs.d"]);
+  });
+
+  test.each([
+    ["the first installed is removed first", false],
+    ["the last installed is removed first", true],
+  ])("two stacks on one host (%s): the created folders stay for the other, then go with the last", (_what, reverse) => {
+    const host = scratch();
+    const stacks = [scriptsFor(host.certsDir, ["a.example.com"]), scriptsFor(host.certsDir, ["b.example.com:5443"])];
+    for (const s of stacks) ok(s.install, ca);
+    const [first, last] = reverse ? [stacks[1], stacks[0]] : stacks;
+    const lastEndpoint = reverse ? "a.example.com" : "b.example.com:5443";
+    ok(first.remove);
+    expect(fs.readdirSync(host.certsDir).sort()).toEqual([MARKER, lastEndpoint]);
+    expect(fs.readFileSync(path.join(host.certsDir, lastEndpoint, "ca.crt"), "utf8")).toBe(ca);
+    ok(last.remove);
+    expect(fs.readdirSync(host.etc)).toEqual([]);
+  });
+});
+
+describe("in a Debian bookworm client host (a container): the OS trust store and sudo, for real", () => {
+  const ANCHORS = "/usr/local/share/ca-certificates";
+  const ANCHOR = `${ANCHORS}/registry-test.crt`;
+  const BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+  const CERTS_D = "/etc/docker/certs.d";
+  const caFiles = endpoints.map((e) => `${CERTS_D}/${e}/ca.crt`);
+  const ca = sharedCa();
+  let host: ClientHost | undefined;
+  let certsInBundle = 0;
+
+  function scriptsFor(trustOs: boolean, sudo: boolean) {
+    const input: ClientTrustScriptInput = { endpoints, trustOs, anchorName: "registry-test" };
+    return { install: asCommand(renderInstallScript(input), sudo), remove: asCommand(renderRemoveScript(input), sudo) };
+  }
+  function container(): ClientHost {
+    if (!host) throw new Error("the client host container did not start (see the beforeAll error)");
+    return host;
+  }
+  /** Runs a command line in the container (as root unless a user is given), as SSH hands it to a shell. */
+  const run = (command: string, options: { user?: string; stdin?: string } = {}) => container().exec(command, options);
+  const read = (...files: string[]) => container().readFiles(files);
+  /** Everything under certs.d and in the anchors folder (the image ships both empty). */
+  const leftovers = () => run(`find ${CERTS_D} ${ANCHORS} -mindepth 1`).stdout.trim();
+
+  beforeAll(() => {
+    host = startClientHost();
+    // deploy: a non-root user with passwordless sudo, the kind of login the README asks for.
+    const setup = run("useradd --create-home deploy && printf 'deploy ALL=(ALL) NOPASSWD:ALL\\n' >/etc/sudoers.d/90-deploy " +
+      `&& chmod 440 /etc/sudoers.d/90-deploy && test -d ${CERTS_D} && grep -c 'BEGIN CERTIFICATE' ${BUNDLE}`);
+    if (setup.status !== 0) throw new Error(`setting up the client host container failed: ${setup.stderr}`);
+    certsInBundle = Number(setup.stdout.trim());
+    expect(certsInBundle).toBeGreaterThan(100);
+  });
+  afterAll(() => host?.remove());
+
+  test("trustOs: install adds the CA as its own anchor, in the bundle exactly once, also after a second install", () => {
+    const { install } = scriptsFor(true, false);
+    const first = run(install, { stdin: ca });
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain("CA added to the OS trust store as registry-test.crt");
+    const [anchor, bundle, ...installed] = read(ANCHOR, BUNDLE, ...caFiles);
+    expect(anchor).toBe(ca);
+    expect(countCerts(bundle ?? "", ca)).toBe(1);
+    expect(installed).toEqual(caFiles.map(() => ca));
+    expect(run(install, { stdin: ca }).status).toBe(0);
+    expect(countCerts(read(BUNDLE)[0] ?? "", ca)).toBe(1);
+    expect(run(`ls -A ${ANCHORS}`).stdout).toBe("registry-test.crt\n");
+  });
+
+  test("trustOs: remove takes the anchor away and the CA out of the bundle, and keeps everything else", () => {
+    expect(run(scriptsFor(true, false).remove).status).toBe(0);
+    const [anchor, bundle] = read(ANCHOR, BUNDLE);
+    expect(anchor).toBeUndefined();
+    expect(countCerts(bundle ?? "", ca)).toBe(0);
+    expect((bundle ?? "").split("BEGIN CERTIFICATE").length - 1).toBe(certsInBundle);
+    // Nor a link in /etc/ssl/certs (name or hash) still pointing at the removed anchor.
+    expect(run("find /etc/ssl/certs -xtype l").stdout).toBe("");
+    expect(leftovers()).toBe("");
+    // The image ships /etc/docker/certs.d: a folder that was there before stays.
+    expect(run(`test -d ${CERTS_D}`).status).toBe(0);
+  });
+
+  test("trustOs false: the CA goes to certs.d only, nothing into the OS trust store", () => {
+    const { install, remove } = scriptsFor(false, false);
+    const result = run(install, { stdin: ca });
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    const [bundle, ...installed] = read(BUNDLE, ...caFiles);
+    expect(installed).toEqual(caFiles.map(() => ca));
+    expect(countCerts(bundle ?? "", ca)).toBe(0);
+    expect(run(`ls -A ${ANCHORS}`).stdout).toBe("");
+    expect(run(remove).status).toBe(0);
+    expect(leftovers()).toBe("");
+  });
+
+  test("sudo: true runs the script through sudo -n: a non-root user with passwordless sudo installs and removes", () => {
+    const { install, remove } = scriptsFor(false, true);
+    const result = run(install, { user: "deploy", stdin: ca });
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(run(`stat -c '%U %a' ${caFiles.map(shellQuote).join(" ")}`).stdout).toBe(caFiles.map(() => "root 644\n").join(""));
+    expect(read(...caFiles)).toEqual(caFiles.map(() => ca));
+    expect(run(remove, { user: "deploy" }).status).toBe(0);
+    expect(leftovers()).toBe("");
+  });
+
+  test("sudo: false does not elevate: the same user cannot write /etc/docker/certs.d", () => {
+    const result = run(scriptsFor(false, false).install, { user: "deploy", stdin: ca });
+    expect(result.stderr).toContain("Permission denied");
+    expect(result.status).not.toBe(0);
+    expect(leftovers()).toBe("");
   });
 });
 

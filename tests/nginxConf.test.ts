@@ -16,6 +16,32 @@ const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p)
 
 const PASSWORD = "correct-horse-battery-staple";
 
+/** Scratch directories of this file, removed after it. */
+const scratchDirs: string[] = [];
+function scratchDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const AUTH = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
+
+// Mozilla's "intermediate" TLS 1.2 ciphers, written out here rather than taken
+// from lib/nginxConf.ts, so that a cipher slipped into the config is noticed.
+const MOZILLA_INTERMEDIATE = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+  "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+];
+// Every TLS 1.2 cipher this Node's OpenSSL can offer that is not in that list:
+// CBC and SHA-1 suites, suites without forward secrecy, PSK and SRP.
+const OTHER_TLS12_CIPHERS = tls.getCiphers().map((c) => c.toUpperCase())
+  .filter((c) => !c.startsWith("TLS_") && !MOZILLA_INTERMEDIATE.includes(c));
+
 function render(pki: TestPki, dir: string, listenPort: number, upstream = { host: "registry", port: 5000 }): string {
   const htpasswd = path.join(dir, "htpasswd");
   // A $2a$ cost-10 entry, the format of @pulumi/random's bcryptHash.
@@ -46,6 +72,8 @@ describe("renderNginxConf", () => {
     ["the forwarding chain", "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"],
     ["the scheme", "proxy_set_header X-Forwarded-Proto $scheme;"],
     ["long uploads", "proxy_read_timeout 900;"],
+    ["HTTP/1.1 to the registry (HTTP/1.0 would make nginx buffer chunked uploads)", "proxy_http_version 1.1;"],
+    ["no Connection: close to the registry", 'proxy_set_header Connection "";'],
     ["TLS 1.2 and 1.3 only", "ssl_protocols TLSv1.2 TLSv1.3;"],
     ["a session cache", "ssl_session_cache shared:RegistryTLS:10m;"],
     ["no version in answers", "server_tokens off;"],
@@ -59,7 +87,7 @@ describe("renderNginxConf", () => {
   });
 
   test("is accepted by a real nginx -t with real certificate files", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nginx-t-"));
+    const dir = scratchDir("nginx-t-");
     const pki = makeTestPki(dir, ["DNS:registry.example.com", "IP:127.0.0.1"]);
     fs.writeFileSync(path.join(dir, "nginx.conf"), render(pki, dir, 443));
     const result = spawnSync(NGINX, ["-t", "-p", dir, "-c", path.join(dir, "nginx.conf")], { encoding: "utf8" });
@@ -69,7 +97,7 @@ describe("renderNginxConf", () => {
   });
 
   test("is refused by nginx -t when the key does not exist (the check can fail)", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nginx-t-"));
+    const dir = scratchDir("nginx-t-");
     const pki = makeTestPki(dir, ["DNS:registry.example.com"]);
     fs.writeFileSync(path.join(dir, "nginx.conf"), render({ ...pki, key: path.join(dir, "missing.key") }, dir, 443));
     const result = spawnSync(NGINX, ["-t", "-p", dir, "-c", path.join(dir, "nginx.conf")], { encoding: "utf8" });
@@ -86,16 +114,38 @@ describe("a real nginx serving the rendered config on loopback", () => {
   // Stands in for the registry behind nginx: records what nginx forwards.
   let upstream: http.Server;
   const forwarded: http.IncomingHttpHeaders[] = [];
+  // Blob uploads (PATCH/PUT under /v2/<name>/blobs/uploads/) the stand-in is receiving, by path.
+  const uploads = new Map<string, UploadSeen>();
 
   beforeAll(async () => {
     upstream = http.createServer((req, res) => {
       forwarded.push(req.headers);
+      if (/^\/v2\/[^/]+\/blobs\/uploads\//.test(req.url ?? "") && (req.method === "PATCH" || req.method === "PUT")) {
+        const seen = uploadSeen();
+        uploads.set(req.url ?? "", seen);
+        req.on("data", (chunk: Buffer) => seen.data(chunk));
+        req.on("end", () => {
+          const body = seen.end();
+          // As the registry answers: with its own API version header.
+          res.writeHead(req.method === "PATCH" ? 202 : 201, {
+            "Docker-Distribution-Api-Version": "registry/2.0",
+            "X-Received-Bytes": String(body.length),
+            "Content-Length": "0",
+          });
+          res.end();
+        });
+        return;
+      }
+      req.resume();
       res.setHeader("Content-Type", "application/json");
       res.end("{}");
     });
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nginx-run-"));
+    dir = scratchDir("nginx-run-");
     fs.chmodSync(dir, 0o755); // workers run as nobody and read the htpasswd per request
+    // nginx's default root is <prefix>/html: without the catch-all location this page would be served.
+    fs.mkdirSync(path.join(dir, "html"), { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, "html", "index.html"), `<html>${DEFAULT_PAGE}</html>\n`, { mode: 0o644 });
     pki = makeTestPki(dir, ["DNS:registry.example.com", "IP:127.0.0.1"]);
     port = 20000 + (process.pid % 20000);
     const upstreamPort = (upstream.address() as AddressInfo).port;
@@ -107,18 +157,36 @@ describe("a real nginx serving the rendered config on loopback", () => {
     }
     throw new Error("nginx did not start");
   });
-  afterAll(() => {
-    nginx?.kill("SIGQUIT");
+  afterAll(async () => {
+    if (nginx && nginx.exitCode === null && nginx.signalCode === null) {
+      const exited = new Promise((r) => nginx.once("exit", r));
+      nginx.kill("SIGQUIT");
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 3000); })]);
+      clearTimeout(timer);
+    }
+    upstream?.closeAllConnections();
     upstream?.close();
   });
 
-  function get(pathName: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown> }> {
+  function get(pathName: string, headers: Record<string, string> = {}): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      https.get({ host: "127.0.0.1", port, path: pathName, ca: fs.readFileSync(pki.caCert), headers, servername: "registry.example.com" }, (res) => {
-        res.resume();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers });
-      }).on("error", reject);
+      https.get({ host: "127.0.0.1", port, path: pathName, ca: fs.readFileSync(pki.caCert), headers, servername: "registry.example.com" },
+        (res) => readAnswer(res).then(resolve, reject)).on("error", reject);
     });
+  }
+
+  /** Starts a request whose body the test writes itself (chunked unless a Content-Length is given). */
+  function upload(method: "PATCH" | "PUT", pathName: string, headers: Record<string, string> = {}) {
+    const request = https.request({
+      host: "127.0.0.1", port, method, path: pathName, ca: fs.readFileSync(pki.caCert), servername: "registry.example.com",
+      headers: { "Content-Type": "application/octet-stream", ...headers },
+    });
+    const answer = new Promise<Answer>((resolve, reject) => {
+      request.on("response", (res) => readAnswer(res).then(resolve, reject));
+      request.on("error", reject);
+    });
+    return { request, answer };
   }
 
   test("/v2/ without credentials: 401 with the API version header, no nginx version", async () => {
@@ -149,8 +217,86 @@ describe("a real nginx serving the rendered config on loopback", () => {
     expect((await get("/v2/", { "User-Agent": "Go 1.1 package http" })).status).toBe(404);
   });
 
-  test("paths outside /v2/ are not served", async () => {
-    expect((await get("/"))).toMatchObject({ status: 404 });
+  test("paths outside /v2/ are not served, not even nginx's own index.html", async () => {
+    for (const pathName of ["/", "/index.html"]) {
+      const res = await get(pathName);
+      expect({ pathName, status: res.status }).toEqual({ pathName, status: 404 });
+      expect(res.body).not.toContain(DEFAULT_PAGE);
+    }
+  });
+
+  test("an upload is streamed to the registry as it arrives, not buffered by nginx first", async () => {
+    const pathName = "/v2/it/blobs/uploads/streamed";
+    const { request, answer } = upload("PATCH", pathName, { Authorization: AUTH });
+    answer.catch(() => undefined); // awaited below; a request destroyed on failure must not go unhandled
+    const first = Buffer.alloc(64 * 1024, "f");
+    request.write(first);
+    try {
+      // The client has not finished: only if nginx passes bytes on as they come does the registry see any yet.
+      await waitFor(() => (uploads.get(pathName)?.received ?? 0) > 0, 5000,
+        "the registry got no byte of the upload while the client was still sending: nginx buffers request bodies");
+    } catch (e) {
+      request.destroy();
+      throw e;
+    }
+    expect(uploads.get(pathName)?.ended).toBe(false);
+    // More than nginx's default 1 MiB limit, chunked: no 413 either.
+    const rest = Buffer.alloc(2 * 1024 * 1024, "r");
+    request.end(rest);
+    const res = await answer;
+    expect(res.status).toBe(202);
+    expect(res.headers["x-received-bytes"]).toBe(String(first.length + rest.length));
+    expect(Buffer.concat([first, rest]).equals(uploads.get(pathName)!.body())).toBe(true);
+  });
+
+  test("a 2 MiB upload with a Content-Length is passed on, not refused with 413", async () => {
+    const size = 2 * 1024 * 1024;
+    const { request, answer } = upload("PUT", "/v2/it/blobs/uploads/big?digest=sha256:0", {
+      Authorization: AUTH, "Content-Length": String(size),
+    });
+    request.end(Buffer.alloc(size, "b"));
+    const res = await answer;
+    expect(res.status).toBe(201);
+    expect(res.headers["x-received-bytes"]).toBe(String(size));
+  });
+
+  test("an upload without credentials is refused with 401 and the API version header, and never reaches the registry", async () => {
+    const pathName = "/v2/it/blobs/uploads/anonymous";
+    const { request, answer } = upload("PATCH", pathName);
+    request.end(Buffer.alloc(1024, "a"));
+    const res = await answer;
+    expect(res.status).toBe(401);
+    expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    expect(uploads.has(pathName)).toBe(false);
+  });
+
+  test("the registry's own API version header is passed on once, not doubled", async () => {
+    const { request, answer } = upload("PATCH", "/v2/it/blobs/uploads/header", { Authorization: AUTH });
+    request.end("x");
+    const res = await answer;
+    expect(res.status).toBe(202);
+    const names = res.rawHeaders.filter((_v, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    expect(names.filter((n) => n === "docker-distribution-api-version")).toHaveLength(1);
+    expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+  });
+
+  test("TLS 1.2 ciphers outside Mozilla's intermediate list are refused (CBC, SHA-1, no forward secrecy)", async () => {
+    expect(OTHER_TLS12_CIPHERS).toEqual(expect.arrayContaining(["AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES256-SHA256", "AES128-GCM-SHA256"]));
+    // All of them offered at once: the server must find none it accepts (a handshake failure alert from nginx).
+    const offered = `${OTHER_TLS12_CIPHERS.join(":")}:@SECLEVEL=0`;
+    await expect(handshake({ minVersion: "TLSv1.2", maxVersion: "TLSv1.2", ciphers: offered }).then((h) => `accepted ${h.cipher}`))
+      .rejects.toThrow(/alert handshake failure/);
+    for (const weak of ["AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES256-SHA256"]) {
+      await expect(handshake({ minVersion: "TLSv1.2", maxVersion: "TLSv1.2", ciphers: `${weak}:@SECLEVEL=0` }))
+        .rejects.toThrow(/alert handshake failure/);
+    }
+  });
+
+  test("the AEAD ciphers with forward secrecy are accepted over TLS 1.2", async () => {
+    for (const cipher of ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"]) {
+      const h = await handshake({ minVersion: "TLSv1.2", maxVersion: "TLSv1.2", ciphers: cipher });
+      expect({ protocol: h.protocol, cipher: h.cipher }).toEqual({ protocol: "TLSv1.2", cipher });
+    }
   });
 
   test("the certificate verifies against the CA for the names it carries", async () => {
@@ -164,16 +310,64 @@ describe("a real nginx serving the rendered config on loopback", () => {
     expect((await handshake({ minVersion: "TLSv1.3", maxVersion: "TLSv1.3" })).protocol).toBe("TLSv1.3");
   });
 
-  function handshake(options: tls.ConnectionOptions): Promise<{ authorized: boolean; protocol: string | null }> {
+  function handshake(options: tls.ConnectionOptions): Promise<{ authorized: boolean; protocol: string | null; cipher: string }> {
     return new Promise((resolve, reject) => {
       const socket = tls.connect({ host: "127.0.0.1", port, ca: fs.readFileSync(pki.caCert), ...options }, () => {
-        resolve({ authorized: socket.authorized, protocol: socket.getProtocol() });
+        resolve({ authorized: socket.authorized, protocol: socket.getProtocol(), cipher: socket.getCipher().name });
         socket.end();
       });
       socket.on("error", reject);
     });
   }
 });
+
+const DEFAULT_PAGE = "nginx's default page, never to be served by the registry proxy";
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  rawHeaders: string[];
+  body: string;
+}
+
+function readAnswer(res: http.IncomingMessage): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    res.on("end", () => resolve({
+      status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString("utf8"),
+    }));
+    res.on("error", reject);
+  });
+}
+
+/** What the stand-in registry has received of one upload so far. */
+interface UploadSeen {
+  received: number;
+  ended: boolean;
+  data(chunk: Buffer): void;
+  end(): Buffer;
+  body(): Buffer;
+}
+
+function uploadSeen(): UploadSeen {
+  const chunks: Buffer[] = [];
+  return {
+    received: 0,
+    ended: false,
+    data(chunk) { chunks.push(chunk); this.received += chunk.length; },
+    end() { this.ended = true; return this.body(); },
+    body: () => Buffer.concat(chunks),
+  };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number, message: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(message);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

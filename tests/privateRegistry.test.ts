@@ -17,11 +17,14 @@ function labSettings(overrides: Record<string, string> = {}): Settings {
     dnsNames: JSON.stringify(["registry.example.com", "localhost"]),
     port: "5443",
     users: JSON.stringify(["admin", "ci"]),
+    // sudo and trustOs differ on every client, so that one cannot pass for the other.
     clients: JSON.stringify([
-      { host: "198.51.100.21", user: "deploy", sudo: true, trustOs: true, privateKey: TEST_KEY },
-      { host: "203.0.113.22", port: 2222, privateKey: TEST_KEY },
+      { host: "198.51.100.21", user: "deploy", sudo: true, trustOs: false, privateKey: TEST_KEY },
+      { host: "203.0.113.22", port: 2222, sudo: false, trustOs: true, privateKey: TEST_KEY },
     ]),
     localClient: "true",
+    localClientSudo: "true",
+    localClientTrustOs: "false",
     namePrefix: "reg-t",
     ...overrides,
   }, "private-registry", "test");
@@ -35,11 +38,22 @@ interface Deployment {
   resources: (type: string) => Seen[];
   one: (type: string, nameContains?: string) => Seen;
   options: Map<string, pulumi.CustomResourceOptions>;
+  /** Each resource's inputs as the program handed them over (Outputs not yet resolved), by name. */
+  props: Map<string, Record<string, any>>;
+}
+
+/** Records the input properties of every resource, before serialization merges their secrets. */
+function recordProps(into: Map<string, Record<string, any>>): pulumi.ResourceTransformation {
+  return (args) => {
+    into.set(args.name, args.props);
+    return undefined;
+  };
 }
 
 async function deploy(name: string, settings: Settings): Promise<Deployment> {
   const options = new Map<string, pulumi.CustomResourceOptions>();
-  const registry = new PrivateRegistry(name, settings, { transformations: [recordOptions(options)] });
+  const props = new Map<string, Record<string, any>>();
+  const registry = new PrivateRegistry(name, settings, { transformations: [recordOptions(options), recordProps(props)] });
   // The proxy is the last resource to be registered; its inputs depend on all the others.
   await waitForResource(recorded, (r) => r.name === `${name}-proxy-container`);
   await valueOf(registry.credentials);
@@ -51,7 +65,7 @@ async function deploy(name: string, settings: Settings): Promise<Deployment> {
     expect(found).toHaveLength(1);
     return found[0];
   };
-  return { registry, resources, one, options };
+  return { registry, resources, one, options, props };
 }
 
 const T = {
@@ -158,19 +172,19 @@ describe("PrivateRegistry wiring", () => {
     expect(d.one(T.container, "proxy").inputs.image).toBe("sha256:id-of-nginx:1.27.5");
   });
 
-  test("one remote command per client host installs the CA for every endpoint, with a delete", () => {
+  test("one remote command per client host installs the CA for every endpoint, with a delete", async () => {
     const endpoints = ["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"];
     const commands = d.resources(T.remote);
     expect(commands.map((c) => c.inputs.connection)).toEqual([
       expect.objectContaining({ host: "198.51.100.21", port: 22, user: "deploy", privateKey: TEST_KEY }),
       expect.objectContaining({ host: "203.0.113.22", port: 2222, user: "root", privateKey: TEST_KEY }),
     ]);
-    const [withSudo, plain] = commands;
+    const [sudoOnly, trustOsOnly] = commands;
     const scriptInput = { endpoints, anchorName: "reg-t" };
-    expect(withSudo.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: true }), true));
-    expect(withSudo.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: true }), true));
-    expect(plain.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), false));
-    expect(plain.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), false));
+    expect(sudoOnly.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), true));
+    expect(sudoOnly.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), true));
+    expect(trustOsOnly.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: true }), false));
+    expect(trustOsOnly.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: true }), false));
     for (const c of [...commands, d.one(T.local)]) {
       // A new CA re-runs the install in place; a new set of files replaces the command.
       expect(c.inputs.update).toBe(c.inputs.create);
@@ -182,15 +196,45 @@ describe("PrivateRegistry wiring", () => {
       expect(d.options.get(c.name)?.deleteBeforeReplace).toBe(true);
     }
     const local = d.one(T.local);
-    expect(local.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), false));
+    expect(local.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), true));
+    expect(local.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), true));
     expect(local.inputs.stdin).toBe("CERT(lab-ca-cert)");
-    expect(d.registry.clientHosts).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
+    expect(await valueOf(pulumi.output(d.registry.clientHosts))).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
+  });
+
+  test("sudo -n is used exactly for the hosts that ask for sudo, the OS trust store exactly for those that ask for it", () => {
+    const hosts = [
+      { command: d.one(T.remote, "198.51.100.21"), sudo: true, trustOs: false },
+      { command: d.one(T.remote, "203.0.113.22"), sudo: false, trustOs: true },
+      { command: d.one(T.local), sudo: true, trustOs: false },
+    ];
+    for (const { command, sudo, trustOs } of hosts) {
+      for (const line of [command.inputs.create, command.inputs.delete] as string[]) {
+        const seen = { name: command.name, sudo: line.startsWith("sudo -n sh -c "), anySudo: line.includes("sudo"),
+          trustOs: line.includes("update-ca-certificates"), anchor: line.includes("reg-t.crt") };
+        expect(seen).toEqual({ name: command.name, sudo, anySudo: sudo, trustOs, anchor: trustOs });
+      }
+    }
   });
 
   test("keys, passwords, the htpasswd and the SSH keys are secrets", async () => {
     expect(isSecretInput(d.one(T.leaf).raw.caPrivateKeyPem)).toBe(true);
     // One secret element makes the whole uploads list secret in the state.
     expect(isSecretInput(d.one(T.container, "proxy").raw.uploads)).toBe(true);
+    // So each upload is checked as the program hands it to the container: the htpasswd and the key themselves are secrets.
+    const uploads: { file: string; content: pulumi.Input<string> }[] = d.props.get("lab-proxy-container")?.uploads;
+    const content = (file: string) => {
+      const found = uploads.filter((u) => u.file === file);
+      expect(found).toHaveLength(1);
+      return pulumi.output(found[0].content);
+    };
+    const htpasswd = content("/etc/nginx/registry/htpasswd");
+    expect(await pulumi.isSecret(htpasswd)).toBe(true);
+    expect((await valueOf(htpasswd)).split("\n")).toEqual([
+      expect.stringMatching(/^admin:\$2[aby]\$10\$\S+$/), expect.stringMatching(/^ci:\$2[aby]\$10\$\S+$/), "",
+    ]);
+    expect(await pulumi.isSecret(content("/etc/nginx/registry/key.pem"))).toBe(true);
+    expect(await pulumi.isSecret(content("/etc/nginx/nginx.conf"))).toBe(false);
     expect(isSecretInput(d.one(T.container, "registry").raw.envs)).toBe(true);
     for (const c of d.resources(T.remote)) expect(isSecretInput(c.raw.connection)).toBe(true);
     expect(await pulumi.isSecret(d.registry.credentials)).toBe(true);

@@ -22,3 +22,13 @@ export function makeTestPki(dir: string, sans: string[]): TestPki {
   fs.writeFileSync(p("chain.pem"), fs.readFileSync(p("server.crt"), "utf8") + fs.readFileSync(p("ca.crt"), "utf8"));
   return { dir, caCert: p("ca.crt"), chain: p("chain.pem"), key: p("server.key") };
 }
+
+/** Only a CA certificate (ECDSA P-256: made in milliseconds), for tests that install it but never dial a server. */
+export function makeTestCa(dir: string, commonName = "Test Registry CA"): string {
+  const p = (name: string) => path.join(dir, name);
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "2", "-subj", `/CN=${commonName}`,
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+  { stdio: ["ignore", "pipe", "pipe"] });
+  return fs.readFileSync(p("ca.crt"), "utf8");
+}
