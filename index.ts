@@ -1,8 +1,16 @@
-import { loadSettings } from "./lib/settings";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, loadSettings } from "./lib/settings";
+import { preflight } from "./lib/preflight";
 import { PrivateRegistry } from "./components/privateRegistry";
 
-// Validation runs first: bad config fails the preview before any resource exists.
+// Validation runs first: bad config, and what only the Docker host and the client
+// hosts can tell (names taken, port, address, images, SSH logins), fail the run
+// before any resource exists.
 const settings = loadSettings();
+const checked = preflight(pulumi.getProject(), pulumi.getStack(), settings);
+if (checked.problems.length > 0) throw new ConfigError(checked.problems);
+checked.notes.forEach((note) => pulumi.log.info(note));
+
 const registry = new PrivateRegistry("registry", settings);
 
 export const endpoints = registry.endpoints;

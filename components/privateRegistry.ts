@@ -8,6 +8,7 @@ import { RegistryCredentials } from "./registryCredentials";
 import { Registry, REGISTRY_ALIAS, REGISTRY_PORT } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust } from "./clientTrust";
+import { STACK_LABEL } from "../lib/preflight";
 
 /** The whole product: CA, server certificate, users, registry, TLS proxy and client trust. */
 export class PrivateRegistry extends pulumi.ComponentResource {
@@ -27,6 +28,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     super("private-registry:index:PrivateRegistry", name, {}, opts);
     const parent = { parent: this };
     const keySpec = { keyAlgorithm: settings.keyAlgorithm, rsaBits: settings.rsaBits };
+    const labels = [{ label: STACK_LABEL, value: `${pulumi.getProject()}/${pulumi.getStack()}` }];
 
     const ca = new CertificateAuthority(`${name}-ca`, {
       ...keySpec,
@@ -56,6 +58,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       image: settings.registryImage,
       pullImages: settings.pullImages,
       keepDataOnDestroy: settings.keepDataOnDestroy,
+      adoptExistingVolume: settings.adoptExistingVolume,
+      labels,
     }, parent);
 
     new TlsProxy(`${name}-proxy`, {
@@ -77,6 +81,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       certificateChainPem: serverCert.chainPem,
       privateKeyPem: serverCert.privateKeyPem,
       htpasswd: users.htpasswd,
+      labels,
     }, { parent: this, dependsOn: [registry] });
 
     this.endpoints = registryEndpoints(settings.ipAddresses, settings.dnsNames, settings.port);

@@ -13,6 +13,10 @@ export interface RegistryArgs {
   pullImages: boolean;
   /** Keep the data volume (the images) when the stack is destroyed. */
   keepDataOnDestroy: boolean;
+  /** The volume may exist already, made by someone else: never delete it. */
+  adoptExistingVolume: boolean;
+  /** Docker labels for every object made here: they tell the pre-flight check what is this stack's. */
+  labels: { label: string; value: string }[];
 }
 
 /**
@@ -30,18 +34,27 @@ export class Registry extends pulumi.ComponentResource {
     const network = new docker.Network(`${name}-network`, {
       name: `${args.namePrefix}-net`,
       driver: "bridge",
+      labels: args.labels,
     }, { parent: this });
 
     // Fixed name so a later stack (after a destroy that kept it) finds the images again.
     const volume = new docker.Volume(`${name}-data`, {
       name: `${args.namePrefix}-data`,
-    }, { parent: this, retainOnDelete: args.keepDataOnDestroy });
+      labels: args.labels,
+    }, {
+      parent: this,
+      // Never delete what this stack may not have created.
+      retainOnDelete: args.keepDataOnDestroy || args.adoptExistingVolume,
+      // Docker hands back an existing volume as it is, without our labels: no diff for that.
+      ignoreChanges: ["labels"],
+    });
 
     // Shared by every replica of this registry; stable so uploads survive replacement.
     const httpSecret = new random.RandomPassword(`${name}-http-secret`, { length: 48, special: false }, { parent: this });
 
     const container = new docker.Container(`${name}-container`, {
       name: `${args.namePrefix}-registry`,
+      labels: args.labels,
       image: containerImage(`${name}-image`, args.image, args.pullImages, this),
       restart: "always",
       networksAdvanced: [{ name: network.name, aliases: [REGISTRY_ALIAS] }],

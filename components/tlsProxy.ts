@@ -23,6 +23,7 @@ export interface TlsProxyArgs {
   certificateChainPem: pulumi.Input<string>;
   privateKeyPem: pulumi.Input<string>;
   htpasswd: pulumi.Input<string>;
+  labels: { label: string; value: string }[];
 }
 
 /** nginx terminating TLS and checking basic auth in front of the registry. */
@@ -34,6 +35,7 @@ export class TlsProxy extends pulumi.ComponentResource {
 
     const container = new docker.Container(`${name}-container`, {
       name: `${args.namePrefix}-nginx`,
+      labels: args.labels,
       image: containerImage(`${name}-image`, args.image, args.pullImages, this),
       restart: "always",
       networksAdvanced: [{ name: args.networkName }],

@@ -18,6 +18,13 @@ export interface ClientHostSettings {
   trustOs: boolean;
 }
 
+// The SSH key as text, for the pre-flight login check only; Settings carries it as a secret.
+const plainKeys = new WeakMap<ClientHostSettings, string>();
+/** The client's private key as text (for a check that must log in); undefined for settings made elsewhere. */
+export function plainPrivateKey(client: ClientHostSettings): string | undefined {
+  return plainKeys.get(client);
+}
+
 export interface Settings {
   ipAddresses: string[];
   dnsNames: string[];
@@ -37,6 +44,8 @@ export interface Settings {
   pullImages: boolean;
   namePrefix: string;
   keepDataOnDestroy: boolean;
+  /** Use a data volume of the same name that this stack did not create (and never delete it). */
+  adoptExistingVolume: boolean;
   clients: ClientHostSettings[];
   localClient: boolean;
   localClientSudo: boolean;
@@ -58,7 +67,7 @@ export class ConfigError extends pulumi.RunError {
 const KNOWN_KEYS = [
   "ipAddresses", "dnsNames", "port", "listenAddress", "users", "passwordLength", "keyAlgorithm", "rsaBits",
   "caCommonName", "organization", "caValidityDays", "serverCertValidityDays", "serverCertEarlyRenewalDays",
-  "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "clients", "localClient",
+  "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "adoptExistingVolume", "clients", "localClient",
   "localClientSudo", "localClientTrustOs",
 ] as const;
 const CLIENT_KEYS = ["host", "port", "user", "privateKey", "sudo", "trustOs"];
@@ -328,6 +337,7 @@ export function parseSettings(
     bad("namePrefix", namePrefix, "must be a Docker name (letters, digits, '_', '.', '-', at most 63)", { isDefault: !raw.namePrefix });
   }
   const keepDataOnDestroy = bool("keepDataOnDestroy", true);
+  const adoptExistingVolume = bool("adoptExistingVolume", false);
 
   const clients = parseClients(json("clients"), bad, unknownKey);
   const localClient = bool("localClient", false);
@@ -339,8 +349,8 @@ export function parseSettings(
     ipAddresses, dnsNames, port, listenAddress, users, passwordLength, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
     rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
     serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
-    registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, clients, localClient, localClientSudo,
-    localClientTrustOs,
+    registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, adoptExistingVolume, clients, localClient,
+    localClientSudo, localClientTrustOs,
   };
 }
 
@@ -389,10 +399,12 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
     const id = `${typeof host === "string" ? canonicalIp(host) ?? canonicalDnsName(host) : String(host)}:${String(port)}`;
     if (seen.has(id)) bad(`${key}.host`, host, "the same host and port is listed twice");
     seen.add(id);
-    return [{
+    const client: ClientHostSettings = {
       host: String(host), port: Number(port), user: String(user),
       privateKey: pulumi.secret(String(privateKey)), sudo: flags[0], trustOs: flags[1],
-    }];
+    };
+    plainKeys.set(client, String(privateKey));
+    return [client];
   });
 }
 

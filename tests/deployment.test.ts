@@ -115,6 +115,10 @@ function baseConfig(): ConfigMap {
     "private-registry:clients[1].trustOs": c("true"),
     "private-registry:clients[1].privateKey": c(key, true),
     "private-registry:localClient": c("true"),
+    // The data volume exists before the first up (made here, with a file in it): adopted on
+    // request, and never deleted by destroy even though keepDataOnDestroy is false.
+    "private-registry:adoptExistingVolume": c("true"),
+    "private-registry:keepDataOnDestroy": c("false"),
   };
 }
 
@@ -140,6 +144,8 @@ beforeAll(async () => {
   execFileSync("sh", ["-c", `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 >/dev/null && docker save ${id}-tiny:1 -o ${workDir}/tiny.tar`]);
   docker("cp", `${workDir}/tiny.tar`, `${clients[0]}:/tmp/tiny.tar`);
   CLIENT_IPS.forEach((ip, i) => waitForSsh(sshKeyFile, i === 0 ? "deploy" : "root", ip));
+  docker("volume", "create", `${id}-data`);
+  docker("run", "--rm", "-v", `${id}-data:/data`, "private-registry/registry:2.8.2-debian", "sh", "-c", "echo kept > /data/adopted.txt");
 
   stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
   await stack.setAllConfig(baseConfig(), true);
@@ -168,8 +174,9 @@ afterAll(async () => {
 });
 
 describe("a real `pulumi up` of the program", () => {
-  test("succeeds with no warnings, and outputs every endpoint, every client host and a login per user", () => {
+  test("succeeds with no warnings, says it adopted the volume, and outputs every endpoint, every client host and a login per user", () => {
     expect(upOutput).not.toMatch(/warning:/i);
+    expect(upOutput).toContain(`using the existing volume ${id}-data (it belongs to no stack of this program) as the registry's data, as adoptExistingVolume asks; destroy will keep it`);
     expect(outputs.endpoints.value).toEqual([ENDPOINT, NAME_ENDPOINT]);
     expect(outputs.clientHosts.value).toEqual([`deploy@${CLIENT_IPS[0]}:22`, `root@${CLIENT_IPS[1]}:22`, "local"]);
     expect(outputs.credentials.secret).toBe(true);
@@ -353,7 +360,7 @@ describe("a real `pulumi up` of the program", () => {
     });
   });
 
-  test("destroy removes containers, network and every client-side file it made, keeps the user's files and the data volume", async () => {
+  test("destroy removes containers, network and every client-side file it made, keeps the user's files and the adopted volume", async () => {
     let destroyOutput = "";
     const result = await stack.destroy({ onOutput: (out) => { destroyOutput += out; } });
     destroyed = true;
@@ -368,6 +375,7 @@ describe("a real `pulumi up` of the program", () => {
     for (const endpoint of [ENDPOINT, NAME_ENDPOINT, ALT_ENDPOINT]) expect(fs.existsSync(`/etc/docker/certs.d/${endpoint}`)).toBe(false);
     expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx)$`, "-q")).toBe("");
     expect(docker("network", "ls", "--filter", `name=^${id}-net$`, "-q")).toBe("");
-    expect(docker("volume", "ls", "--filter", `name=^${id}-data$`, "-q")).not.toBe("");
+    // The adopted volume stays, with what it held before, though keepDataOnDestroy is false.
+    expect(docker("run", "--rm", "-v", `${id}-data:/data`, "private-registry/registry:2.8.2-debian", "cat", "/data/adopted.txt")).toBe("kept");
   });
 });

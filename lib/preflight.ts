@@ -1,0 +1,131 @@
+// Checks, before any resource exists, what only the Docker host and the client
+// hosts can tell: names already taken by something this stack did not make, the
+// port and the address, images that must not be pulled, each client's SSH login.
+// Each problem is one sentence naming the setting, the value and the host; the
+// program fails with all of them before the engine creates anything.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Settings, plainPrivateKey } from "./settings";
+
+/** Docker label that marks what a stack made: `<project>/<stack>`. */
+export const STACK_LABEL = "private-registry.stack";
+
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** Set when the program could not be started (ENOENT) or was killed on timeout (ETIMEDOUT). */
+  errorCode?: string;
+}
+export type Run = (cmd: string, args: string[], timeoutMs?: number) => RunResult;
+
+export const systemRun: Run = (cmd, args, timeoutMs = 30_000) => {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] });
+  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "", errorCode: (r.error as NodeJS.ErrnoException | undefined)?.code };
+};
+
+export interface PreflightResult {
+  problems: string[];
+  /** Things `up` should say it did (adopting a volume). */
+  notes: string[];
+}
+
+const SSH_TIMEOUT_MS = 30_000;
+
+function lastLine(text: string): string {
+  return text.trim().split("\n").filter(Boolean).pop() ?? "";
+}
+
+export function preflight(project: string, stack: string, settings: Settings, run: Run = systemRun): PreflightResult {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const owner = `${project}/${stack}`;
+  const bad = (key: string, value: unknown, why: string) =>
+    problems.push(`Invalid config "${project}:${key}" = ${JSON.stringify(value)}: ${why}.`);
+  const dockerHost = process.env.DOCKER_HOST || "unix:///var/run/docker.sock";
+  const localEngine = dockerHost.startsWith("unix://");
+
+  const docker = (...args: string[]) => run("docker", args, 20_000);
+  const version = docker("version", "--format", "{{.Server.Version}}");
+  if (version.errorCode === "ENOENT") {
+    notes.push("no docker CLI on this machine: the checks of the Docker host were skipped");
+  } else if (version.status !== 0) {
+    problems.push(`The Docker engine at ${dockerHost} does not answer (${lastLine(version.stderr) || "no answer"}); nothing was created.`);
+  } else {
+    /** The stack label of a Docker object, or undefined when there is no such object. */
+    const ownerOf = (kind: "container" | "network" | "volume", name: string): string | undefined => {
+      const format = kind === "container" ? `{{index .Config.Labels "${STACK_LABEL}"}}` : `{{index .Labels "${STACK_LABEL}"}}`;
+      const r = docker(kind, "inspect", "--format", format, name);
+      return r.status === 0 ? r.stdout.trim().replace(/^<no value>$/, "") : undefined;
+    };
+    const whose = (label: string) => (label ? `stack ${label}` : "no stack of this program");
+    const prefix = settings.namePrefix;
+    for (const [kind, name] of [["container", `${prefix}-registry`], ["container", `${prefix}-nginx`], ["network", `${prefix}-net`]] as const) {
+      const label = ownerOf(kind, name);
+      if (label !== undefined && label !== owner) {
+        bad("namePrefix", prefix, `a Docker ${kind} named ${name} already exists on the Docker host and belongs to ${whose(label)}; choose another namePrefix, or remove the ${kind} if it is not needed`);
+      }
+    }
+    const volume = `${prefix}-data`;
+    const volumeLabel = ownerOf("volume", volume);
+    if (volumeLabel !== undefined && volumeLabel !== owner) {
+      if (settings.adoptExistingVolume) {
+        notes.push(`using the existing volume ${volume} (it belongs to ${whose(volumeLabel)}) as the registry's data, as adoptExistingVolume asks; destroy will keep it`);
+      } else {
+        bad("namePrefix", prefix, `a Docker volume named ${volume} already exists on the Docker host and belongs to ${whose(volumeLabel)}; to use its data as this registry's, set adoptExistingVolume to true (destroy then never deletes it), else choose another namePrefix`);
+      }
+    }
+
+    if (!settings.pullImages) {
+      for (const key of ["registryImage", "nginxImage"] as const) {
+        if (docker("image", "inspect", "--format", "{{.Id}}", settings[key]).status !== 0) {
+          bad(key, settings[key], "is not on the Docker host, and pullImages is false, so it is not pulled; load it there (docker load) or build the local images (npm run deploy -- --local-images)");
+        }
+      }
+    }
+
+    // The port and the address can be tried only where the engine publishes ports: on this machine.
+    if (localEngine) {
+      const publishers = docker("ps", "--filter", `publish=${settings.port}`, "--format", "{{.Names}}").stdout.split("\n").filter(Boolean);
+      const others = publishers.filter((n) => n !== `${prefix}-nginx`);
+      if (others.length > 0) {
+        bad("port", settings.port, `is already published on the Docker host by container ${others.join(", ")}`);
+      } else if (publishers.length === 0) {
+        const probe = run(process.execPath, ["-e", `
+          const s = require("net").createServer();
+          s.on("error", (e) => { process.stdout.write(e.code); process.exit(1); });
+          s.listen(${settings.port}, ${JSON.stringify(settings.listenAddress)}, () => s.close());`], 10_000);
+        const code = probe.stdout.trim();
+        if (code === "EADDRINUSE") bad("port", settings.port, `is already in use on ${settings.listenAddress} on the Docker host`);
+        if (code === "EADDRNOTAVAIL") bad("listenAddress", settings.listenAddress, "is not an address of the Docker host");
+      }
+    }
+  }
+
+  settings.clients.forEach((client, i) => {
+    const key = plainPrivateKey(client);
+    if (key === undefined) return; // settings not made by parseSettings
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "private-registry-ssh-"));
+    try {
+      const keyFile = path.join(dir, "key");
+      fs.writeFileSync(keyFile, key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
+      const r = run("ssh", ["-F", "/dev/null", "-i", keyFile, "-p", String(client.port),
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
+        "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+        `${client.user}@${client.host}`, client.sudo ? "sudo -n true" : "true"], SSH_TIMEOUT_MS);
+      if (r.errorCode === "ENOENT") {
+        notes.push("no ssh client on this machine: the client hosts' logins were not checked");
+      } else if (r.status !== 0) {
+        const why = r.errorCode === "ETIMEDOUT" ? `no answer within ${SSH_TIMEOUT_MS / 1000} s` : lastLine(r.stderr) || `exit status ${r.status}`;
+        const what = client.sudo && /sudo/.test(why) ? "passwordless sudo (sudo -n) does not work" : "cannot log in over SSH with the configured key";
+        bad(`clients[${i}].host`, client.host, `${what} as ${client.user} on port ${client.port} (${why})`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  return { problems, notes: [...new Set(notes)] };
+}
