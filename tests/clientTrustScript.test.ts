@@ -8,20 +8,11 @@ import { asCommand, renderInstallScript, renderRemoveScript, shellQuote, ClientT
 import { registryEndpoints } from "../lib/endpoints";
 import { makeTestCa } from "./helpers/pki";
 import { ClientHost, countCerts, startClientHost } from "./helpers/script-client-host";
+import { scratchDir } from "./helpers/scratch";
 
 const endpoints = registryEndpoints(["192.0.2.10", "2001:db8::1"], ["registry.example.com"], 5443);
 const variants = [false, true].map((trustOs) => ({ trustOs, input: { endpoints, trustOs, anchorName: "registry-test" } }));
 
-/** Scratch directories of this file, removed after it. */
-const scratchDirs: string[] = [];
-function scratchDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  scratchDirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
 
 /** One CA for every test here that needs one. */
 let caPem: string | undefined;

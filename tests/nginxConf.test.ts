@@ -11,21 +11,12 @@ import { AddressInfo } from "net";
 import * as bcrypt from "bcryptjs";
 import { renderNginxConf } from "../lib/nginxConf";
 import { makeTestPki, TestPki } from "./helpers/pki";
+import { scratchDir } from "./helpers/scratch";
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p)) ?? "nginx";
 
 const PASSWORD = "correct-horse-battery-staple";
 
-/** Scratch directories of this file, removed after it. */
-const scratchDirs: string[] = [];
-function scratchDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  scratchDirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
 
 const AUTH = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
 
