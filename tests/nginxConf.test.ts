@@ -60,7 +60,6 @@ describe("renderNginxConf", () => {
     ["basic auth from the htpasswd", "auth_basic_user_file /h;"],
     ["the client's Host", "proxy_set_header Host $http_host;"],
     ["the client's address", "proxy_set_header X-Real-IP $remote_addr;"],
-    ["the forwarding chain", "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"],
     ["the scheme", "proxy_set_header X-Forwarded-Proto $scheme;"],
     ["long uploads", "proxy_read_timeout 900;"],
     ["HTTP/1.1 to the registry (HTTP/1.0 would make nginx buffer chunked uploads)", "proxy_http_version 1.1;"],
@@ -200,6 +199,14 @@ describe("a real nginx serving the rendered config on loopback", () => {
     const last = forwarded[forwarded.length - 1];
     expect(last["x-forwarded-proto"]).toBe("https");
     expect(last["host"]).toBe(`127.0.0.1:${port}`);
+    expect(last["x-real-ip"]).toBe("127.0.0.1");
+  });
+
+  test("a client-supplied X-Forwarded-For never reaches the registry: it gets the real client address only", async () => {
+    const res = await get("/v2/", { Authorization: AUTH, "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8" });
+    expect(res.status).toBe(200);
+    const last = forwarded[forwarded.length - 1];
+    expect(last["x-forwarded-for"]).toBe("127.0.0.1");
     expect(last["x-real-ip"]).toBe("127.0.0.1");
   });
 
