@@ -2,10 +2,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { containerImage } from "./containerImage";
+import { REGISTRY_CONFIG_PATH, renderRegistryConfig } from "../lib/registryConfig";
 
 /** Name by which the TLS proxy reaches the registry on the private network. */
 export const REGISTRY_ALIAS = "registry";
 export const REGISTRY_PORT = 5000;
+const REGISTRY_DATA_DIR = "/var/lib/registry";
 
 export interface RegistryArgs {
   namePrefix: string;
@@ -58,12 +60,16 @@ export class Registry extends pulumi.ComponentResource {
       image: containerImage(`${name}-image`, args.image, args.pullImages, this),
       restart: "always",
       networksAdvanced: [{ name: network.name, aliases: [REGISTRY_ALIAS] }],
-      volumes: [{ volumeName: volume.name, containerPath: "/var/lib/registry" }],
-      envs: pulumi.secret(pulumi.interpolate`REGISTRY_HTTP_SECRET=${httpSecret.result}`.apply((secretEnv) => [
-        secretEnv,
-        // distribution v3 exports traces to localhost:4318 unless told not to.
-        "OTEL_TRACES_EXPORTER=none",
-      ])),
+      volumes: [{ volumeName: volume.name, containerPath: REGISTRY_DATA_DIR }],
+      // The HTTP secret travels in the config file, not in the environment `docker inspect` shows.
+      uploads: [{
+        file: REGISTRY_CONFIG_PATH,
+        content: pulumi.secret(httpSecret.result.apply((secret) =>
+          renderRegistryConfig({ httpSecret: secret, port: REGISTRY_PORT, dataDir: REGISTRY_DATA_DIR }))),
+        permissions: "0600",
+      }],
+      // distribution v3 exports traces to localhost:4318 unless told not to.
+      envs: ["OTEL_TRACES_EXPORTER=none"],
       healthcheck: {
         // busybox wget in the official image; wget from Debian in locally built ones.
         tests: ["CMD-SHELL", `wget -q -O /dev/null http://127.0.0.1:${REGISTRY_PORT}/v2/ || exit 1`],
@@ -74,7 +80,7 @@ export class Registry extends pulumi.ComponentResource {
       },
       wait: true,
       waitTimeout: 120,
-    }, { parent: this, deleteBeforeReplace: true });
+    }, { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["uploads"] });
 
     this.networkName = network.name;
     this.volumeName = volume.name;

@@ -190,7 +190,7 @@ describe("a real `pulumi up` of the program", () => {
     expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
   });
 
-  test("the exported state holds no password, private key, bcrypt hash or HTTP secret in clear", () => {
+  test("the exported state and docker inspect hold no password, private key, bcrypt hash or HTTP secret in clear", () => {
     const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
     expect(plain.status).toBe(0);
     const resources: { type: string; urn: string; outputs: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
@@ -227,6 +227,10 @@ describe("a real `pulumi up` of the program", () => {
     }
     // They are there, encrypted.
     expect(stored).toContain('"ciphertext"');
+    // Nor in what `docker inspect` shows of the containers; the registry's HTTP secret is in a 0600 file.
+    const inspected = docker("inspect", `${id}-registry`, `${id}-nginx`);
+    for (const [name, value] of secrets) expect({ name, inInspect: inspected.includes(value) }).toEqual({ name, inInspect: false });
+    expect(docker("exec", `${id}-registry`, "stat", "-c", "%a %U", "/etc/docker/registry/config.yml")).toBe("600 root");
   });
 
   test("the CA is installed for every endpoint on every client host, in the OS store only where asked, with sudo only where asked", () => {

@@ -125,7 +125,12 @@ describe("PrivateRegistry wiring", () => {
     expect(registry.inputs.name).toBe("reg-t-registry");
     expect(registry.inputs.restart).toBe("always");
     expect(registry.inputs.volumes).toEqual([{ volumeName: "reg-t-data", containerPath: "/var/lib/registry" }]);
-    expect(registry.inputs.envs).toEqual(["REGISTRY_HTTP_SECRET=password-of-lab-registry-http-secret", "OTEL_TRACES_EXPORTER=none"]);
+    // The HTTP secret is in the uploaded config, not in the environment `docker inspect` shows.
+    expect(registry.inputs.envs).toEqual(["OTEL_TRACES_EXPORTER=none"]);
+    expect(registry.inputs.uploads).toEqual([{
+      file: "/etc/docker/registry/config.yml", permissions: "0600",
+      content: expect.stringContaining('  secret: "password-of-lab-registry-http-secret"\n'),
+    }]);
     expect(registry.inputs.healthcheck.tests[0]).toBe("CMD-SHELL");
     expect(d.one(T.volume).inputs.name).toBe("reg-t-data");
     expect(d.options.get("lab-registry-data")?.retainOnDelete).toBe(true);
@@ -235,7 +240,9 @@ describe("PrivateRegistry wiring", () => {
     ]);
     expect(await pulumi.isSecret(content("/etc/nginx/registry/key.pem"))).toBe(true);
     expect(await pulumi.isSecret(content("/etc/nginx/nginx.conf"))).toBe(false);
-    expect(isSecretInput(d.one(T.container, "registry").raw.envs)).toBe(true);
+    expect(isSecretInput(d.one(T.container, "registry").raw.uploads)).toBe(true);
+    const registryUploads: { content: pulumi.Input<string> }[] = d.props.get("lab-registry-container")?.uploads;
+    expect(await pulumi.isSecret(pulumi.output(registryUploads[0].content))).toBe(true);
     for (const c of d.resources(T.remote)) expect(isSecretInput(c.raw.connection)).toBe(true);
     expect(await pulumi.isSecret(d.registry.credentials)).toBe(true);
     expect(await valueOf(d.registry.credentials)).toEqual({
