@@ -85,6 +85,16 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     }, { parent: this, dependsOn: [registry] });
 
     this.endpoints = registryEndpoints(settings.ipAddresses, settings.dnsNames, settings.port);
+    const osTrustHosts = [
+      ...settings.clients.filter((c) => c.trustOs).map((c) => c.host),
+      ...(settings.localClient && settings.localClientTrustOs ? ["this machine"] : []),
+    ];
+    if (osTrustHosts.length > 0) {
+      // The tls provider cannot give the CA name constraints or a path length, so say what trustOs means.
+      pulumi.log.warn(`trustOs: every program on ${osTrustHosts.join(", ")} will trust any certificate this stack's CA signs, ` +
+        "for any name (the CA carries no name constraints: Pulumi's tls provider cannot add them). " +
+        "Guard the stack's state and passphrase like that trust store, or set trustOs to false (Docker needs only certs.d).", this);
+    }
     const trust = new ClientTrust(`${name}-trust`, {
       caCertPem: ca.certPem,
       endpoints: this.endpoints,
