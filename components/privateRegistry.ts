@@ -77,6 +77,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
         certificatePath: PROXY_PATHS.certificateChain,
         privateKeyPath: PROXY_PATHS.privateKey,
         htpasswdPath: PROXY_PATHS.htpasswd,
+        pullOnlyUsers: settings.pullOnlyUsers,
       }),
       certificateChainPem: serverCert.chainPem,
       privateKeyPem: serverCert.privateKeyPem,

@@ -13,6 +13,8 @@ export interface NginxConfInput {
   certificatePath: string;
   privateKeyPath: string;
   htpasswdPath: string;
+  /** Users who may only pull: any other method than GET and HEAD is refused with 403. */
+  pullOnlyUsers?: string[];
   /** Docker's embedded DNS on user-defined networks. */
   resolver?: string;
   pidPath?: string;
@@ -31,6 +33,32 @@ export const INTERMEDIATE_CIPHERS = [
 export function renderNginxConf(input: NginxConfInput): string {
   const resolver = input.resolver ?? "127.0.0.11";
   const serverNames = input.serverNames.map((n) => (n.includes(":") ? `"[${n}]"` : n)).join(" ");
+  const pullOnly = input.pullOnlyUsers ?? [];
+  // User names are letters, digits, '.', '_' and '-' (lib/settings.ts): only the dot needs escaping.
+  const pullOnlyPattern = pullOnly.map((u) => u.replace(/\./g, "\\.")).join("|");
+  const pullOnlyMap = pullOnly.length === 0 ? "" : `
+  # Pull-only users: anything but GET and HEAD (a push, a delete) is refused. The
+  # name comes from the Authorization header; checked before the password, which
+  # only ever refuses more.
+  map "$remote_user:$request_method" $registry_write_refused {
+    default 0;
+    "~^(?:${pullOnlyPattern}):(?!(?:GET|HEAD)$)" 1;
+  }
+`;
+  const pullOnlyCheck = pullOnly.length === 0 ? "" : `
+      if ($registry_write_refused) {
+        return 403;
+      }
+      error_page 403 = @pull_only;
+`;
+  const pullOnlyLocation = pullOnly.length === 0 ? "" : `
+    # What Docker prints for it: "denied: this user may only pull".
+    location @pull_only {
+      default_type application/json;
+      add_header 'Docker-Distribution-Api-Version' 'registry/2.0' always;
+      return 403 '{"errors":[{"code":"DENIED","message":"this user may only pull"}]}';
+    }
+`;
   return `# Rendered by the private-registry Pulumi program; changes here are overwritten.
 worker_processes auto;
 pid ${input.pidPath ?? "/var/run/nginx.pid"};
@@ -54,7 +82,7 @@ http {
   # Resolve the registry's name per request (10 s cache): it survives the
   # registry container being replaced with a new address.
   resolver ${resolver} valid=10s ipv6=off;
-
+${pullOnlyMap}
   server {
     listen ${input.listenPort} ssl;
     server_name ${serverNames};
@@ -77,7 +105,7 @@ http {
       if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {
         return 404;
       }
-
+${pullOnlyCheck}
       auth_basic "Registry realm";
       auth_basic_user_file ${input.htpasswdPath};
       add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;
@@ -101,6 +129,7 @@ http {
     location / {
       return 404;
     }
+${pullOnlyLocation}
   }
 }
 `;

@@ -31,6 +31,8 @@ export interface Settings {
   port: number;
   listenAddress: string;
   users: string[];
+  /** Users who may pull but not push or delete (enforced by nginx). */
+  pullOnlyUsers: string[];
   passwordLength: number;
   keyAlgorithm: KeyAlgorithm;
   rsaBits: number;
@@ -65,7 +67,7 @@ export class ConfigError extends pulumi.RunError {
 }
 
 const KNOWN_KEYS = [
-  "ipAddresses", "dnsNames", "port", "listenAddress", "users", "passwordLength", "keyAlgorithm", "rsaBits",
+  "ipAddresses", "dnsNames", "port", "listenAddress", "users", "pullOnlyUsers", "passwordLength", "keyAlgorithm", "rsaBits",
   "caCommonName", "organization", "caValidityDays", "serverCertValidityDays", "serverCertEarlyRenewalDays",
   "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "adoptExistingVolume", "clients", "localClient",
   "localClientSudo", "localClientTrustOs",
@@ -300,6 +302,8 @@ export function parseSettings(
   const users = stringList("users", ["admin"], (u) => u.toLowerCase(),
     (u) => (USER_NAME.test(u) ? undefined : "is not a valid user name (letters, digits, '.', '_', '-'; no ':')"));
   if (users.length === 0) bad("users", users, "must name at least one user");
+  const pullOnlyUsers = stringList("pullOnlyUsers", [], (u) => u, (u) =>
+    (users.includes(u) ? undefined : `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`));
 
   const passwordLength = int("passwordLength", 32, 16, 72) ?? 32; // bcrypt reads at most 72 bytes
   const keyAlgorithm = str("keyAlgorithm", "RSA");
@@ -346,7 +350,7 @@ export function parseSettings(
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
-    ipAddresses, dnsNames, port, listenAddress, users, passwordLength, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
+    ipAddresses, dnsNames, port, listenAddress, users, pullOnlyUsers, passwordLength, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
     rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
     serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
     registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, adoptExistingVolume, clients, localClient,

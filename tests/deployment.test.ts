@@ -321,12 +321,13 @@ describe("a real `pulumi up` of the program", () => {
     expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
-  describe("a second `up` that adds a user and an IP SAN", () => {
+  describe("a second `up` that adds a pull-only user and an IP SAN", () => {
     let newPasswords: Record<string, string>;
 
     beforeAll(async () => {
       await stack.setAllConfig({
         "private-registry:users[2]": { value: "reader" },
+        "private-registry:pullOnlyUsers[0]": { value: "reader" },
         "private-registry:ipAddresses[1]": { value: ALT_GATEWAY },
       }, true);
     });
@@ -348,11 +349,16 @@ describe("a real `pulumi up` of the program", () => {
       expect(result.outputs.endpoints.value).toEqual([ENDPOINT, ALT_ENDPOINT, NAME_ENDPOINT]);
     });
 
-    test("the other users' passwords do not change, and the new user gets in", async () => {
+    test("the other users' passwords do not change, and the new pull-only user pulls but cannot push", async () => {
       expect(newPasswords.admin).toBe(passwords.admin);
       expect(newPasswords.ci).toBe(passwords.ci);
       expect((await httpsGet(GATEWAY, "/v2/", `reader:${newPasswords.reader}`)).status).toBe(200);
       expect(client(1, `skopeo login --username reader --password-stdin ${ALT_ENDPOINT}`, newPasswords.reader).status).toBe(0);
+      // reader is pull-only: it pulls, and a push is denied.
+      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+      const push = client(1, `skopeo copy docker://${ALT_ENDPOINT}/${REPO} docker://${ALT_ENDPOINT}/e2e/copy:1`);
+      expect(push.status).not.toBe(0);
+      expect(push.out).toContain("this user may only pull");
     });
 
     test("clients trust the new certificate at the new address without a hand step, and the image is still there", async () => {

@@ -36,11 +36,13 @@ const OTHER_TLS12_CIPHERS = tls.getCiphers().map((c) => c.toUpperCase())
 function render(pki: TestPki, dir: string, listenPort: number, upstream = { host: "registry", port: 5000 }): string {
   const htpasswd = path.join(dir, "htpasswd");
   // A $2a$ cost-10 entry, the format of @pulumi/random's bcryptHash.
-  fs.writeFileSync(htpasswd, `admin:${bcrypt.hashSync(PASSWORD, 10)}\n`);
+  fs.writeFileSync(htpasswd, `admin:${bcrypt.hashSync(PASSWORD, 10)}\nre.ader:${bcrypt.hashSync(PASSWORD, 4)}\n`);
   return renderNginxConf({
     serverNames: ["registry.example.com", "127.0.0.1", "2001:db8::1"],
     upstreamHost: upstream.host, upstreamPort: upstream.port, listenPort,
     certificatePath: pki.chain, privateKeyPath: pki.key, htpasswdPath: htpasswd,
+    // A dot in the name: the pattern must match it literally, not as any character.
+    pullOnlyUsers: ["re.ader"],
     // The test's stdio are sockets, which /dev/stdout cannot be opened on.
     pidPath: path.join(dir, "nginx.pid"), accessLogPath: path.join(dir, "access.log"),
   });
@@ -185,6 +187,33 @@ describe("a real nginx serving the rendered config on loopback", () => {
     expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
     expect(res.headers["www-authenticate"]).toBe('Basic realm="Registry realm"');
     expect(res.headers["server"]).toBe("nginx");
+  });
+
+  test("a pull-only user pulls, but a push or delete is refused with Docker's DENIED error and never reaches the registry", async () => {
+    const reader = `Basic ${Buffer.from(`re.ader:${PASSWORD}`).toString("base64")}`;
+    expect((await get("/v2/", { Authorization: reader })).status).toBe(200);
+    const before = forwarded.length;
+    for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
+      const res = await new Promise<Answer>((resolve, reject) => {
+        https.request({ host: "127.0.0.1", port, method, path: "/v2/team/app/blobs/uploads/", ca: fs.readFileSync(pki.caCert),
+          servername: "registry.example.com", headers: { Authorization: reader, "Content-Length": "0" } },
+        (r) => readAnswer(r).then(resolve, reject)).on("error", reject).end();
+      });
+      expect({ method, status: res.status }).toEqual({ method, status: 403 });
+      expect(JSON.parse(res.body)).toEqual({ errors: [{ code: "DENIED", message: "this user may only pull" }] });
+      expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    }
+    expect(forwarded.length).toBe(before);
+    // A name that only matches the pattern with the dot as a wildcard is not pull-only.
+    const lookalike = `Basic ${Buffer.from(`reXader:${PASSWORD}`).toString("base64")}`;
+    const { request, answer } = upload("PUT", "/v2/team/app/blobs/uploads/x", { Authorization: lookalike, "Content-Length": "0" });
+    request.end();
+    expect((await answer).status).toBe(401);
+    // A user with push rights does push.
+    const pusher = upload("PUT", "/v2/team/app/blobs/uploads/x", { Authorization: AUTH, "Content-Length": "0" });
+    pusher.request.end();
+    expect((await pusher.answer).status).toBeLessThan(300);
+    expect(forwarded.length).toBe(before + 1);
   });
 
   test("/v2/ with a wrong password: 401", async () => {

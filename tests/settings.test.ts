@@ -38,7 +38,7 @@ describe("parseSettings defaults", () => {
     const declared = [...configSection.matchAll(/^ {2}([A-Za-z]+):$/gm)].map((m) => m[1]);
     for (const key of declared) expect(() => parse({ [key]: "" })).not.toThrow(/unknown setting/);
     expect(messageFor({ notDeclared: "x" })).toMatch(/unknown setting/);
-    expect(declared).toHaveLength(23);
+    expect(declared).toHaveLength(24);
   });
 });
 
@@ -309,5 +309,21 @@ describe("the stack files", () => {
     const keys = [...text.matchAll(/^ {2}private-registry:([A-Za-z]+):/gm)].map((m) => m[1]);
     expect(keys.length).toBeGreaterThan(3);
     for (const key of keys) expect(() => parse({ [key]: "" })).not.toThrow(/unknown setting/);
+  });
+});
+
+describe("pullOnlyUsers", () => {
+  test("names users that exist; none by default", () => {
+    expect(parse({}).pullOnlyUsers).toEqual([]);
+    expect(parse({ users: '["ci","server"]', pullOnlyUsers: '["server"]' }).pullOnlyUsers).toEqual(["server"]);
+  });
+
+  test("a user who is not in users, or in another spelling, is refused with one message", () => {
+    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["Server"]' }))
+      .toBe('Invalid config "private-registry:pullOnlyUsers" = "Server": is not one of users ("ci", "server").');
+    expect(messageFor({ pullOnlyUsers: '["ghost"]' }))
+      .toBe('Invalid config "private-registry:pullOnlyUsers" = "ghost": is not one of users ("admin").');
+    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","server"]' }))
+      .toBe('Invalid config "private-registry:pullOnlyUsers" = "server": is listed twice.');
   });
 });
