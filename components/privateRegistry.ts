@@ -51,6 +51,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     const users = new RegistryCredentials(`${name}-users`, {
       users: settings.users,
       passwordLength: settings.passwordLength,
+      bcryptCost: settings.bcryptCost,
     }, parent);
 
     const registry = new Registry(`${name}-registry`, {

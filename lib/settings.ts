@@ -34,6 +34,8 @@ export interface Settings {
   /** Users who may pull but not push or delete (enforced by nginx). */
   pullOnlyUsers: string[];
   passwordLength: number;
+  /** bcrypt cost of the htpasswd entries. */
+  bcryptCost: number;
   keyAlgorithm: KeyAlgorithm;
   rsaBits: number;
   caCommonName: string;
@@ -67,7 +69,7 @@ export class ConfigError extends pulumi.RunError {
 }
 
 const KNOWN_KEYS = [
-  "ipAddresses", "dnsNames", "port", "listenAddress", "users", "pullOnlyUsers", "passwordLength", "keyAlgorithm", "rsaBits",
+  "ipAddresses", "dnsNames", "port", "listenAddress", "users", "pullOnlyUsers", "passwordLength", "bcryptCost", "keyAlgorithm", "rsaBits",
   "caCommonName", "organization", "caValidityDays", "serverCertValidityDays", "serverCertEarlyRenewalDays",
   "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "adoptExistingVolume", "clients", "localClient",
   "localClientSudo", "localClientTrustOs",
@@ -306,6 +308,7 @@ export function parseSettings(
     (users.includes(u) ? undefined : `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`));
 
   const passwordLength = int("passwordLength", 32, 16, 72) ?? 32; // bcrypt reads at most 72 bytes
+  const bcryptCost = int("bcryptCost", 4, 4, 14) ?? 4;
   const keyAlgorithm = str("keyAlgorithm", "RSA");
   if (keyAlgorithm !== "RSA" && keyAlgorithm !== "ECDSA") bad("keyAlgorithm", keyAlgorithm, 'must be "RSA" or "ECDSA"');
   const rsaBits = int("rsaBits", 4096, 2048, 8192);
@@ -350,7 +353,7 @@ export function parseSettings(
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
-    ipAddresses, dnsNames, port, listenAddress, users, pullOnlyUsers, passwordLength, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
+    ipAddresses, dnsNames, port, listenAddress, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
     rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
     serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
     registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, adoptExistingVolume, clients, localClient,

@@ -198,10 +198,11 @@ describe("a real `pulumi up` of the program", () => {
     expect(plain.status).toBe(0);
     const resources: { type: string; urn: string; outputs: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
     // --show-secrets keeps the secret envelope and puts the JSON-encoded value in `plaintext`.
-    const reveal = (value: unknown): string => {
+    const revealed = (value: unknown): unknown => {
       const envelope = value as { plaintext?: string };
-      return String(typeof envelope === "object" && envelope?.plaintext !== undefined ? JSON.parse(envelope.plaintext) : value);
+      return typeof envelope === "object" && envelope?.plaintext !== undefined ? JSON.parse(envelope.plaintext) : value;
     };
+    const reveal = (value: unknown): string => String(revealed(value));
     const secrets: [string, string][] = [];
     for (const r of resources) {
       const name = r.urn.split("::").pop();
@@ -214,6 +215,12 @@ describe("a real `pulumi up` of the program", () => {
       }
     }
     secrets.push(["ssh key", fs.readFileSync(sshKeyFile, "utf8").split("\n")[2]]);
+    // The htpasswd nginx checks (hashed by the program): each hash, as uploaded.
+    const proxy = resources.find((r) => r.urn.endsWith("::registry-proxy-container"));
+    const uploads = revealed(proxy?.outputs.uploads) as { file: string; content: string }[];
+    const htpasswd = uploads.find((u) => u.file.endsWith("/htpasswd"))?.content ?? "";
+    for (const line of htpasswd.split("\n").filter(Boolean)) secrets.push([`htpasswd ${line.split(":")[0]}`, line.split(":")[1]]);
+    expect(secrets.filter(([n]) => n.startsWith("htpasswd "))).toHaveLength(2);
     // admin, ci, the HTTP secret; the CA and server keys; the SSH key.
     expect(secrets.filter(([n]) => n.endsWith(".result"))).toHaveLength(3);
     expect(secrets.filter(([n]) => n.endsWith(".privateKeyPem"))).toHaveLength(2);
@@ -332,11 +339,11 @@ describe("a real `pulumi up` of the program", () => {
       }, true);
     });
 
-    test("plans to replace only the certificate, the proxy and the client commands, and create the new password", async () => {
+    test("plans to replace only the certificate, the proxy and the client commands, and create the new password and its salt", async () => {
       const recorder = planRecorder();
       await stack.preview({ onEvent: recorder.onEvent });
       expect(recorder.plan()).toEqual({
-        created: ["registry-users-reader"],
+        created: ["registry-users-reader", "registry-users-reader-salt"],
         updated: [],
         // New SAN: a new CSR and certificate; new files: a new nginx; new endpoints on the clients.
         replaced: ["registry-proxy-container", "registry-server-cert", "registry-server-csr",

@@ -1,5 +1,6 @@
 // Wiring of the whole program under Pulumi's mocks: what each resource receives.
 import * as pulumi from "@pulumi/pulumi";
+import * as bcrypt from "bcryptjs";
 import { recordResources, recordOptions, valueOf, waitForResource, RecordedResource, isSecretInput, plain } from "./helpers/mocks";
 import { parseSettings, Settings } from "../lib/settings";
 import { renderNginxConf } from "../lib/nginxConf";
@@ -161,8 +162,13 @@ describe("PrivateRegistry wiring", () => {
     expect(uploads["/etc/nginx/registry/chain.pem"].content).toBe("CERT(lab-server-cert)\nCERT(lab-ca-cert)\n");
     expect(uploads["/etc/nginx/registry/key.pem"].content).toBe("PRIVATE-KEY(lab-server-key)");
     expect(uploads["/etc/nginx/registry/key.pem"].permissions).toBe("0600");
-    expect(uploads["/etc/nginx/registry/htpasswd"].content).toBe(
-      "admin:$2a$10$hash-of-lab-users-admin\nci:$2a$10$hash-of-lab-users-ci\n");
+    // Hashed by the program at the configured cost (default 4) with the salt kept in the state,
+    // each checking the user's own password.
+    const lines = uploads["/etc/nginx/registry/htpasswd"].content.split("\n");
+    expect(lines).toEqual([expect.stringMatching(/^admin:\$2a\$04\$labusersadminsalt/), expect.stringMatching(/^ci:\$2a\$04\$labusersci/), ""]);
+    expect(bcrypt.compareSync("password-of-lab-users-admin", lines[0].slice("admin:".length))).toBe(true);
+    expect(bcrypt.compareSync("password-of-lab-users-ci", lines[1].slice("ci:".length))).toBe(true);
+    expect(bcrypt.compareSync("password-of-lab-users-ci", lines[0].slice("admin:".length))).toBe(false);
     expect(proxy.inputs.ports).toEqual([{ internal: 443, external: 5443, ip: "0.0.0.0" }]);
     const opts = d.options.get("lab-proxy-container");
     expect(opts?.deleteBeforeReplace).toBe(true);
@@ -236,7 +242,7 @@ describe("PrivateRegistry wiring", () => {
     const htpasswd = content("/etc/nginx/registry/htpasswd");
     expect(await pulumi.isSecret(htpasswd)).toBe(true);
     expect((await valueOf(htpasswd)).split("\n")).toEqual([
-      expect.stringMatching(/^admin:\$2[aby]\$10\$\S+$/), expect.stringMatching(/^ci:\$2[aby]\$10\$\S+$/), "",
+      expect.stringMatching(/^admin:\$2a\$04\$\S+$/), expect.stringMatching(/^ci:\$2a\$04\$\S+$/), "",
     ]);
     expect(await pulumi.isSecret(content("/etc/nginx/registry/key.pem"))).toBe(true);
     expect(await pulumi.isSecret(content("/etc/nginx/nginx.conf"))).toBe(false);

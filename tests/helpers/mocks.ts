@@ -19,6 +19,9 @@ function computedOutputs(type: string, name: string, inputs: Record<string, any>
       return { certPem: `CERT(${name})\n`, validityEndTime: "2027-11-28T00:00:00Z" };
     case "random:index/randomPassword:RandomPassword":
       return { result: `password-of-${name}`, bcryptHash: `$2a$10$hash-of-${name}` };
+    case "random:index/randomString:RandomString":
+      // A valid bcrypt salt: 22 characters of [./A-Za-z0-9].
+      return { result: `${name.replace(/[^A-Za-z0-9]/g, "")}${"./".repeat(11)}`.slice(0, 22) };
     case "docker:index/remoteImage:RemoteImage":
       return { imageId: `sha256:id-of-${inputs.name}` };
     default:
