@@ -12,16 +12,19 @@ import { STACK_LABEL } from "../lib/preflight";
 
 /** The whole product: CA, server certificate, users, registry, TLS proxy and client trust. */
 export class PrivateRegistry extends pulumi.ComponentResource {
-  /** host[:port] for every address clients dial. */
-  readonly endpoints: string[];
+  /**
+   * host[:port] for every address clients dial. Like the login lines, known only once
+   * the proxy is up (healthy): a failed run never claims a registry that does not answer.
+   */
+  readonly endpoints: pulumi.Output<string[]>;
   readonly caCertPem: pulumi.Output<string>;
   readonly serverCertExpiresAt: pulumi.Output<string>;
   /** user -> password; secret. */
   readonly credentials: pulumi.Output<Record<string, string>>;
   /** The login for the first user. */
-  readonly dockerLoginCommand: string;
+  readonly dockerLoginCommand: pulumi.Output<string>;
   /** user -> a `docker login` line for that user. */
-  readonly dockerLoginCommands: Record<string, string>;
+  readonly dockerLoginCommands: pulumi.Output<Record<string, string>>;
   readonly clientHosts: pulumi.Output<string[]>;
 
   constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions) {
@@ -63,7 +66,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       labels,
     }, parent);
 
-    new TlsProxy(`${name}-proxy`, {
+    const proxy = new TlsProxy(`${name}-proxy`, {
       namePrefix: settings.namePrefix,
       image: settings.nginxImage,
       pullImages: settings.pullImages,
@@ -86,7 +89,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       labels,
     }, { parent: this, dependsOn: [registry] });
 
-    this.endpoints = registryEndpoints(settings.ipAddresses, settings.dnsNames, settings.port);
+    const endpoints = registryEndpoints(settings.ipAddresses, settings.dnsNames, settings.port);
+    this.endpoints = proxy.containerName.apply(() => endpoints);
     const osTrustHosts = [
       ...settings.clients.filter((c) => c.trustOs).map((c) => c.host),
       ...(settings.localClient && settings.localClientTrustOs ? ["this machine"] : []),
@@ -99,7 +103,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     }
     const trust = new ClientTrust(`${name}-trust`, {
       caCertPem: ca.certPem,
-      endpoints: this.endpoints,
+      endpoints,
       clients: settings.clients,
       local: settings.localClient ? { sudo: settings.localClientSudo, trustOs: settings.localClientTrustOs } : undefined,
       anchorName: settings.namePrefix,
@@ -109,8 +113,9 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     this.serverCertExpiresAt = serverCert.expiresAt;
     this.credentials = users.passwords;
     const stack = pulumi.getStack();
-    this.dockerLoginCommands = Object.fromEntries(settings.users.map((user) => [user, dockerLoginCommand(stack, this.endpoints[0], user)]));
-    this.dockerLoginCommand = this.dockerLoginCommands[settings.users[0]];
+    this.dockerLoginCommands = this.endpoints.apply((e) =>
+      Object.fromEntries(settings.users.map((user) => [user, dockerLoginCommand(stack, e[0], user)])));
+    this.dockerLoginCommand = this.dockerLoginCommands.apply((lines) => lines[settings.users[0]]);
     this.clientHosts = trust.hosts;
     this.registerOutputs({
       endpoints: this.endpoints,

@@ -57,7 +57,7 @@ export class TlsProxy extends pulumi.ComponentResource {
         retries: 3,
       },
       wait: true,
-      waitTimeout: 60,
+      waitTimeout: 30,
     }, {
       parent: this,
       // Any file change means a new container; the old one must free name and port first.

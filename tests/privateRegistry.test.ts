@@ -261,8 +261,8 @@ describe("PrivateRegistry wiring", () => {
   });
 
   test("outputs name every endpoint and a login command that keeps the password off the command line", async () => {
-    expect(d.registry.endpoints).toEqual(["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"]);
-    expect(d.registry.dockerLoginCommand).toContain("docker login 192.0.2.10:5443 --username admin --password-stdin");
+    expect(await valueOf(d.registry.endpoints)).toEqual(["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"]);
+    expect(await valueOf(d.registry.dockerLoginCommand)).toContain("docker login 192.0.2.10:5443 --username admin --password-stdin");
     expect(await valueOf(d.registry.serverCertExpiresAt)).toBe("2027-11-28T00:00:00Z");
   });
 });
@@ -281,6 +281,6 @@ describe("PrivateRegistry options", () => {
     expect(d.resources(T.remote)).toEqual([]);
     expect(d.resources(T.local)).toEqual([]);
     expect(d.options.get("alt-registry-data")?.retainOnDelete).toBe(false);
-    expect(d.registry.endpoints).toEqual(["192.0.2.10", "198.51.100.10", "registry.example.com", "localhost"]);
+    expect(await valueOf(d.registry.endpoints)).toEqual(["192.0.2.10", "198.51.100.10", "registry.example.com", "localhost"]);
   });
 });
