@@ -5,7 +5,7 @@ import { renderNginxConf } from "../lib/nginxConf";
 import { CertificateAuthority } from "./certificateAuthority";
 import { ServerCertificate } from "./serverCertificate";
 import { RegistryCredentials } from "./registryCredentials";
-import { Registry, REGISTRY_ALIAS, REGISTRY_PORT } from "./registry";
+import { Registry, REGISTRY_HOST, REGISTRY_PORT } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust } from "./clientTrust";
 import { STACK_LABEL } from "../lib/preflight";
@@ -63,6 +63,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       pullImages: settings.pullImages,
       keepDataOnDestroy: settings.keepDataOnDestroy,
       adoptExistingVolume: settings.adoptExistingVolume,
+      publish: { listenAddress: settings.listenAddress, port: settings.port, containerPort: PROXY_CONTAINER_PORT },
       labels,
     }, parent);
 
@@ -70,12 +71,10 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       namePrefix: settings.namePrefix,
       image: settings.nginxImage,
       pullImages: settings.pullImages,
-      networkName: registry.networkName,
-      listenAddress: settings.listenAddress,
-      port: settings.port,
+      registryContainerId: registry.containerId,
       nginxConf: renderNginxConf({
         serverNames: [...settings.dnsNames, ...settings.ipAddresses],
-        upstreamHost: REGISTRY_ALIAS,
+        upstreamHost: REGISTRY_HOST,
         upstreamPort: REGISTRY_PORT,
         listenPort: PROXY_CONTAINER_PORT,
         certificatePath: PROXY_PATHS.certificateChain,

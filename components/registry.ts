@@ -4,8 +4,11 @@ import * as random from "@pulumi/random";
 import { containerImage } from "./containerImage";
 import { REGISTRY_CONFIG_PATH, renderRegistryConfig } from "../lib/registryConfig";
 
-/** Name by which the TLS proxy reaches the registry on the private network. */
-export const REGISTRY_ALIAS = "registry";
+/**
+ * Where the registry listens: loopback of its own network namespace, which the TLS
+ * proxy shares. Nothing else (not the host, not other containers) can reach it.
+ */
+export const REGISTRY_HOST = "127.0.0.1";
 export const REGISTRY_PORT = 5000;
 const REGISTRY_DATA_DIR = "/var/lib/registry";
 
@@ -17,6 +20,11 @@ export interface RegistryArgs {
   keepDataOnDestroy: boolean;
   /** The volume may exist already, made by someone else: never delete it. */
   adoptExistingVolume: boolean;
+  /**
+   * The proxy's published port. The registry container owns the network namespace
+   * the proxy joins, so the port is published here; the proxy listens on it.
+   */
+  publish: { listenAddress: string; port: number; containerPort: number };
   /** Docker labels for every object made here: they tell the pre-flight check what is this stack's. */
   labels: { label: string; value: string }[];
 }
@@ -29,6 +37,7 @@ export class Registry extends pulumi.ComponentResource {
   readonly networkName: pulumi.Output<string>;
   readonly volumeName: pulumi.Output<string>;
   readonly containerName: pulumi.Output<string>;
+  readonly containerId: pulumi.Output<string>;
 
   constructor(name: string, args: RegistryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:registry:Registry", name, {}, opts);
@@ -59,13 +68,14 @@ export class Registry extends pulumi.ComponentResource {
       labels: args.labels,
       image: containerImage(`${name}-image`, args.image, args.pullImages, this),
       restart: "always",
-      networksAdvanced: [{ name: network.name, aliases: [REGISTRY_ALIAS] }],
+      networksAdvanced: [{ name: network.name }],
+      ports: [{ internal: args.publish.containerPort, external: args.publish.port, ip: args.publish.listenAddress }],
       volumes: [{ volumeName: volume.name, containerPath: REGISTRY_DATA_DIR }],
       // The HTTP secret travels in the config file, not in the environment `docker inspect` shows.
       uploads: [{
         file: REGISTRY_CONFIG_PATH,
         content: pulumi.secret(httpSecret.result.apply((secret) =>
-          renderRegistryConfig({ httpSecret: secret, port: REGISTRY_PORT, dataDir: REGISTRY_DATA_DIR }))),
+          renderRegistryConfig({ httpSecret: secret, listenAddress: `${REGISTRY_HOST}:${REGISTRY_PORT}`, dataDir: REGISTRY_DATA_DIR }))),
         permissions: "0600",
       }],
       // distribution v3 exports traces to localhost:4318 unless told not to.
@@ -85,6 +95,7 @@ export class Registry extends pulumi.ComponentResource {
     this.networkName = network.name;
     this.volumeName = volume.name;
     this.containerName = container.name;
+    this.containerId = container.id;
     this.registerOutputs({ networkName: this.networkName, volumeName: this.volumeName, containerName: this.containerName });
   }
 }

@@ -16,9 +16,8 @@ export interface TlsProxyArgs {
   namePrefix: string;
   image: string;
   pullImages: boolean;
-  networkName: pulumi.Input<string>;
-  listenAddress: string;
-  port: number;
+  /** The registry container, whose network namespace nginx joins (and whose published port it serves). */
+  registryContainerId: pulumi.Input<string>;
   nginxConf: string;
   certificateChainPem: pulumi.Input<string>;
   privateKeyPem: pulumi.Input<string>;
@@ -38,8 +37,7 @@ export class TlsProxy extends pulumi.ComponentResource {
       labels: args.labels,
       image: containerImage(`${name}-image`, args.image, args.pullImages, this),
       restart: "always",
-      networksAdvanced: [{ name: args.networkName }],
-      ports: [{ internal: PROXY_CONTAINER_PORT, external: args.port, ip: args.listenAddress }],
+      networkMode: pulumi.interpolate`container:${args.registryContainerId}`,
       // Files travel with the container: no host directories to prepare.
       uploads: [
         { file: PROXY_PATHS.config, content: args.nginxConf, permissions: "0644" },
@@ -60,8 +58,9 @@ export class TlsProxy extends pulumi.ComponentResource {
       waitTimeout: 30,
     }, {
       parent: this,
-      // Any file change means a new container; the old one must free name and port first.
-      replaceOnChanges: ["uploads"],
+      // Any file change means a new container; the old one must free its name first. A new
+      // registry container is a new network namespace: nginx must join that one.
+      replaceOnChanges: ["uploads", "networkMode"],
       deleteBeforeReplace: true,
     });
 

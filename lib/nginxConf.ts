@@ -1,11 +1,11 @@
 // Renders the TLS proxy's nginx.conf. Based on the distribution project's nginx
-// recipe, with a modern TLS policy and a resolver so that a replaced registry
-// container (new address) is found again without restarting nginx.
+// recipe, with a modern TLS policy. nginx shares the registry container's network
+// namespace and reaches it on loopback: a fixed address, so a kept-alive upstream.
 
 export interface NginxConfInput {
   /** Names and addresses the certificate covers; used as server_name. */
   serverNames: string[];
-  /** Registry container's name on the private network, and its port. */
+  /** Where the registry listens, as nginx reaches it (loopback in the shared network namespace). */
   upstreamHost: string;
   upstreamPort: number;
   /** Port nginx listens on inside its container. */
@@ -15,8 +15,6 @@ export interface NginxConfInput {
   htpasswdPath: string;
   /** Users who may only pull: any other method than GET and HEAD is refused with 403. */
   pullOnlyUsers?: string[];
-  /** Docker's embedded DNS on user-defined networks. */
-  resolver?: string;
   pidPath?: string;
   /** Defaults to the container's stdout, where `docker logs` reads it. */
   accessLogPath?: string;
@@ -31,7 +29,6 @@ export const INTERMEDIATE_CIPHERS = [
 ].join(":");
 
 export function renderNginxConf(input: NginxConfInput): string {
-  const resolver = input.resolver ?? "127.0.0.11";
   const serverNames = input.serverNames.map((n) => (n.includes(":") ? `"[${n}]"` : n)).join(" ");
   const pullOnly = input.pullOnlyUsers ?? [];
   // User names are letters, digits, '.', '_' and '-' (lib/settings.ts): only the dot needs escaping.
@@ -79,9 +76,11 @@ http {
     '' 'registry/2.0';
   }
 
-  # Resolve the registry's name per request (10 s cache): it survives the
-  # registry container being replaced with a new address.
-  resolver ${resolver} valid=10s ipv6=off;
+  # Connections to the registry are kept open and reused (HTTP/1.1 below).
+  upstream registry_upstream {
+    server ${input.upstreamHost}:${input.upstreamPort};
+    keepalive 32;
+  }
 ${pullOnlyMap}
   server {
     listen ${input.listenPort} ssl;
@@ -110,8 +109,7 @@ ${pullOnlyCheck}
       auth_basic_user_file ${input.htpasswdPath};
       add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;
 
-      set $registry_upstream http://${input.upstreamHost}:${input.upstreamPort};
-      proxy_pass $registry_upstream;
+      proxy_pass http://registry_upstream;
       # HTTP/1.1 to the registry: with HTTP/1.0 nginx buffers a chunked upload in
       # full whatever proxy_request_buffering says. No "Connection: close" either.
       proxy_http_version 1.1;

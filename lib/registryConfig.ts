@@ -8,7 +8,8 @@ export const REGISTRY_CONFIG_PATH = "/etc/docker/registry/config.yml";
 export interface RegistryConfigInput {
   /** Signs upload state; the same across replacements so that uploads survive them. Quoted as JSON, which YAML reads. */
   httpSecret: string;
-  port: number;
+  /** host:port; loopback keeps everything but the proxy in the same namespace out. */
+  listenAddress: string;
   dataDir: string;
 }
 
@@ -24,7 +25,7 @@ storage:
   filesystem:
     rootdirectory: ${input.dataDir}
 http:
-  addr: :${input.port}
+  addr: ${input.listenAddress}
   secret: ${JSON.stringify(input.httpSecret)}
   headers:
     X-Content-Type-Options: [nosniff]

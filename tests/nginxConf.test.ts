@@ -33,7 +33,7 @@ const MOZILLA_INTERMEDIATE = [
 const OTHER_TLS12_CIPHERS = tls.getCiphers().map((c) => c.toUpperCase())
   .filter((c) => !c.startsWith("TLS_") && !MOZILLA_INTERMEDIATE.includes(c));
 
-function render(pki: TestPki, dir: string, listenPort: number, upstream = { host: "registry", port: 5000 }): string {
+function render(pki: TestPki, dir: string, listenPort: number, upstream = { host: "127.0.0.1", port: 5000 }): string {
   const htpasswd = path.join(dir, "htpasswd");
   // A $2a$ cost-10 entry, the format of @pulumi/random's bcryptHash.
   fs.writeFileSync(htpasswd, `admin:${bcrypt.hashSync(PASSWORD, 10)}\nre.ader:${bcrypt.hashSync(PASSWORD, 4)}\n`);
@@ -69,8 +69,9 @@ describe("renderNginxConf", () => {
     ["TLS 1.2 and 1.3 only", "ssl_protocols TLSv1.2 TLSv1.3;"],
     ["a session cache", "ssl_session_cache shared:RegistryTLS:10m;"],
     ["no version in answers", "server_tokens off;"],
-    ["the registry by name on the private network", "set $registry_upstream http://registry:5000;"],
-    ["Docker's embedded DNS", "resolver 127.0.0.11 valid=10s ipv6=off;"],
+    ["the registry at its one address", "server registry:5000;"],
+    ["kept-alive upstream connections", "keepalive 32;"],
+    ["to the upstream", "proxy_pass http://registry_upstream;"],
     ["old Docker and bare Go refused", 'if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {'],
     ["the chain as the certificate", "ssl_certificate /c.pem;"],
     ["every server name", "server_name registry.example.com 192.0.2.10;"],

@@ -120,9 +120,10 @@ describe("PrivateRegistry wiring", () => {
     ]);
   });
 
-  test("the registry publishes no host port and keeps its data in the named volume", () => {
+  test("the registry listens on loopback only, keeps its data in the named volume, and owns the proxy's published port", () => {
     const registry = d.one(T.container, "registry-container");
-    expect(registry.inputs.ports ?? []).toEqual([]);
+    // Only the proxy's port, which nginx serves from inside the registry's network namespace.
+    expect(registry.inputs.ports).toEqual([{ internal: 443, external: 5443, ip: "0.0.0.0" }]);
     expect(registry.inputs.name).toBe("reg-t-registry");
     expect(registry.inputs.restart).toBe("always");
     expect(registry.inputs.volumes).toEqual([{ volumeName: "reg-t-data", containerPath: "/var/lib/registry" }]);
@@ -132,18 +133,21 @@ describe("PrivateRegistry wiring", () => {
       file: "/etc/docker/registry/config.yml", permissions: "0600",
       content: expect.stringContaining('  secret: "password-of-lab-registry-http-secret"\n'),
     }]);
+    expect(registry.inputs.uploads[0].content).toContain("\n  addr: 127.0.0.1:5000\n");
     expect(registry.inputs.healthcheck.tests[0]).toBe("CMD-SHELL");
     expect(d.one(T.volume).inputs.name).toBe("reg-t-data");
     expect(d.options.get("lab-registry-data")?.retainOnDelete).toBe(true);
     expect(d.options.get("lab-registry-container")?.deleteBeforeReplace).toBe(true);
   });
 
-  test("both containers are on the one private network", () => {
+  test("the registry is on the private network; nginx joins the registry's network namespace", () => {
     const network = d.one(T.network);
     expect(network.inputs.name).toBe("reg-t-net");
     const [registry, proxy] = [d.one(T.container, "registry"), d.one(T.container, "proxy")];
-    expect(registry.inputs.networksAdvanced).toEqual([{ name: "reg-t-net", aliases: ["registry"] }]);
-    expect(proxy.inputs.networksAdvanced).toEqual([{ name: "reg-t-net" }]);
+    expect(registry.inputs.networksAdvanced).toEqual([{ name: "reg-t-net" }]);
+    expect(proxy.inputs.networkMode).toBe("container:lab-registry-container-id");
+    expect(proxy.inputs.networksAdvanced ?? []).toEqual([]);
+    expect(proxy.inputs.ports ?? []).toEqual([]);
   });
 
   test("nginx receives exactly the rendered config, the chain, the key and the htpasswd", () => {
@@ -154,7 +158,7 @@ describe("PrivateRegistry wiring", () => {
     ]);
     expect(uploads["/etc/nginx/nginx.conf"].content).toBe(renderNginxConf({
       serverNames: ["registry.example.com", "localhost", "192.0.2.10", "198.51.100.10"],
-      upstreamHost: "registry", upstreamPort: 5000, listenPort: 443,
+      upstreamHost: "127.0.0.1", upstreamPort: 5000, listenPort: 443,
       certificatePath: "/etc/nginx/registry/chain.pem",
       privateKeyPath: "/etc/nginx/registry/key.pem",
       htpasswdPath: "/etc/nginx/registry/htpasswd",
@@ -169,10 +173,9 @@ describe("PrivateRegistry wiring", () => {
     expect(bcrypt.compareSync("password-of-lab-users-admin", lines[0].slice("admin:".length))).toBe(true);
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[1].slice("ci:".length))).toBe(true);
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[0].slice("admin:".length))).toBe(false);
-    expect(proxy.inputs.ports).toEqual([{ internal: 443, external: 5443, ip: "0.0.0.0" }]);
     const opts = d.options.get("lab-proxy-container");
     expect(opts?.deleteBeforeReplace).toBe(true);
-    expect(opts?.replaceOnChanges).toEqual(["uploads"]);
+    expect(opts?.replaceOnChanges).toEqual(["uploads", "networkMode"]);
   });
 
   test("images are pulled by default and the containers run the pulled image IDs", () => {
