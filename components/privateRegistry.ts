@@ -72,6 +72,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       image: settings.nginxImage,
       pullImages: settings.pullImages,
       registryContainerId: registry.containerId,
+      registryPort: REGISTRY_PORT,
       nginxConf: renderNginxConf({
         serverNames: [...settings.dnsNames, ...settings.ipAddresses],
         upstreamHost: REGISTRY_HOST,

@@ -90,7 +90,7 @@ export class Registry extends pulumi.ComponentResource {
       },
       wait: true,
       waitTimeout: 120,
-    }, { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["uploads"] });
+    }, { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["uploads", "healthcheck"] });
 
     this.networkName = network.name;
     this.volumeName = volume.name;

@@ -18,6 +18,8 @@ export interface TlsProxyArgs {
   pullImages: boolean;
   /** The registry container, whose network namespace nginx joins (and whose published port it serves). */
   registryContainerId: pulumi.Input<string>;
+  /** The registry's port on loopback of that namespace. */
+  registryPort: number;
   nginxConf: string;
   certificateChainPem: pulumi.Input<string>;
   privateKeyPem: pulumi.Input<string>;
@@ -49,7 +51,12 @@ export class TlsProxy extends pulumi.ComponentResource {
       // `up` fails unless nginx listens: a wrong image or a config nginx refuses is not a success.
       // bash's /dev/tcp, since Debian-based nginx images carry neither curl nor wget.
       healthcheck: {
-        tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PROXY_CONTAINER_PORT}`],
+        // nginx listens, and the registry answers in the namespace nginx is in. When the
+        // registry container restarts (a crash, restart: always) it gets a new network
+        // namespace and nginx is left in the dead one: then the check stops nginx, and
+        // restart: always brings it back inside the registry's new namespace.
+        tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PROXY_CONTAINER_PORT} || exit 1; ` +
+          `exec 4<>/dev/tcp/127.0.0.1/${args.registryPort} || { kill 1; exit 1; }`],
         interval: "3s",
         timeout: "3s",
         retries: 3,
@@ -59,8 +66,9 @@ export class TlsProxy extends pulumi.ComponentResource {
     }, {
       parent: this,
       // Any file change means a new container; the old one must free its name first. A new
-      // registry container is a new network namespace: nginx must join that one.
-      replaceOnChanges: ["uploads", "networkMode"],
+      // registry container is a new network namespace: nginx must join that one. The docker
+      // provider "updates" a changed health check in place, which Docker cannot do: replace.
+      replaceOnChanges: ["uploads", "networkMode", "healthcheck"],
       deleteBeforeReplace: true,
     });
 

@@ -175,7 +175,7 @@ describe("PrivateRegistry wiring", () => {
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[0].slice("admin:".length))).toBe(false);
     const opts = d.options.get("lab-proxy-container");
     expect(opts?.deleteBeforeReplace).toBe(true);
-    expect(opts?.replaceOnChanges).toEqual(["uploads", "networkMode"]);
+    expect(opts?.replaceOnChanges).toEqual(["uploads", "networkMode", "healthcheck"]);
   });
 
   test("images are pulled by default and the containers run the pulled image IDs", () => {
