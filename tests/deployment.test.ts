@@ -413,6 +413,25 @@ describe("a real `pulumi up` of the program", () => {
     });
   });
 
+  test("an `up` that removes a user refuses that user at once, and only that user", async () => {
+    // users: admin, ci, reader -> admin, reader.
+    await stack.setAllConfig({
+      "private-registry:users[1]": { value: "reader" },
+    }, true);
+    await stack.removeConfig("private-registry:users[2]", true);
+    const recorder = planRecorder();
+    const result = await stack.up({ onEvent: recorder.onEvent });
+    expect(result.summary.result).toBe("succeeded");
+    expect(recorder.plan()).toEqual({
+      created: [], updated: [], deleted: ["registry-users-ci", "registry-users-ci-salt"], replaced: ["registry-proxy-container"],
+    });
+    const passwordsNow: Record<string, string> = result.outputs.credentials.value;
+    expect(Object.keys(passwordsNow).sort()).toEqual(["admin", "reader"]);
+    expect((await httpsGet(GATEWAY, "/v2/", `ci:${passwords.ci}`)).status).toBe(401);
+    expect((await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
+    expect((await httpsGet(GATEWAY, "/v2/", `reader:${passwordsNow.reader}`)).status).toBe(200);
+  });
+
   test("destroy removes containers, network and every client-side file it made, keeps the user's files and the adopted volume", async () => {
     let destroyOutput = "";
     const result = await stack.destroy({ onOutput: (out) => { destroyOutput += out; } });
