@@ -88,9 +88,10 @@ export function preflight(project: string, stack: string, settings: Settings, ru
 
     // The port and the address can be tried only where the engine publishes ports: on this machine.
     if (localEngine) {
-      const publishers = docker("ps", "--filter", `publish=${settings.port}`, "--format", "{{.Names}}").stdout.split("\n").filter(Boolean);
-      // The registry container publishes the proxy's port (nginx shares its network namespace).
-      const others = publishers.filter((n) => n !== `${prefix}-registry`);
+      // name and stack label of each container publishing the port; this stack's own may hold it.
+      const publishers = docker("ps", "--filter", `publish=${settings.port}`, "--format", `{{.Names}} {{.Label "${STACK_LABEL}"}}`)
+        .stdout.split("\n").filter(Boolean).map((line) => line.split(" "));
+      const others = publishers.filter(([, label]) => label !== owner).map(([n]) => n);
       if (others.length > 0) {
         bad("port", settings.port, `is already published on the Docker host by container ${others.join(", ")}`);
       } else if (publishers.length === 0) {

@@ -119,6 +119,8 @@ describe("pulumi up stops before creating anything when the Docker host or a cli
   test.each([
     ["a port another program listens on", (p: string) => [["namePrefix", p], ["listenAddress", "127.0.0.1"], ["port", String(busyPort)]],
       (): string => `Invalid config "private-registry:port" = ${busyPort}: is already in use on 127.0.0.1 on the Docker host.`],
+    ["a port another container publishes", (p: string) => [["namePrefix", p], ["listenAddress", "127.0.0.1"], ["port", String(sshPort)]],
+      (): string => `Invalid config "private-registry:port" = ${sshPort}: is already published on the Docker host by container ${prefix}-sshd.`],
     ["a listenAddress that is not the Docker host's", (p: string) => [["namePrefix", p], ["listenAddress", "192.0.2.1"], ["port", String(busyPort)]],
       (): string => 'Invalid config "private-registry:listenAddress" = "192.0.2.1": is not an address of the Docker host.'],
     ["an image that is not there with pullImages false", (p: string) => [["namePrefix", p], ...free(), ["registryImage", "private-registry/missing:1"], ["pullImages", "false"]],
