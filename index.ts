@@ -20,3 +20,4 @@ export const credentials = registry.credentials;
 export const dockerLoginCommand = registry.dockerLoginCommand;
 export const dockerLoginCommands = registry.dockerLoginCommands;
 export const clientHosts = registry.clientHosts;
+export const containers = registry.containers;

@@ -26,6 +26,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
   /** user -> a `docker login` line for that user. */
   readonly dockerLoginCommands: pulumi.Output<Record<string, string>>;
   readonly clientHosts: pulumi.Output<string[]>;
+  /** The registry's and the proxy's container names (for `npm run gc`). */
+  readonly containers: pulumi.Output<{ registry: string; proxy: string }>;
 
   constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:index:PrivateRegistry", name, {}, opts);
@@ -63,6 +65,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       pullImages: settings.pullImages,
       keepDataOnDestroy: settings.keepDataOnDestroy,
       adoptExistingVolume: settings.adoptExistingVolume,
+      deleteEnabled: settings.deleteEnabled,
       publish: { listenAddress: settings.listenAddress, port: settings.port, containerPort: PROXY_CONTAINER_PORT },
       labels,
     }, parent);
@@ -117,6 +120,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       Object.fromEntries(settings.users.map((user) => [user, dockerLoginCommand(stack, e[0], user)])));
     this.dockerLoginCommand = this.dockerLoginCommands.apply((lines) => lines[settings.users[0]]);
     this.clientHosts = trust.hosts;
+    this.containers = pulumi.all([registry.containerName, proxy.containerName]).apply(([r, p]) => ({ registry: r, proxy: p }));
     this.registerOutputs({
       endpoints: this.endpoints,
       caCertPem: this.caCertPem,
@@ -125,6 +129,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       dockerLoginCommand: this.dockerLoginCommand,
       dockerLoginCommands: this.dockerLoginCommands,
       clientHosts: this.clientHosts,
+      containers: this.containers,
     });
   }
 }

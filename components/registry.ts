@@ -18,6 +18,8 @@ export interface RegistryArgs {
   pullImages: boolean;
   /** Keep the data volume (the images) when the stack is destroyed. */
   keepDataOnDestroy: boolean;
+  /** Allow deleting manifests by digest. */
+  deleteEnabled: boolean;
   /** The volume may exist already, made by someone else: never delete it. */
   adoptExistingVolume: boolean;
   /**
@@ -75,7 +77,7 @@ export class Registry extends pulumi.ComponentResource {
       uploads: [{
         file: REGISTRY_CONFIG_PATH,
         content: pulumi.secret(httpSecret.result.apply((secret) =>
-          renderRegistryConfig({ httpSecret: secret, listenAddress: `${REGISTRY_HOST}:${REGISTRY_PORT}`, dataDir: REGISTRY_DATA_DIR }))),
+          renderRegistryConfig({ httpSecret: secret, listenAddress: `${REGISTRY_HOST}:${REGISTRY_PORT}`, dataDir: REGISTRY_DATA_DIR, deleteEnabled: args.deleteEnabled }))),
         permissions: "0600",
       }],
       // distribution v3 exports traces to localhost:4318 unless told not to.

@@ -11,6 +11,8 @@ export interface RegistryConfigInput {
   /** host:port; loopback keeps everything but the proxy in the same namespace out. */
   listenAddress: string;
   dataDir: string;
+  /** Allow deleting manifests by digest (space comes back with `npm run gc`). */
+  deleteEnabled: boolean;
 }
 
 export function renderRegistryConfig(input: RegistryConfigInput): string {
@@ -24,6 +26,8 @@ storage:
     blobdescriptor: inmemory
   filesystem:
     rootdirectory: ${input.dataDir}
+  delete:
+    enabled: ${input.deleteEnabled}
 http:
   addr: ${input.listenAddress}
   secret: ${JSON.stringify(input.httpSecret)}

@@ -48,6 +48,8 @@ export interface Settings {
   pullImages: boolean;
   namePrefix: string;
   keepDataOnDestroy: boolean;
+  /** Allow deleting images by digest (the registry's storage.delete.enabled). */
+  deleteEnabled: boolean;
   /** Use a data volume of the same name that this stack did not create (and never delete it). */
   adoptExistingVolume: boolean;
   clients: ClientHostSettings[];
@@ -71,7 +73,7 @@ export class ConfigError extends pulumi.RunError {
 const KNOWN_KEYS = [
   "ipAddresses", "dnsNames", "port", "listenAddress", "users", "pullOnlyUsers", "passwordLength", "bcryptCost", "keyAlgorithm", "rsaBits",
   "caCommonName", "organization", "caValidityDays", "serverCertValidityDays", "serverCertEarlyRenewalDays",
-  "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "adoptExistingVolume", "clients", "localClient",
+  "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "deleteEnabled", "adoptExistingVolume", "clients", "localClient",
   "localClientSudo", "localClientTrustOs",
 ] as const;
 const CLIENT_KEYS = ["host", "port", "user", "privateKey", "sudo", "trustOs"];
@@ -345,6 +347,7 @@ export function parseSettings(
   }
   const keepDataOnDestroy = bool("keepDataOnDestroy", true);
   const adoptExistingVolume = bool("adoptExistingVolume", false);
+  const deleteEnabled = bool("deleteEnabled", false);
 
   const clients = parseClients(json("clients"), bad, unknownKey);
   const localClient = bool("localClient", false);
@@ -356,7 +359,7 @@ export function parseSettings(
     ipAddresses, dnsNames, port, listenAddress, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
     rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
     serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
-    registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, adoptExistingVolume, clients, localClient,
+    registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, deleteEnabled, adoptExistingVolume, clients, localClient,
     localClientSudo, localClientTrustOs,
   };
 }

@@ -119,6 +119,7 @@ function baseConfig(): ConfigMap {
     // request, and never deleted by destroy even though keepDataOnDestroy is false.
     "private-registry:adoptExistingVolume": c("true"),
     "private-registry:keepDataOnDestroy": c("false"),
+    "private-registry:deleteEnabled": c("true"),
   };
 }
 
@@ -168,7 +169,7 @@ afterAll(async () => {
   dockerQuiet("network", "rm", `${id}-clients`);
   dockerQuiet("network", "rm", `${id}-alt`);
   dockerQuiet("volume", "rm", `${id}-data`);
-  dockerQuiet("rmi", `${id}-tiny:1`, `${ENDPOINT}/${HOST_REPO}`);
+  dockerQuiet("rmi", `${id}-tiny:1`, `${ENDPOINT}/${HOST_REPO}`, `${id}-gca:1`, `${id}-gcb:1`, `${id}-gcbase:1`);
   dockerQuiet("logout", ENDPOINT);
   fs.rmSync(workDir, { recursive: true, force: true });
 });
@@ -359,6 +360,43 @@ describe("a real `pulumi up` of the program", () => {
       }
       expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
     }
+  });
+
+  test("an image deleted by digest gives its own layers back with `npm run gc`; an image sharing layers with it still pulls", () => {
+    // Two images sharing a 1 MiB base layer, each with a layer of its own.
+    const ctx = path.join(workDir, "gc");
+    fs.mkdirSync(ctx);
+    fs.writeFileSync(path.join(ctx, "base.bin"), crypto.randomBytes(1 << 20));
+    fs.writeFileSync(path.join(ctx, "a.bin"), crypto.randomBytes(512 << 10));
+    fs.writeFileSync(path.join(ctx, "b.bin"), crypto.randomBytes(256 << 10));
+    execFileSync("sh", ["-c", `tar -C ${ctx} -c base.bin | docker import - ${id}-gcbase:1 >/dev/null`]);
+    for (const name of ["a", "b"]) {
+      execFileSync("docker", ["build", "-q", "-t", `${id}-gc${name}:1`, "-f", "-", ctx], { input: `FROM ${id}-gcbase:1\nCOPY ${name}.bin /\n`, env: { ...process.env, DOCKER_BUILDKIT: "0" } });
+      execFileSync("sh", ["-c", `docker save ${id}-gc${name}:1 -o ${ctx}/${name}.tar && docker cp ${ctx}/${name}.tar ${clients[0]}:/tmp/${name}.tar`]);
+      expect(client(0, `skopeo copy docker-archive:/tmp/${name}.tar docker://${ENDPOINT}/e2e/${name}:1`).status).toBe(0);
+    }
+    type Manifest = { config: { size: number }; layers: { digest: string; size: number }[] };
+    const raw = (name: string) => client(0, `skopeo inspect --raw docker://${ENDPOINT}/e2e/${name}:1`).out;
+    const [rawA, rawB] = [raw("a"), raw("b")];
+    const [a, b]: Manifest[] = [JSON.parse(rawA), JSON.parse(rawB)];
+    const ownLayersOfA = a.layers.filter((l) => !b.layers.some((m) => m.digest === l.digest));
+    expect(ownLayersOfA).toHaveLength(1);
+    const digest = (name: string) => client(0, `skopeo inspect --format '{{.Digest}}' docker://${ENDPOINT}/e2e/${name}:1`).out.trim();
+    const [digestA, digestB] = [digest("a"), digest("b")];
+    const blobBytes = () => Number(docker("exec", `${id}-registry`, "sh", "-c",
+      "find /var/lib/registry/docker/registry/v2/blobs -type f -name data -exec stat -c %s {} + | awk '{ s += $1 } END { print s }'"));
+
+    const before = blobBytes();
+    expect(client(0, `skopeo delete docker://${ENDPOINT}/e2e/a@${digestA}`).status).toBe(0);
+    const gc = spawnSync("npm", ["run", "gc", "--", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 300_000 });
+    expect(gc.stderr).toContain("the registry is serving again");
+    expect(gc.status).toBe(0);
+    // Exactly A's manifest, its config and its own layer went; the shared base stayed.
+    expect(before - blobBytes()).toBe(Buffer.byteLength(rawA) + a.config.size + ownLayersOfA[0].size);
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/e2e/b:1`)).toEqual({ status: 0, out: `${digestB}\n` });
+    expect(client(1, `skopeo copy docker://${NAME_ENDPOINT}/e2e/b:1 oci:/tmp/b:1 >/dev/null && echo pulled`)).toEqual({ status: 0, out: "pulled\n" });
+    expect(client(1, `skopeo inspect docker://${NAME_ENDPOINT}/e2e/a:1`).status).not.toBe(0);
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
   describe("a second `up` that adds a pull-only user and an IP SAN", () => {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Gives back the space of deleted images: runs the registry's garbage collector.
+#   npm run gc -- [--stack NAME] [--dry-run]
+# Safe by construction: the registry listens only inside the network namespace it
+# shares with the proxy, so with the proxy stopped nothing can write while the
+# collector runs. Afterwards the registry restarts (its blob cache must not claim
+# what was collected) and the proxy starts again, whatever happened in between.
+set -euo pipefail
+# shellcheck source=scripts/stack-env.sh
+. "$(dirname "$0")/stack-env.sh"
+DRY_RUN=""
+args=()
+for a in "$@"; do
+  if [ "$a" = "--dry-run" ]; then DRY_RUN=--dry-run; else args+=("$a"); fi
+done
+prepare_stack "${args[@]}"
+
+log() { printf '[gc] %s\n' "$*" >&2; }
+containers="$(pulumi stack output --stack "$STACK" containers --json)"
+registry="$(printf '%s' "$containers" | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).registry)')"
+proxy="$(printf '%s' "$containers" | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).proxy)')"
+
+wait_healthy() {
+  local deadline=$((SECONDS + 90)) status
+  until status="$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null)" && [ "$status" = healthy ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { log "error: $1 is ${status:-missing} after 90 s"; return 1; }
+    sleep 1
+  done
+}
+
+bring_back() {
+  local rc=$?
+  log "restarting $registry, then starting $proxy"
+  docker restart "$registry" >/dev/null && wait_healthy "$registry" || rc=1
+  docker start "$proxy" >/dev/null && wait_healthy "$proxy" || rc=1
+  [ "$rc" -eq 0 ] && log "the registry is serving again"
+  exit "$rc"
+}
+
+docker exec "$registry" sh -c 'grep -A1 "^  delete:" /etc/docker/registry/config.yml | grep -q "enabled: true"' \
+  || log "note: deleteEnabled is false on stack $STACK, so no image can have been deleted; collecting anyway"
+log "stopping $proxy: no client can reach the registry while it collects"
+docker stop "$proxy" >/dev/null
+trap bring_back EXIT
+# The official image calls it `registry`, Debian's package `docker-registry`.
+binary="$(docker exec "$registry" sh -c 'command -v registry || command -v docker-registry')"
+start=$SECONDS
+docker exec "$registry" "$binary" garbage-collect $DRY_RUN /etc/docker/registry/config.yml | tail -n 5 >&2
+log "collected in $((SECONDS - start)) s"
