@@ -60,7 +60,7 @@ export class ClientTrust extends pulumi.ComponentResource {
       const install = new command.remote.Command(`${name}-${client.host}-${client.port}`, {
         connection: {
           host: client.host, port: client.port, user: client.user, privateKey: client.privateKey,
-          // A host that is down fails the run in about 30 s, not the provider's default 150 s.
+          // A host that is down fails the run within about 30 s, not the provider's default 150 s.
           dialErrorLimit: 3, perDialTimeout: 10,
         },
         ...commandArgs(client.trustOs, client.sudo),

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { containerImage } from "./containerImage";
+import { dockerNames } from "../lib/dockerNames";
 import { REGISTRY_CONFIG_PATH, renderRegistryConfig } from "../lib/registryConfig";
 
 /**
@@ -45,14 +46,14 @@ export class Registry extends pulumi.ComponentResource {
     super("private-registry:registry:Registry", name, {}, opts);
 
     const network = new docker.Network(`${name}-network`, {
-      name: `${args.namePrefix}-net`,
+      name: dockerNames(args.namePrefix).network,
       driver: "bridge",
       labels: args.labels,
     }, { parent: this });
 
     // Fixed name so a later stack (after a destroy that kept it) finds the images again.
     const volume = new docker.Volume(`${name}-data`, {
-      name: `${args.namePrefix}-data`,
+      name: dockerNames(args.namePrefix).volume,
       labels: args.labels,
     }, {
       parent: this,
@@ -66,7 +67,7 @@ export class Registry extends pulumi.ComponentResource {
     const httpSecret = new random.RandomPassword(`${name}-http-secret`, { length: 48, special: false }, { parent: this });
 
     const container = new docker.Container(`${name}-container`, {
-      name: `${args.namePrefix}-registry`,
+      name: dockerNames(args.namePrefix).registryContainer,
       labels: args.labels,
       image: containerImage(`${name}-image`, args.image, args.pullImages, this),
       restart: "always",

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { containerImage } from "./containerImage";
+import { dockerNames } from "../lib/dockerNames";
 
 /** Where the uploaded files land inside the nginx container. */
 export const PROXY_PATHS = {
@@ -35,7 +36,7 @@ export class TlsProxy extends pulumi.ComponentResource {
     super("private-registry:proxy:TlsProxy", name, {}, opts);
 
     const container = new docker.Container(`${name}-container`, {
-      name: `${args.namePrefix}-nginx`,
+      name: dockerNames(args.namePrefix).proxyContainer,
       labels: args.labels,
       image: containerImage(`${name}-image`, args.image, args.pullImages, this),
       restart: "always",

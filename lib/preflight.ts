@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Settings, plainPrivateKey } from "./settings";
+import { dockerNames } from "./dockerNames";
 
 /** Docker label that marks what a stack made: `<project>/<stack>`. */
 export const STACK_LABEL = "private-registry.stack";
@@ -62,13 +63,14 @@ export function preflight(project: string, stack: string, settings: Settings, ru
     };
     const whose = (label: string) => (label ? `stack ${label}` : "no stack of this program");
     const prefix = settings.namePrefix;
-    for (const [kind, name] of [["container", `${prefix}-registry`], ["container", `${prefix}-nginx`], ["network", `${prefix}-net`]] as const) {
+    const names = dockerNames(prefix);
+    for (const [kind, name] of [["container", names.registryContainer], ["container", names.proxyContainer], ["network", names.network]] as const) {
       const label = ownerOf(kind, name);
       if (label !== undefined && label !== owner) {
         bad("namePrefix", prefix, `a Docker ${kind} named ${name} already exists on the Docker host and belongs to ${whose(label)}; choose another namePrefix, or remove the ${kind} if it is not needed`);
       }
     }
-    const volume = `${prefix}-data`;
+    const volume = names.volume;
     const volumeLabel = ownerOf("volume", volume);
     if (volumeLabel !== undefined && volumeLabel !== owner) {
       if (settings.adoptExistingVolume) {

@@ -15,11 +15,7 @@ PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '[provider-plugins] %s\n' "$*" >&2; }
 
-case "$(uname -m)" in
-  x86_64) ARCH=amd64 ;;
-  aarch64 | arm64) ARCH=arm64 ;;
-  *) ARCH="$(uname -m)" ;;
-esac
+ARCH="$(mirror_arch)"
 MIRROR="$(mirror_dir "$PROJECT_DIR")"
 installed="$(pulumi plugin ls --json 2>/dev/null || echo '[]')"
 missing=()

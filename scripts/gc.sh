@@ -17,8 +17,8 @@ prepare_stack "${args[@]}"
 
 log() { printf '[gc] %s\n' "$*" >&2; }
 containers="$(pulumi stack output --stack "$STACK" containers --json)"
-registry="$(printf '%s' "$containers" | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).registry)')"
-proxy="$(printf '%s' "$containers" | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).proxy)')"
+read -r registry proxy < <(printf '%s' "$containers" | node -e '
+  const c = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(c.registry, c.proxy);')
 
 wait_healthy() {
   local deadline=$((SECONDS + 90)) status

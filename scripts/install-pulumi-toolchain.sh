@@ -32,11 +32,7 @@ fi
 
 mkdir -p "$BIN_DIR" "$TOOLCHAIN_DIR/src"
 
-case "$(uname -m)" in
-  x86_64) ARCH=amd64 ;;
-  aarch64 | arm64) ARCH=arm64 ;;
-  *) ARCH="$(uname -m)" ;;
-esac
+ARCH="$(mirror_arch)"
 MIRROR="$(mirror_dir "$PROJECT_DIR")"
 HOST_TARBALL="$(mirror_tarball "$MIRROR" "pulumi-language-nodejs-v${PULUMI_VERSION}-linux-${ARCH}.tar.gz")"
 

@@ -8,6 +8,15 @@
 # beside them, as `sha256sum` writes it. PULUMI_PLUGIN_MIRROR names it; the
 # default is ../shared/pulumi-plugins beside the project, when that exists.
 
+# mirror_arch: the architecture as Pulumi's release names spell it (amd64, arm64).
+mirror_arch() {
+  case "$(uname -m)" in
+    x86_64) echo amd64 ;;
+    aarch64 | arm64) echo arm64 ;;
+    *) uname -m ;;
+  esac
+}
+
 mirror_dir() {
   local project_dir="$1"
   if [ -n "${PULUMI_PLUGIN_MIRROR:-}" ]; then

@@ -1,0 +1,13 @@
+/**
+ * The Docker objects a stack makes, named from its namePrefix: one place, so that
+ * the components that create them and the pre-flight check that looks for them
+ * can never disagree.
+ */
+export function dockerNames(namePrefix: string) {
+  return {
+    network: `${namePrefix}-net`,
+    volume: `${namePrefix}-data`,
+    registryContainer: `${namePrefix}-registry`,
+    proxyContainer: `${namePrefix}-nginx`,
+  };
+}
