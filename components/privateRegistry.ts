@@ -10,11 +10,18 @@ import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust } from "./clientTrust";
 import { STACK_LABEL } from "../lib/preflight";
 
-/** The whole product: CA, server certificate, users, registry, TLS proxy and client trust. */
+/**
+ * The whole product: CA, server certificate, users, registry, TLS proxy and client trust.
+ * With tlsTermination "registry" there is no proxy: the registry gets the certificate
+ * chain, key and htpasswd itself and publishes its own port. Everything else (the
+ * volume, the network, the names, the outputs) is the same in both layouts, so that
+ * switching is one `pulumi up` that replaces only containers and keeps the images.
+ */
 export class PrivateRegistry extends pulumi.ComponentResource {
   /**
    * host[:port] for every address clients dial. Like the login lines, known only once
-   * the proxy is up (healthy): a failed run never claims a registry that does not answer.
+   * the proxy (or, without one, the registry) is up and healthy: a failed run never
+   * claims a registry that does not answer.
    */
   readonly endpoints: pulumi.Output<string[]>;
   readonly caCertPem: pulumi.Output<string>;
@@ -26,7 +33,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
   /** user -> a `docker login` line for that user. */
   readonly dockerLoginCommands: pulumi.Output<Record<string, string>>;
   readonly clientHosts: pulumi.Output<string[]>;
-  /** The registry's and the proxy's container names (for `npm run gc`). */
+  /** The registry's and the proxy's container names (for `npm run gc`); proxy is "" when the registry terminates TLS. */
   readonly containers: pulumi.Output<{ registry: string; proxy: string }>;
 
   constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions) {
@@ -59,6 +66,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       bcryptCost: settings.bcryptCost,
     }, parent);
 
+    const direct = settings.tlsTermination === "registry";
     const registry = new Registry(`${name}-registry`, {
       namePrefix: settings.namePrefix,
       image: settings.registryImage,
@@ -66,11 +74,12 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       keepDataOnDestroy: settings.keepDataOnDestroy,
       adoptExistingVolume: settings.adoptExistingVolume,
       deleteEnabled: settings.deleteEnabled,
-      publish: { listenAddress: settings.listenAddress, port: settings.port, containerPort: PROXY_CONTAINER_PORT },
+      publish: { listenAddress: settings.listenAddress, port: settings.port, containerPort: direct ? REGISTRY_PORT : PROXY_CONTAINER_PORT },
+      tls: direct ? { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd } : undefined,
       labels,
     }, parent);
 
-    const proxy = new TlsProxy(`${name}-proxy`, {
+    const proxy = direct ? undefined : new TlsProxy(`${name}-proxy`, {
       namePrefix: settings.namePrefix,
       image: settings.nginxImage,
       pullImages: settings.pullImages,
@@ -93,7 +102,9 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     }, { parent: this, dependsOn: [registry] });
 
     const endpoints = registryEndpoints(settings.ipAddresses, settings.dnsNames, settings.port);
-    this.endpoints = proxy.containerName.apply(() => endpoints);
+    // What clients dial, once it answers (healthy): the proxy, or the registry itself.
+    const servingContainer = proxy ? proxy.containerName : registry.containerName;
+    this.endpoints = servingContainer.apply(() => endpoints);
     const osTrustHosts = [
       ...settings.clients.filter((c) => c.trustOs).map((c) => c.host),
       ...(settings.localClient && settings.localClientTrustOs ? ["this machine"] : []),
@@ -120,7 +131,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       Object.fromEntries(settings.users.map((user) => [user, dockerLoginCommand(stack, e[0], user)])));
     this.dockerLoginCommand = this.dockerLoginCommands.apply((lines) => lines[settings.users[0]]);
     this.clientHosts = trust.hosts;
-    this.containers = pulumi.all([registry.containerName, proxy.containerName]).apply(([r, p]) => ({ registry: r, proxy: p }));
+    this.containers = pulumi.all([registry.containerName, proxy ? proxy.containerName : ""]).apply(([r, p]) => ({ registry: r, proxy: p }));
     this.registerOutputs({
       endpoints: this.endpoints,
       caCertPem: this.caCertPem,

@@ -3,15 +3,24 @@ import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { containerImage } from "./containerImage";
 import { dockerNames } from "../lib/dockerNames";
-import { REGISTRY_CONFIG_PATH, renderRegistryConfig } from "../lib/registryConfig";
+import { REGISTRY_AUTH_REALM, REGISTRY_CONFIG_PATH, REGISTRY_TLS_PATHS, renderRegistryConfig } from "../lib/registryConfig";
 
 /**
- * Where the registry listens: loopback of its own network namespace, which the TLS
- * proxy shares. Nothing else (not the host, not other containers) can reach it.
+ * Where the registry listens behind the proxy: loopback of its own network namespace,
+ * which the TLS proxy shares. Nothing else (not the host, not other containers) can reach it.
  */
 export const REGISTRY_HOST = "127.0.0.1";
+/** The registry's port in its container, in both layouts (unprivileged, as the official image expects). */
 export const REGISTRY_PORT = 5000;
 const REGISTRY_DATA_DIR = "/var/lib/registry";
+
+/** The files that let the registry terminate TLS and check passwords itself (the "registry" layout). */
+export interface RegistryTlsArgs {
+  /** Server certificate then CA. */
+  certificateChainPem: pulumi.Input<string>;
+  privateKeyPem: pulumi.Input<string>;
+  htpasswd: pulumi.Input<string>;
+}
 
 export interface RegistryArgs {
   namePrefix: string;
@@ -24,17 +33,25 @@ export interface RegistryArgs {
   /** The volume may exist already, made by someone else: never delete it. */
   adoptExistingVolume: boolean;
   /**
-   * The proxy's published port. The registry container owns the network namespace
-   * the proxy joins, so the port is published here; the proxy listens on it.
+   * The port clients dial. Behind the proxy it is the proxy's: the registry container
+   * owns the network namespace the proxy joins, so the port is published here and the
+   * proxy listens on it. With `tls` it is the registry's own (REGISTRY_PORT).
    */
   publish: { listenAddress: string; port: number; containerPort: number };
+  /**
+   * Given: the registry serves TLS and basic auth itself on every interface of its
+   * container (no proxy). Omitted: plain HTTP on loopback, for the proxy in its namespace.
+   */
+  tls?: RegistryTlsArgs;
   /** Docker labels for every object made here: they tell the pre-flight check what is this stack's. */
   labels: { label: string; value: string }[];
 }
 
 /**
- * The distribution registry on a private network with its data in a named
- * volume. It publishes no host port: the only way in is the TLS proxy.
+ * The distribution registry on a private network with its data in a named volume.
+ * Behind the proxy it listens on loopback only: the only way in is the TLS proxy.
+ * With `tls` it is the way in itself. The volume (and so the images) is the same in
+ * both layouts; switching replaces only the container.
  */
 export class Registry extends pulumi.ComponentResource {
   readonly networkName: pulumi.Output<string>;
@@ -66,6 +83,35 @@ export class Registry extends pulumi.ComponentResource {
     // Shared by every replica of this registry; stable so uploads survive replacement.
     const httpSecret = new random.RandomPassword(`${name}-http-secret`, { length: 48, special: false }, { parent: this });
 
+    const tls = args.tls;
+    // Behind the proxy: plain HTTP on loopback. On its own: TLS on every interface of the
+    // container (other containers on the private network meet TLS and auth too).
+    const listenAddress = tls ? `:${REGISTRY_PORT}` : `${REGISTRY_HOST}:${REGISTRY_PORT}`;
+    const config = pulumi.secret(httpSecret.result.apply((secret) => renderRegistryConfig({
+      httpSecret: secret, listenAddress, dataDir: REGISTRY_DATA_DIR, deleteEnabled: args.deleteEnabled,
+      tls: tls && {
+        certificatePath: REGISTRY_TLS_PATHS.certificateChain,
+        privateKeyPath: REGISTRY_TLS_PATHS.privateKey,
+        htpasswdPath: REGISTRY_TLS_PATHS.htpasswd,
+        realm: REGISTRY_AUTH_REALM,
+      },
+    })));
+    // Files, not REGISTRY_HTTP_TLS_* / REGISTRY_AUTH_* variables: nothing of them shows in `docker inspect`.
+    // The registry runs as root in both images, so the key and the htpasswd can be 0600.
+    const tlsUploads = tls ? [
+      { file: REGISTRY_TLS_PATHS.certificateChain, content: tls.certificateChainPem, permissions: "0644" },
+      { file: REGISTRY_TLS_PATHS.privateKey, content: pulumi.secret(tls.privateKeyPem), permissions: "0600" },
+      { file: REGISTRY_TLS_PATHS.htpasswd, content: pulumi.secret(tls.htpasswd), permissions: "0600" },
+    ] : [];
+    // The registry answers `/` with 200 and no auth, and distribution's health handler
+    // turns every answer into 503 while the storage check fails: so one GET of `/` says
+    // the registry serves and its storage works. Over TLS without verifying (the check
+    // dials 127.0.0.1, which need not be a SAN); busybox wget in the official image
+    // (https through Alpine's ssl_client), GNU wget in the Debian one.
+    const healthTest = tls
+      ? `wget -q --no-check-certificate -O /dev/null https://127.0.0.1:${REGISTRY_PORT}/ || exit 1`
+      : `wget -q -O /dev/null http://127.0.0.1:${REGISTRY_PORT}/v2/ || exit 1`;
+
     const container = new docker.Container(`${name}-container`, {
       name: dockerNames(args.namePrefix).registryContainer,
       labels: args.labels,
@@ -75,17 +121,12 @@ export class Registry extends pulumi.ComponentResource {
       ports: [{ internal: args.publish.containerPort, external: args.publish.port, ip: args.publish.listenAddress }],
       volumes: [{ volumeName: volume.name, containerPath: REGISTRY_DATA_DIR }],
       // The HTTP secret travels in the config file, not in the environment `docker inspect` shows.
-      uploads: [{
-        file: REGISTRY_CONFIG_PATH,
-        content: pulumi.secret(httpSecret.result.apply((secret) =>
-          renderRegistryConfig({ httpSecret: secret, listenAddress: `${REGISTRY_HOST}:${REGISTRY_PORT}`, dataDir: REGISTRY_DATA_DIR, deleteEnabled: args.deleteEnabled }))),
-        permissions: "0600",
-      }],
+      uploads: [{ file: REGISTRY_CONFIG_PATH, content: config, permissions: "0600" }, ...tlsUploads],
       // distribution v3 exports traces to localhost:4318 unless told not to.
       envs: ["OTEL_TRACES_EXPORTER=none"],
       healthcheck: {
         // busybox wget in the official image; wget from Debian in locally built ones.
-        tests: ["CMD-SHELL", `wget -q -O /dev/null http://127.0.0.1:${REGISTRY_PORT}/v2/ || exit 1`],
+        tests: ["CMD-SHELL", healthTest],
         interval: "10s",
         timeout: "5s",
         startPeriod: "5s",

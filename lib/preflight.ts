@@ -81,7 +81,9 @@ export function preflight(project: string, stack: string, settings: Settings, ru
     }
 
     if (!settings.pullImages) {
-      for (const key of ["registryImage", "nginxImage"] as const) {
+      // Without the proxy nginxImage is not used, so it need not be there.
+      const imageKeys = settings.tlsTermination === "registry" ? ["registryImage"] as const : ["registryImage", "nginxImage"] as const;
+      for (const key of imageKeys) {
         if (docker("image", "inspect", "--format", "{{.Id}}", settings[key]).status !== 0) {
           bad(key, settings[key], "is not on the Docker host, and pullImages is false, so it is not pulled; load it there (docker load) or build the local images (npm run deploy -- --local-images)");
         }

@@ -1,9 +1,44 @@
 // Renders the registry's config.yml: the official image's defaults, plus the HTTP
 // secret, which belongs in a file (mode 0600) rather than in the container's
 // environment, where `docker inspect` shows it to anyone allowed to ask.
+// With tlsTermination "registry" (no proxy) the same file also carries the TLS and
+// htpasswd settings, for the same reason: distribution would take them from
+// REGISTRY_HTTP_TLS_* and REGISTRY_AUTH_HTPASSWD_* variables as well, but those show
+// in `docker inspect` and say where the key is; one uploaded file keeps the whole
+// configuration in one place that only root in the container can read.
 
 /** Where the registry:2 images (official and the local Debian one) read their config. */
 export const REGISTRY_CONFIG_PATH = "/etc/docker/registry/config.yml";
+
+/** Where the files of the "registry" layout are uploaded inside the registry container. */
+export const REGISTRY_TLS_PATHS = {
+  certificateChain: "/etc/docker/registry/tls/chain.pem",
+  privateKey: "/etc/docker/registry/tls/key.pem",
+  htpasswd: "/etc/docker/registry/htpasswd",
+} as const;
+
+/**
+ * TLS 1.2 ciphers of the "registry" layout: the ECDHE AEAD suites of Mozilla's
+ * intermediate list, which nginx uses in the "proxy" layout (Go has no DHE suites,
+ * so those three are missing here). TLS 1.3 suites are fixed by Go, as by OpenSSL.
+ * Named as distribution's http.tls.ciphersuites spells them.
+ */
+export const REGISTRY_TLS12_CIPHER_SUITES = [
+  "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+] as const;
+
+/** The realm of the registry's own basic auth: what nginx's auth_basic announces in the proxy layout. */
+export const REGISTRY_AUTH_REALM = "Registry realm";
+
+export interface RegistryTlsConfig {
+  /** Server certificate then CA, PEM. */
+  certificatePath: string;
+  privateKeyPath: string;
+  htpasswdPath: string;
+  realm: string;
+}
 
 export interface RegistryConfigInput {
   /** Signs upload state; the same across replacements so that uploads survive them. Quoted as JSON, which YAML reads. */
@@ -13,9 +48,29 @@ export interface RegistryConfigInput {
   dataDir: string;
   /** Allow deleting manifests by digest (space comes back with `npm run gc`). */
   deleteEnabled: boolean;
+  /** The registry terminates TLS and checks passwords itself (no proxy); omitted, it speaks plain HTTP with no auth. */
+  tls?: RegistryTlsConfig;
 }
 
 export function renderRegistryConfig(input: RegistryConfigInput): string {
+  const tls = input.tls;
+  // Paths and the realm are fixed by the program; JSON strings are valid YAML scalars.
+  const q = JSON.stringify;
+  const tlsSection = tls === undefined ? "" : `  # TLS 1.2 and 1.3 only, as nginx in the proxy layout (distribution 2.8 reads minimumtls).
+  tls:
+    certificate: ${q(tls.certificatePath)}
+    key: ${q(tls.privateKeyPath)}
+    minimumtls: tls1.2
+    ciphersuites:
+${REGISTRY_TLS12_CIPHER_SUITES.map((c) => `      - ${c}`).join("\n")}
+`;
+  const authSection = tls === undefined ? "" : `# Basic auth against bcrypt htpasswd entries. Every user it knows may push, pull and
+# delete: distribution's htpasswd auth has no per-user rules (hence no pullOnlyUsers here).
+auth:
+  htpasswd:
+    realm: ${q(tls.realm)}
+    path: ${q(tls.htpasswdPath)}
+`;
   return `# Rendered by the private-registry Pulumi program; changes here are overwritten.
 version: 0.1
 log:
@@ -33,7 +88,7 @@ http:
   secret: ${JSON.stringify(input.httpSecret)}
   headers:
     X-Content-Type-Options: [nosniff]
-health:
+${tlsSection}${authSection}health:
   storagedriver:
     enabled: true
     interval: 10s

@@ -4,6 +4,13 @@ import { isIP } from "net";
 import * as pulumi from "@pulumi/pulumi";
 
 export type KeyAlgorithm = "RSA" | "ECDSA";
+/**
+ * Who terminates TLS and checks passwords: `proxy`, nginx in front of a registry that
+ * listens on loopback only (the default); `registry`, the registry itself, with no
+ * proxy (distribution's own TLS and htpasswd settings).
+ */
+export type TlsTermination = "proxy" | "registry";
+export const TLS_TERMINATIONS: readonly TlsTermination[] = ["proxy", "registry"];
 
 export interface ClientHostSettings {
   /** IP address or DNS name the SSH connection dials. */
@@ -30,6 +37,8 @@ export interface Settings {
   dnsNames: string[];
   port: number;
   listenAddress: string;
+  /** The layout: nginx terminates TLS (`proxy`) or the registry does (`registry`). */
+  tlsTermination: TlsTermination;
   users: string[];
   /** Users who may pull but not push or delete (enforced by nginx). */
   pullOnlyUsers: string[];
@@ -71,7 +80,7 @@ export class ConfigError extends pulumi.RunError {
 }
 
 const KNOWN_KEYS = [
-  "ipAddresses", "dnsNames", "port", "listenAddress", "users", "pullOnlyUsers", "passwordLength", "bcryptCost", "keyAlgorithm", "rsaBits",
+  "ipAddresses", "dnsNames", "port", "listenAddress", "tlsTermination", "users", "pullOnlyUsers", "passwordLength", "bcryptCost", "keyAlgorithm", "rsaBits",
   "caCommonName", "organization", "caValidityDays", "serverCertValidityDays", "serverCertEarlyRenewalDays",
   "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "deleteEnabled", "adoptExistingVolume", "clients", "localClient",
   "localClientSudo", "localClientTrustOs",
@@ -303,11 +312,24 @@ export function parseSettings(
   const listenAddress = str("listenAddress", "0.0.0.0");
   if (!isIP(listenAddress)) bad("listenAddress", listenAddress, "is not an IPv4 or IPv6 address");
 
+  const tlsTermination = str("tlsTermination", "proxy");
+  if (!(TLS_TERMINATIONS as readonly string[]).includes(tlsTermination)) {
+    bad("tlsTermination", tlsTermination, `must be ${TLS_TERMINATIONS.map((t) => JSON.stringify(t)).join(" or ")}`);
+  }
+
   const users = stringList("users", ["admin"], (u) => u.toLowerCase(),
     (u) => (USER_NAME.test(u) ? undefined : "is not a valid user name (letters, digits, '.', '_', '-'; no ':')"));
   if (users.length === 0) bad("users", users, "must name at least one user");
   const pullOnlyUsers = stringList("pullOnlyUsers", [], (u) => u, (u) =>
     (users.includes(u) ? undefined : `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`));
+
+  // distribution's htpasswd auth lets every user it knows do everything (it has no
+  // per-user or per-method rules), so without nginx nothing could stop these users
+  // from pushing: refuse rather than deploy a registry that does not do what is asked.
+  if (tlsTermination === "registry" && pullOnlyUsers.length > 0) {
+    bad("pullOnlyUsers", pullOnlyUsers, 'cannot be enforced with tlsTermination "registry": the registry\'s own htpasswd auth ' +
+      'lets every user push and delete; set tlsTermination to "proxy" (nginx refuses their writes) or empty pullOnlyUsers');
+  }
 
   const passwordLength = int("passwordLength", 32, 16, 72) ?? 32; // bcrypt reads at most 72 bytes
   const bcryptCost = int("bcryptCost", 4, 4, 14) ?? 4;
@@ -356,7 +378,7 @@ export function parseSettings(
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
-    ipAddresses, dnsNames, port, listenAddress, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
+    ipAddresses, dnsNames, port, listenAddress, tlsTermination: tlsTermination as TlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
     rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
     serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
     registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, deleteEnabled, adoptExistingVolume, clients, localClient,

@@ -5,6 +5,10 @@ import { recordResources, recordOptions, valueOf, waitForResource, RecordedResou
 import { parseSettings, Settings } from "../lib/settings";
 import { renderNginxConf } from "../lib/nginxConf";
 import { asCommand, renderInstallScript, renderRemoveScript } from "../lib/clientTrustScript";
+import { renderRegistryConfig, REGISTRY_TLS12_CIPHER_SUITES } from "../lib/registryConfig";
+// A dependency of jest's own (no types of its own here): only to read the rendered YAML back.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const yaml = require("js-yaml") as { load(text: string): any };
 
 const recorded = recordResources();
 // Imported after the mocks are set, as Pulumi's testing guide requires.
@@ -56,8 +60,11 @@ async function deploy(name: string, settings: Settings): Promise<Deployment> {
   const props = new Map<string, Record<string, any>>();
   const registry = new PrivateRegistry(name, settings, { transformations: [recordOptions(options), recordProps(props)] });
   // The proxy is the last resource to be registered; its inputs depend on all the others.
-  await waitForResource(recorded, (r) => r.name === `${name}-proxy-container`);
+  // Without a proxy the registry container is, for the same reason.
+  const last = settings.tlsTermination === "registry" ? `${name}-registry-container` : `${name}-proxy-container`;
+  await waitForResource(recorded, (r) => r.name === last);
   await valueOf(registry.credentials);
+  await valueOf(registry.endpoints);
   const mine = () => recorded.filter((r) => r.name.startsWith(`${name}-`))
     .map((r) => ({ ...r, raw: r.inputs, inputs: plain(r.inputs) }));
   const resources = (type: string) => mine().filter((r) => r.type === type);
@@ -285,5 +292,143 @@ describe("PrivateRegistry options", () => {
     expect(d.resources(T.local)).toEqual([]);
     expect(d.options.get("alt-registry-data")?.retainOnDelete).toBe(false);
     expect(await valueOf(d.registry.endpoints)).toEqual(["192.0.2.10", "198.51.100.10", "registry.example.com", "localhost"]);
+  });
+});
+
+describe("the registry's config file", () => {
+  const base = { httpSecret: 'se"cret', listenAddress: "127.0.0.1:5000", dataDir: "/var/lib/registry", deleteEnabled: false };
+
+  test("behind the proxy it is exactly what it was before tlsTermination existed", () => {
+    expect(renderRegistryConfig(base)).toBe(`# Rendered by the private-registry Pulumi program; changes here are overwritten.
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: false
+http:
+  addr: 127.0.0.1:5000
+  secret: "se\\"cret"
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+`);
+  });
+
+  test("terminating TLS itself: the certificate, the key, TLS 1.2 and up with AEAD ciphers, and htpasswd auth", () => {
+    const text = renderRegistryConfig({
+      ...base, listenAddress: ":5000", deleteEnabled: true,
+      tls: { certificatePath: "/etc/docker/registry/tls/chain.pem", privateKeyPath: "/etc/docker/registry/tls/key.pem",
+        htpasswdPath: "/etc/docker/registry/htpasswd", realm: "Registry realm" },
+    });
+    const config = yaml.load(text);
+    expect(config.http).toEqual({
+      addr: ":5000", secret: 'se"cret', headers: { "X-Content-Type-Options": ["nosniff"] },
+      tls: {
+        certificate: "/etc/docker/registry/tls/chain.pem", key: "/etc/docker/registry/tls/key.pem",
+        minimumtls: "tls1.2", ciphersuites: [...REGISTRY_TLS12_CIPHER_SUITES],
+      },
+    });
+    expect(config.auth).toEqual({ htpasswd: { realm: "Registry realm", path: "/etc/docker/registry/htpasswd" } });
+    expect(config.storage.delete).toEqual({ enabled: true });
+    expect(config.health).toEqual({ storagedriver: { enabled: true, interval: "10s", threshold: 3 } });
+    // Only forward-secret AEAD suites, as nginx's intermediate list.
+    for (const suite of REGISTRY_TLS12_CIPHER_SUITES) expect(suite).toMatch(/^TLS_ECDHE_(RSA|ECDSA)_WITH_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/);
+  });
+});
+
+describe("tlsTermination registry: no proxy, the registry terminates TLS and checks passwords", () => {
+  let proxied: Deployment;
+  let d: Deployment;
+  beforeAll(async () => {
+    proxied = await deploy("same", labSettings());
+    d = await deploy("direct", labSettings({ tlsTermination: "registry", deleteEnabled: "true" }));
+  });
+
+  test("no nginx: no proxy container, no nginx image", () => {
+    expect(d.resources(T.container).map((c) => c.name)).toEqual(["direct-registry-container"]);
+    expect(d.resources(T.image).map((i) => i.inputs)).toEqual([{ name: "registry:2.8.3", keepLocally: true }]);
+  });
+
+  test("the same resources as behind the proxy, less the proxy's: switching keeps the volume (same name, same URN)", () => {
+    const names = (x: Deployment, prefix: string) => [...new Set(recorded.filter((r) => r.name.startsWith(`${prefix}-`))
+      .map((r) => `${r.type} ${r.name.slice(prefix.length)}`))].sort();
+    expect(names(d, "direct")).toEqual(names(proxied, "same").filter((n) => !n.includes("-proxy-")));
+    expect(d.one(T.volume).inputs.name).toBe("reg-t-data");
+    expect(d.one(T.network).inputs.name).toBe("reg-t-net");
+    expect(d.options.get("direct-registry-data")?.retainOnDelete).toBe(true);
+  });
+
+  test("the registry publishes its own TLS port at listenAddress:port and keeps its name, network and volume", () => {
+    const registry = d.one(T.container, "registry-container");
+    expect(registry.inputs.ports).toEqual([{ internal: 5000, external: 5443, ip: "0.0.0.0" }]);
+    expect(registry.inputs.name).toBe("reg-t-registry");
+    expect(registry.inputs.networksAdvanced).toEqual([{ name: "reg-t-net" }]);
+    expect(registry.inputs.volumes).toEqual([{ volumeName: "reg-t-data", containerPath: "/var/lib/registry" }]);
+    // Nothing about TLS or auth in the environment `docker inspect` shows.
+    expect(registry.inputs.envs).toEqual(["OTEL_TRACES_EXPORTER=none"]);
+    expect(d.options.get("direct-registry-container")?.deleteBeforeReplace).toBe(true);
+    expect(d.options.get("direct-registry-container")?.replaceOnChanges).toEqual(["uploads", "healthcheck"]);
+  });
+
+  test("it gets its config (TLS on every interface, htpasswd auth), the chain, the key and the htpasswd as files", () => {
+    const registry = d.one(T.container, "registry-container");
+    const uploads = Object.fromEntries(registry.inputs.uploads.map((u: { file: string }) => [u.file, u]));
+    expect(Object.keys(uploads).sort()).toEqual([
+      "/etc/docker/registry/config.yml", "/etc/docker/registry/htpasswd",
+      "/etc/docker/registry/tls/chain.pem", "/etc/docker/registry/tls/key.pem",
+    ]);
+    expect(uploads["/etc/docker/registry/config.yml"].content).toBe(renderRegistryConfig({
+      httpSecret: "password-of-direct-registry-http-secret", listenAddress: ":5000", dataDir: "/var/lib/registry", deleteEnabled: true,
+      tls: { certificatePath: "/etc/docker/registry/tls/chain.pem", privateKeyPath: "/etc/docker/registry/tls/key.pem",
+        htpasswdPath: "/etc/docker/registry/htpasswd", realm: "Registry realm" },
+    }));
+    expect(uploads["/etc/docker/registry/tls/chain.pem"].content).toBe("CERT(direct-server-cert)\nCERT(direct-ca-cert)\n");
+    expect(uploads["/etc/docker/registry/tls/key.pem"].content).toBe("PRIVATE-KEY(direct-server-key)");
+    expect(Object.fromEntries(Object.values(uploads).map((u: any) => [u.file, u.permissions]))).toEqual({
+      "/etc/docker/registry/config.yml": "0600", "/etc/docker/registry/htpasswd": "0600",
+      "/etc/docker/registry/tls/chain.pem": "0644", "/etc/docker/registry/tls/key.pem": "0600",
+    });
+    const lines = uploads["/etc/docker/registry/htpasswd"].content.split("\n");
+    expect(lines).toEqual([expect.stringMatching(/^admin:\$2a\$04\$/), expect.stringMatching(/^ci:\$2a\$04\$/), ""]);
+    expect(bcrypt.compareSync("password-of-direct-users-admin", lines[0].slice("admin:".length))).toBe(true);
+    expect(bcrypt.compareSync("password-of-direct-users-ci", lines[1].slice("ci:".length))).toBe(true);
+  });
+
+  test("the key, the htpasswd and the config are secrets; the chain is not", async () => {
+    const uploads: { file: string; content: pulumi.Input<string> }[] = d.props.get("direct-registry-container")?.uploads;
+    const secretness = await Promise.all(uploads.map(async (u) => [u.file, await pulumi.isSecret(pulumi.output(u.content))]));
+    expect(Object.fromEntries(secretness)).toEqual({
+      "/etc/docker/registry/config.yml": true, "/etc/docker/registry/htpasswd": true,
+      "/etc/docker/registry/tls/chain.pem": false, "/etc/docker/registry/tls/key.pem": true,
+    });
+    expect(isSecretInput(d.one(T.container, "registry-container").raw.uploads)).toBe(true);
+  });
+
+  test("the health check asks the TLS port (a 200 on `/` means serving with working storage)", () => {
+    const registry = d.one(T.container, "registry-container");
+    expect(registry.inputs.healthcheck.tests).toEqual(["CMD-SHELL", "wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1"]);
+    // Behind the proxy it is as it was.
+    expect(proxied.one(T.container, "registry-container").inputs.healthcheck.tests)
+      .toEqual(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:5000/v2/ || exit 1"]);
+  });
+
+  test("outputs have the same shape: endpoints, login lines, client hosts; no proxy container", async () => {
+    expect(await valueOf(d.registry.endpoints)).toEqual(["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"]);
+    expect(Object.keys(await valueOf(d.registry.dockerLoginCommands))).toEqual(["admin", "ci"]);
+    expect(await valueOf(d.registry.dockerLoginCommand)).toContain("docker login 192.0.2.10:5443 --username admin --password-stdin");
+    expect(await valueOf(d.registry.containers)).toEqual({ registry: "reg-t-registry", proxy: "" });
+    expect(await valueOf(proxied.registry.containers)).toEqual({ registry: "reg-t-registry", proxy: "reg-t-nginx" });
+    expect(await valueOf(pulumi.output(d.registry.clientHosts))).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
+    expect(d.resources(T.remote)).toHaveLength(2);
   });
 });

@@ -24,6 +24,7 @@ describe("parseSettings defaults", () => {
       ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"], port: 443, listenAddress: "0.0.0.0", users: ["admin"],
       passwordLength: 32, keyAlgorithm: "RSA", rsaBits: 4096, registryImage: "registry:2.8.3", nginxImage: "nginx:1.27.5",
       pullImages: true, namePrefix: "registry-dev", keepDataOnDestroy: true, clients: [], localClient: false,
+      tlsTermination: "proxy",
     });
   });
 
@@ -38,7 +39,7 @@ describe("parseSettings defaults", () => {
     const declared = [...configSection.matchAll(/^ {2}([A-Za-z]+):$/gm)].map((m) => m[1]);
     for (const key of declared) expect(() => parse({ [key]: "" })).not.toThrow(/unknown setting/);
     expect(messageFor({ notDeclared: "x" })).toMatch(/unknown setting/);
-    expect(declared).toHaveLength(26);
+    expect(declared).toHaveLength(27);
   });
 });
 
@@ -325,5 +326,30 @@ describe("pullOnlyUsers", () => {
       .toBe('Invalid config "private-registry:pullOnlyUsers" = "ghost": is not one of users ("admin").');
     expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","server"]' }))
       .toBe('Invalid config "private-registry:pullOnlyUsers" = "server": is listed twice.');
+  });
+});
+
+describe("tlsTermination", () => {
+  test("proxy by default; registry when asked", () => {
+    expect(parse({}).tlsTermination).toBe("proxy");
+    expect(parse({ tlsTermination: "proxy" }).tlsTermination).toBe("proxy");
+    expect(parse({ tlsTermination: "registry" }).tlsTermination).toBe("registry");
+  });
+
+  test("anything else is refused with one message naming the key, the value and the choices", () => {
+    expect(messageFor({ tlsTermination: "nginx" }))
+      .toBe('Invalid config "private-registry:tlsTermination" = "nginx": must be "proxy" or "registry".');
+    expect(messageFor({ tlsTermination: "Registry" }))
+      .toBe('Invalid config "private-registry:tlsTermination" = "Registry": must be "proxy" or "registry".');
+  });
+
+  test("pull-only users need the proxy: with the registry terminating TLS they are refused, naming the key and its value", () => {
+    expect(messageFor({ tlsTermination: "registry", users: '["ci","server"]', pullOnlyUsers: '["server"]' })).toBe(
+      'Invalid config "private-registry:pullOnlyUsers" = ["server"]: cannot be enforced with tlsTermination "registry": ' +
+      "the registry's own htpasswd auth lets every user push and delete; set tlsTermination to \"proxy\" (nginx refuses their writes) " +
+      "or empty pullOnlyUsers.");
+    // The same users behind the proxy, and no pull-only users without it, are fine.
+    expect(parse({ users: '["ci","server"]', pullOnlyUsers: '["server"]' }).pullOnlyUsers).toEqual(["server"]);
+    expect(parse({ tlsTermination: "registry", users: '["ci","server"]', pullOnlyUsers: "[]" }).pullOnlyUsers).toEqual([]);
   });
 });

@@ -1,0 +1,254 @@
+// The "registry terminates TLS itself" layout (tlsTermination: registry) deployed for
+// real, and switched to the proxy layout and back on the same stack: the real Pulumi
+// engine (Automation API, file backend in a temporary folder, its own stack), the real
+// providers, the local Debian registry and nginx images. One container of the
+// ssh-client-host image (skopeo, curl) on this test's own network is the client; it
+// dials the network's host side (outside 127.0.0.0/8, so TLS is really verified).
+// Traffic goes only to this test's network's host address and its own containers.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as https from "https";
+import * as crypto from "crypto";
+import { execFileSync, spawnSync } from "child_process";
+import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
+import { docker, dockerQuiet, containerSh, planRecorder, ShResult, Plan } from "./helpers/e2e";
+
+jest.setTimeout(900_000);
+
+const projectDir = path.join(__dirname, "..");
+const id = `dir${process.pid % 100000}`;
+const SUBNET = "10.251.31.0/24";
+const GATEWAY = "10.251.31.1"; // the host's side of the test network: the registry's address
+const CLIENT_IP = "10.251.31.21";
+const PORT = 17443;
+const ENDPOINT = `${GATEWAY}:${PORT}`;
+const REGISTRY_IMAGE = "private-registry/registry:2.8.2-debian";
+const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
+const REPO = `${ENDPOINT}/dir/tiny:1`;
+const clientName = `${id}-client`;
+const names = { registry: `${id}-registry`, proxy: `${id}-nginx`, network: `${id}-net`, volume: `${id}-data` };
+
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "direct-layout-test-"));
+const stateDir = path.join(workDir, "state");
+fs.mkdirSync(stateDir);
+const caFile = path.join(workDir, "ca.crt");
+const env: Record<string, string> = {
+  PULUMI_BACKEND_URL: `file://${stateDir}`,
+  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+  PULUMI_SKIP_UPDATE_CHECK: "true",
+  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+};
+
+let stack: Stack | undefined;
+let password = "";
+let caPem = "";
+let pushedDigest = "";
+const MARKER = crypto.randomBytes(8).toString("hex");
+let destroyed = false;
+
+const client = (script: string, stdin = ""): ShResult => containerSh(clientName, script, stdin);
+
+function httpsGet(pathName: string, auth?: string): Promise<{ status: number; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    https.get({ host: GATEWAY, port: PORT, path: pathName, ca: caPem, agent: false,
+      headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
+    }).on("error", reject);
+  });
+}
+
+/** An openssl handshake with the registry's endpoint, verifying against the CA. */
+function handshake(...args: string[]): { ok: boolean; out: string } {
+  const r = spawnSync("openssl", ["s_client", "-connect", ENDPOINT, "-CAfile", caFile, "-verify_return_error", "-brief", ...args],
+    { input: "", encoding: "utf8", timeout: 20_000 });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+}
+
+/** Containers, networks and volumes named like this test's (this run's or a killed earlier one's). */
+function removeLeftovers(pattern: RegExp): void {
+  const matching = (...args: string[]) => docker(...args).split("\n").filter((n) => pattern.test(n));
+  const containers = matching("ps", "-a", "--format", "{{.Names}}");
+  if (containers.length) dockerQuiet("rm", "-f", ...containers);
+  for (const network of matching("network", "ls", "--format", "{{.Name}}")) dockerQuiet("network", "rm", network);
+  for (const volume of matching("volume", "ls", "--format", "{{.Name}}")) dockerQuiet("volume", "rm", volume);
+  for (const file of fs.readdirSync(projectDir)) {
+    if (/^Pulumi\.dir[0-9]+\.yaml$/.test(file) && pattern.test(file.slice("Pulumi.".length))) fs.rmSync(path.join(projectDir, file));
+  }
+}
+
+function config(tlsTermination: "registry" | "proxy"): ConfigMap {
+  const c = (value: string) => ({ value, secret: false });
+  return {
+    "private-registry:tlsTermination": c(tlsTermination),
+    "private-registry:ipAddresses[0]": c(GATEWAY),
+    "private-registry:port": c(String(PORT)),
+    // Only on the test network's host side, not on every interface of this machine.
+    "private-registry:listenAddress": c(GATEWAY),
+    "private-registry:users[0]": c("admin"),
+    "private-registry:rsaBits": c("2048"),
+    "private-registry:registryImage": c(REGISTRY_IMAGE),
+    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
+    "private-registry:pullImages": c("false"),
+    "private-registry:namePrefix": c(id),
+    "private-registry:keepDataOnDestroy": c("false"),
+  };
+}
+
+async function up(): Promise<{ plan: Plan; output: string }> {
+  const recorder = planRecorder();
+  let output = "";
+  await stack!.up({ onOutput: (o) => { output += o; }, onEvent: recorder.onEvent });
+  return { plan: recorder.plan(), output };
+}
+
+/** A file this test left in the data volume, read through the registry container: there after a switch, it is the same volume. */
+const marker = () => containerSh(names.registry, "cat /var/lib/registry/dir-test-marker").out.trim();
+/** Steps that touched the data volume or the network (there must be none). */
+const dataOrNetworkSteps = (plan: Plan) =>
+  [...plan.created, ...plan.updated, ...plan.replaced, ...plan.deleted].filter((n) => /-data$|-network$/.test(n));
+
+/** The names of this test's registry and proxy containers that exist (running or not). */
+function existingContainers(): string[] {
+  return docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter((n) => n === names.registry || n === names.proxy).sort();
+}
+
+/** The digest the client pulls (a full copy, then the manifest's digest), verifying TLS with the CA in certs.d. */
+function pulledDigest(): string {
+  const r = client(`rm -rf /tmp/pulled && skopeo copy docker://${REPO} oci:/tmp/pulled:tiny >/dev/null && ` +
+    `skopeo inspect --format '{{.Digest}}' docker://${REPO}`);
+  expect(r).toEqual({ status: 0, out: expect.stringMatching(/^sha256:[0-9a-f]{64}\n$/) });
+  return r.out.trim();
+}
+
+beforeAll(async () => {
+  removeLeftovers(/^dir[0-9]+-/);
+  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
+  docker("run", "-d", "--name", clientName, "--network", `${id}-clients`, "--ip", CLIENT_IP, "--entrypoint", "sleep", CLIENT_IMAGE, "infinity");
+  // A tiny image to push: one file, imported, saved as an archive inside the client.
+  fs.writeFileSync(path.join(workDir, "hello.txt"), `hello from ${id}\n`);
+  execFileSync("sh", ["-c", `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 >/dev/null && ` +
+    `docker save ${id}-tiny:1 -o ${workDir}/tiny.tar && docker rmi ${id}-tiny:1 >/dev/null`]);
+  docker("cp", `${workDir}/tiny.tar`, `${clientName}:/tmp/tiny.tar`);
+
+  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
+  await stack.setAllConfig(config("registry"), true);
+});
+
+afterAll(async () => {
+  if (stack && !destroyed) await stack.destroy().catch(() => undefined);
+  if (stack) await stack.workspace.removeStack(id, { force: true }).catch(() => undefined);
+  removeLeftovers(new RegExp(`^${id}-`));
+  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
+  fs.rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("tlsTermination: registry (no proxy)", () => {
+  test("up creates the registry alone, publishing its own port, with the same outputs as behind the proxy", async () => {
+    const { output } = await up();
+    expect(output).not.toMatch(/warning/i);
+    const outputs = await stack!.outputs();
+    expect(outputs.endpoints.value).toEqual([ENDPOINT, `localhost:${PORT}`]);
+    expect(outputs.containers.value).toEqual({ registry: names.registry, proxy: "" });
+    expect(Object.keys(outputs.dockerLoginCommands.value)).toEqual(["admin"]);
+    expect(outputs.clientHosts.value).toEqual([]);
+    password = outputs.credentials.value.admin;
+    caPem = outputs.caCertPem.value;
+    fs.writeFileSync(caFile, caPem);
+    expect(existingContainers()).toEqual([names.registry]);
+    expect(docker("port", names.registry)).toBe(`5000/tcp -> ${ENDPOINT}`);
+    // Nothing about TLS or auth in what `docker inspect` shows; the files are there, the key 0600.
+    expect(docker("inspect", "--format", "{{json .Config.Env}}", names.registry)).not.toMatch(/REGISTRY_|PRIVATE KEY/);
+    expect(containerSh(names.registry, "stat -c '%a %n' /etc/docker/registry/config.yml /etc/docker/registry/tls/key.pem /etc/docker/registry/htpasswd /etc/docker/registry/tls/chain.pem").out)
+      .toBe("600 /etc/docker/registry/config.yml\n600 /etc/docker/registry/tls/key.pem\n600 /etc/docker/registry/htpasswd\n644 /etc/docker/registry/tls/chain.pem\n");
+    expect(docker("inspect", "--format", "{{.State.Health.Status}}", names.registry)).toBe("healthy");
+    expect(containerSh(names.registry, `echo ${MARKER} >/var/lib/registry/dir-test-marker`).status).toBe(0);
+    // distribution says what it was told: TLS 1.2 and up, the AEAD suites.
+    const logs = spawnSync("docker", ["logs", names.registry], { encoding: "utf8" });
+    expect(`${logs.stdout}${logs.stderr}`).toContain("restricting TLS version to tls1.2 or higher");
+  });
+
+  test("TLS verifies with the CA; 401 without credentials (with the API header), 200 with them", async () => {
+    const anonymous = await httpsGet("/v2/");
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    expect(anonymous.headers["www-authenticate"]).toBe('Basic realm="Registry realm"');
+    expect((await httpsGet("/v2/", `admin:${password}x`)).status).toBe(401);
+    const ok = await httpsGet("/v2/", `admin:${password}`);
+    expect(ok.status).toBe(200);
+    expect(ok.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+  });
+
+  test("only TLS 1.2 and 1.3, and over 1.2 only forward-secret AEAD ciphers", () => {
+    const tls12 = handshake("-tls1_2");
+    expect(tls12.out).toMatch(/Protocol version: TLSv1\.2/);
+    expect(tls12.out).toMatch(/Verification: OK/);
+    expect(handshake("-tls1_3").out).toMatch(/Protocol version: TLSv1\.3/);
+    // The client offers 1.1 (allowed at security level 0); the server refuses it.
+    const tls11 = handshake("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0");
+    expect(tls11.ok).toBe(false);
+    expect(tls11.out).toMatch(/protocol version|no protocols available|unsupported protocol/i);
+    expect(handshake("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA@SECLEVEL=0").ok).toBe(false);
+    expect(handshake("-tls1_2", "-cipher", "AES128-GCM-SHA256").ok).toBe(false);
+  });
+
+  test("a client with the CA in certs.d pushes and pulls the same digest; without it TLS fails", () => {
+    expect(client(`mkdir -p /etc/docker/certs.d/${ENDPOINT} && cat >/etc/docker/certs.d/${ENDPOINT}/ca.crt`, caPem).status).toBe(0);
+    expect(client(`skopeo login --username admin --password-stdin ${ENDPOINT}`, password)).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
+    const push = client(`skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${REPO} >/dev/null && cat /tmp/digest`);
+    expect(push).toEqual({ status: 0, out: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    pushedDigest = push.out;
+    expect(pulledDigest()).toBe(pushedDigest);
+    const untrusted = client(`mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs docker://${REPO}`);
+    expect(untrusted.status).not.toBe(0);
+    expect(untrusted.out).toMatch(/x509|certificate/);
+  });
+});
+
+describe("switching layouts on the same stack keeps the images", () => {
+  test("to the proxy layout: one up adds nginx, replaces only the registry container, and the image pulls with the same digest", async () => {
+    expect(pushedDigest).not.toBe("");
+    await stack!.setConfig("private-registry:tlsTermination", { value: "proxy" });
+    const { plan } = await up();
+    expect(plan.created).toEqual(expect.arrayContaining(["registry-proxy-container"]));
+    expect(plan.replaced).toEqual(["registry-registry-container"]);
+    expect(plan.deleted).toEqual([]);
+    expect(dataOrNetworkSteps(plan)).toEqual([]);
+    expect(marker()).toBe(MARKER);
+    expect(existingContainers()).toEqual([names.proxy, names.registry]);
+    expect((await stack!.outputs()).containers.value).toEqual({ registry: names.registry, proxy: names.proxy });
+    expect(docker("port", names.registry)).toBe(`443/tcp -> ${ENDPOINT}`);
+    // nginx answers now: the same 401, header and TLS policy, the same CA.
+    const anonymous = await httpsGet("/v2/");
+    expect([anonymous.status, anonymous.headers["docker-distribution-api-version"]]).toEqual([401, "registry/2.0"]);
+    expect((await httpsGet("/")).status).toBe(404);
+    expect(handshake("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0").ok).toBe(false);
+    expect(pulledDigest()).toBe(pushedDigest);
+  });
+
+  test("back to the registry layout: one up removes nginx, and the image is still there", async () => {
+    await stack!.setConfig("private-registry:tlsTermination", { value: "registry" });
+    const { plan } = await up();
+    expect(plan.created).toEqual([]);
+    // The engine deletes nginx first, as a dependent of the registry container it replaces
+    // (delete before replace), and does not make it again; nothing else goes.
+    expect(plan.replaced.filter((n) => n !== "registry-proxy-container")).toEqual(["registry-registry-container"]);
+    expect(plan.deleted.filter((n) => n !== "registry-proxy-container")).toEqual([]);
+    expect(dataOrNetworkSteps(plan)).toEqual([]);
+    expect(marker()).toBe(MARKER);
+    expect(existingContainers()).toEqual([names.registry]);
+    expect((await stack!.outputs()).containers.value).toEqual({ registry: names.registry, proxy: "" });
+    expect(pulledDigest()).toBe(pushedDigest);
+    // A preview right after shows nothing to do.
+    await stack!.preview({ expectNoChanges: true });
+  });
+
+  test("destroy leaves no container, network or volume of the stack", async () => {
+    await stack!.destroy();
+    destroyed = true;
+    expect(existingContainers()).toEqual([]);
+    expect(docker("network", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.network);
+    expect(docker("volume", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.volume);
+  });
+});
