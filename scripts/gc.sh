@@ -5,6 +5,8 @@
 # shares with the proxy, so with the proxy stopped nothing can write while the
 # collector runs. Afterwards the registry restarts (its blob cache must not claim
 # what was collected) and the proxy starts again, whatever happened in between.
+# With tlsTermination: registry there is no proxy: the registry stops, the collector
+# runs in a one-off container on its volume, and the registry starts again.
 set -euo pipefail
 # shellcheck source=scripts/stack-env.sh
 . "$(dirname "$0")/stack-env.sh"
@@ -37,13 +39,40 @@ bring_back() {
   exit "$rc"
 }
 
+# The direct layout: the registry alone was stopped.
+bring_back_registry() {
+  local rc=$?
+  log "starting $registry again"
+  docker start "$registry" >/dev/null && wait_healthy "$registry" || rc=1
+  [ "$rc" -eq 0 ] && log "the registry is serving again"
+  exit "$rc"
+}
+
 docker exec "$registry" sh -c 'grep -A1 "^  delete:" /etc/docker/registry/config.yml | grep -q "enabled: true"' \
   || log "note: deleteEnabled is false on stack $STACK, so no image can have been deleted; collecting anyway"
+# The official image calls it `registry`, Debian's package `docker-registry`.
+find_binary='command -v registry || command -v docker-registry'
+
+if [ -z "$proxy" ]; then
+  # tlsTermination: registry — the registry itself serves clients, so it stops; the
+  # collector runs in a one-off container of the same image on the same volume, with
+  # the registry's own config (piped, never on a command line) and no network.
+  image="$(docker inspect -f '{{.Config.Image}}' "$registry")"
+  log "stopping $registry: it serves clients directly in this layout, so nothing can write while the collector runs"
+  docker stop "$registry" >/dev/null
+  trap bring_back_registry EXIT
+  start=$SECONDS
+  docker cp "$registry:/etc/docker/registry/config.yml" - |
+    docker run -i --rm --network none --volumes-from "$registry" --entrypoint sh "$image" -c \
+      "tar -x -C /tmp && \$($find_binary) garbage-collect $DRY_RUN /tmp/config.yml" | tail -n 5 >&2
+  log "collected in $((SECONDS - start)) s"
+  exit 0
+fi
+
 log "stopping $proxy: no client can reach the registry while it collects"
 docker stop "$proxy" >/dev/null
 trap bring_back EXIT
-# The official image calls it `registry`, Debian's package `docker-registry`.
-binary="$(docker exec "$registry" sh -c 'command -v registry || command -v docker-registry')"
+binary="$(docker exec "$registry" sh -c "$find_binary")"
 start=$SECONDS
 docker exec "$registry" "$binary" garbage-collect $DRY_RUN /etc/docker/registry/config.yml | tail -n 5 >&2
 log "collected in $((SECONDS - start)) s"

@@ -204,6 +204,18 @@ describe("tlsTermination: registry (no proxy)", () => {
     expect(untrusted.status).not.toBe(0);
     expect(untrusted.out).toMatch(/x509|certificate/);
   });
+
+  test("`npm run gc` works without a proxy: the registry stops, the collector runs, the registry serves again with the image", () => {
+    const gc = spawnSync("npm", ["run", "--silent", "gc", "--", "--stack", id], {
+      cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 300_000,
+    });
+    expect(gc.stderr).toContain(`stopping ${names.registry}`);
+    expect(gc.stderr).toMatch(/blobs marked, \d+ blobs and \d+ manifests eligible for deletion/);
+    expect(gc.stderr).toContain("the registry is serving again");
+    expect(gc.status).toBe(0);
+    expect(docker("inspect", "-f", "{{.State.Health.Status}}", names.registry)).toBe("healthy");
+    expect(pulledDigest()).toBe(pushedDigest);
+  });
 });
 
 describe("switching layouts on the same stack keeps the images", () => {
