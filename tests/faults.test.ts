@@ -1,0 +1,387 @@
+// Fault drills and load against a real deployment (real `pulumi up` through the
+// Automation API, real registry and nginx from the local Debian images, two SSH
+// client hosts in containers with skopeo). Each drill measures how long until the
+// registry serves again and checks by digest that no image was lost:
+// processes killed, the Docker engine restarted, a push cut off half way, a client
+// host going down during `up`, the data volume's disk full, 8 clients at once, and
+// `destroy` when a client host is gone for good (the README's way out).
+// With RELIABILITY_REPORT_DIR set, the measurements are written as Markdown tables.
+// Traffic goes only to this test's own network and containers.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as https from "https";
+import * as os from "os";
+import * as path from "path";
+import { spawn, spawnSync } from "child_process";
+import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
+import { containerSh, docker, dockerQuiet, waitForSsh } from "./helpers/e2e";
+import { MAKE_IMAGE_SH } from "./helpers/ociImage";
+
+jest.setTimeout(1_800_000);
+
+const projectDir = path.join(__dirname, "..");
+const id = `flt${process.pid % 100000}`;
+const SUBNET = "10.251.41.0/24";
+const GATEWAY = "10.251.41.1"; // outside 127/8, so clients verify TLS
+const CLIENT_IPS = ["10.251.41.21", "10.251.41.22"];
+const PORT = 18443;
+const DISK_PORT = 18444;
+const ENDPOINT = `${GATEWAY}:${PORT}`;
+const DISK_ENDPOINT = `${GATEWAY}:${DISK_PORT}`;
+const DNS_NAME = "registry.faults.test";
+const EXTRA_NAME = "registry2.faults.test"; // the DNS name the client-down drill adds
+const clients = [`${id}-client-1`, `${id}-client-2`];
+
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "faults-test-"));
+const sshKeyFile = path.join(workDir, "id_ed25519");
+const env: Record<string, string> = {
+  PULUMI_BACKEND_URL: `file://${path.join(workDir, "state")}`,
+  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+  PULUMI_SKIP_UPDATE_CHECK: "true",
+  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+};
+fs.mkdirSync(path.join(workDir, "state"));
+
+let stack: Stack;
+let passwords: Record<string, string>;
+let caPem: string;
+/** Images pushed so far, by repository: every drill checks them all. */
+const pushed = new Map<string, string>();
+const drills: { drill: string; result: string; data: string }[] = [];
+let loadReport = "";
+
+const client = (i: number, script: string, stdin = "") => containerSh(clients[i], script, stdin);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Pushes a new image of random layers from client 1; returns its digest. */
+function pushNew(repo: string, layers = 2, bytes = 256 << 10, endpoint = ENDPOINT, certDir = ""): string {
+  const made = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-${repo.replace(/\W/g, "_")} ${layers} ${bytes}`);
+  expect(made.status).toBe(0);
+  const digest = made.out.trim();
+  const push = client(0, `skopeo copy ${certDir} --digestfile /tmp/d oci:/tmp/img-${repo.replace(/\W/g, "_")}:latest docker://${endpoint}/${repo} && cat /tmp/d`);
+  expect(push).toEqual({ status: 0, out: expect.stringContaining(digest) });
+  if (endpoint === ENDPOINT) pushed.set(repo, digest);
+  return digest;
+}
+
+/** Every image pushed so far pulls from client 2, whole (skopeo checks each blob's digest), with its digest. */
+function everyImagePulls(): string {
+  for (const [repo, digest] of pushed) {
+    const pull = client(1, `rm -rf /tmp/pull && skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/${repo} oci:/tmp/pull:x >/dev/null && cat /tmp/pd`);
+    expect({ ...pull, out: pull.out.trim() }).toEqual({ status: 0, out: digest });
+  }
+  return `${pushed.size} image(s) pulled whole, same digests`;
+}
+
+function httpsStatus(pathName: string, auth?: string, port = PORT): Promise<number> {
+  return new Promise((resolve) => {
+    const req = https.get({ host: GATEWAY, port, path: pathName, ca: caPem, timeout: 3000,
+      headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(0));
+  });
+}
+
+/** Milliseconds from `since` until GET /v2/ with a password answers 200 three times in a row. */
+async function untilServed(since: number, limitMs = 120_000): Promise<number> {
+  let good = 0;
+  while (good < 3) {
+    if (Date.now() - since > limitMs) throw new Error(`not served ${limitMs / 1000} s after the fault`);
+    good = (await httpsStatus("/v2/", `admin:${passwords.admin}`)) === 200 ? good + 1 : 0;
+    await sleep(200);
+  }
+  return Date.now() - since;
+}
+
+function config(): ConfigMap {
+  const key = fs.readFileSync(sshKeyFile, "utf8");
+  const c = (value: string, secret = false) => ({ value, secret });
+  return {
+    "private-registry:ipAddresses[0]": c(GATEWAY),
+    "private-registry:dnsNames[0]": c(DNS_NAME),
+    "private-registry:port": c(String(PORT)),
+    "private-registry:listenAddress": c(GATEWAY),
+    "private-registry:users[0]": c("admin"),
+    "private-registry:rsaBits": c("2048"),
+    "private-registry:registryImage": c("private-registry/registry:2.8.2-debian"),
+    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
+    "private-registry:pullImages": c("false"),
+    "private-registry:namePrefix": c(id),
+    "private-registry:keepDataOnDestroy": c("false"),
+    "private-registry:clients[0].host": c(CLIENT_IPS[0]),
+    "private-registry:clients[0].privateKey": c(key, true),
+    "private-registry:clients[1].host": c(CLIENT_IPS[1]),
+    "private-registry:clients[1].privateKey": c(key, true),
+  };
+}
+
+beforeAll(async () => {
+  spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
+  const publicKey = fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim();
+  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
+  clients.forEach((name, i) => docker("run", "-d", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i],
+    "--add-host", `${DNS_NAME}:${GATEWAY}`, "--add-host", `${EXTRA_NAME}:${GATEWAY}`, "-e", `AUTHORIZED_KEY=${publicKey}`, "private-registry/ssh-client-host:bookworm"));
+  CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
+  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
+  await stack.setAllConfig(config(), true);
+  const result = await stack.up();
+  expect(result.summary.result).toBe("succeeded");
+  passwords = result.outputs.credentials.value;
+  caPem = result.outputs.caCertPem.value;
+  for (const i of [0, 1]) expect(client(i, `skopeo login --username admin --password-stdin ${ENDPOINT}`, passwords.admin).status).toBe(0);
+  pushNew("drill/first:1");
+});
+
+afterAll(async () => {
+  if (stack) {
+    try { await stack.destroy(); } catch { /* a drill may have left it half gone; the removals below finish the job */ }
+    try { await stack.workspace.removeStack(id, { force: true }); } catch { /* already gone */ }
+  }
+  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
+  fs.rmSync(path.join(projectDir, `Pulumi.${id}d.yaml`), { force: true });
+  dockerQuiet("rm", "-f", ...clients, `${id}-registry`, `${id}-nginx`, `${id}d-registry`, `${id}d-nginx`);
+  for (const n of [`${id}-clients`, `${id}-net`, `${id}d-net`]) dockerQuiet("network", "rm", n);
+  for (const v of [`${id}-data`, `${id}d-data`]) dockerQuiet("volume", "rm", v);
+  writeReport();
+  fs.rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("fault drills on a real deployment", () => {
+  test.each([["registry", "-registry"], ["nginx", "-nginx"]])("the %s process killed (SIGKILL): served again, nothing lost", async (name, suffix) => {
+    const container = `${id}${suffix}`;
+    const pid = Number(docker("inspect", "-f", "{{.State.Pid}}", container));
+    const killedAt = Date.now();
+    process.kill(pid, "SIGKILL");
+    const ms = await untilServed(killedAt);
+    drills.push({ drill: `${name} process killed (SIGKILL)`, result: `served again after ${seconds(ms)}`, data: everyImagePulls() });
+  });
+
+  test("a push cut off half way leaves the registry serving, and the retried push completes", async () => {
+    const before = pushed.size;
+    // One 384 MiB layer: a few seconds of upload here, long enough to cut it part way.
+    expect(client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-big 1 $((384 * 1024 * 1024)) >/tmp/big-digest`).status).toBe(0);
+    const digest = client(0, "cat /tmp/big-digest").out.trim();
+    const push = spawn("docker", ["exec", clients[0], "skopeo", "copy", "oci:/tmp/img-big:latest", `docker://${ENDPOINT}/drill/big:1`]);
+    push.stdout.resume();
+    // Cut it when the registry holds part of the upload.
+    const startedAt = Date.now();
+    let partial = 0;
+    while (partial < 16 << 20) {
+      if (Date.now() - startedAt > 60_000) throw new Error("the upload never got under way");
+      const du = docker("exec", `${id}-registry`, "sh", "-c", "du -sb /var/lib/registry/docker/registry/v2/repositories/drill/big/_uploads 2>/dev/null | cut -f1");
+      partial = Number(du || "0");
+      await sleep(100);
+    }
+    client(0, "pkill -KILL skopeo");
+    await new Promise((r) => push.on("exit", r));
+    const cutAt = Date.now();
+    const servedMs = await untilServed(cutAt);
+    expect(client(1, `skopeo inspect docker://${ENDPOINT}/drill/big:1`).status).not.toBe(0); // no half image is visible
+    const retryStarted = Date.now();
+    const retry = client(0, `skopeo copy --digestfile /tmp/d oci:/tmp/img-big:latest docker://${ENDPOINT}/drill/big:1 && cat /tmp/d`);
+    expect({ ...retry, out: retry.out.trim().split("\n").pop() }).toEqual({ status: 0, out: digest });
+    pushed.set("drill/big:1", digest);
+    expect(pushed.size).toBe(before + 1);
+    drills.push({
+      drill: `push of a 384 MiB layer cut off (skopeo killed) with ${(partial / (1 << 20)).toFixed(0)} MiB uploaded`,
+      result: `served throughout (${seconds(servedMs)} to confirm); no partial image visible; retried push done in ${seconds(Date.now() - retryStarted)}`,
+      data: everyImagePulls(),
+    });
+  });
+
+  test("the Docker engine restarted: registry and proxy come back by themselves, nothing lost", async () => {
+    const dockerdPid = Number(fs.readFileSync("/var/run/docker.pid", "utf8").trim());
+    const stoppedAt = Date.now();
+    process.kill(dockerdPid, "SIGTERM");
+    while (fs.existsSync(`/proc/${dockerdPid}`) && !/^\d+ \(dockerd\) Z/.test(fs.readFileSync(`/proc/${dockerdPid}/stat`, "utf8"))) {
+      if (Date.now() - stoppedAt > 60_000) throw new Error("dockerd did not stop");
+      await sleep(200);
+    }
+    const start = spawnSync("bash", [path.join(projectDir, "scripts/ensure-docker-engine.sh")], { encoding: "utf8" });
+    expect(start.status).toBe(0);
+    const ms = await untilServed(stoppedAt);
+    // The client hosts are plain test containers (no restart policy): start them again.
+    for (const c of clients) docker("start", c);
+    CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
+    drills.push({ drill: "Docker engine stopped (SIGTERM) and started again", result: `served again ${seconds(ms)} after the stop (restart: always)`, data: everyImagePulls() });
+  });
+
+  test("a client host that goes down during `up`: the error names it, the other is set up, the next `up` converges", async () => {
+    await stack.setConfig("private-registry:dnsNames[1]", { value: EXTRA_NAME }, true);
+    let output = "";
+    let stopped = false;
+    const started = Date.now();
+    // The host goes down after the pre-flight check has logged in to it: when the engine starts to change things.
+    const up = stack.up({
+      onOutput: (out) => {
+        output += out;
+        if (!stopped && /replac|creating/.test(output)) {
+          stopped = true;
+          docker("stop", "-t", "0", clients[1]);
+        }
+      },
+    }).then(() => "succeeded", (e: Error) => `${e.message}`);
+    const failure = await up;
+    const failedMs = Date.now() - started;
+    expect(stopped).toBe(true);
+    expect(failure).not.toBe("succeeded");
+    expect(output).toContain(CLIENT_IPS[1]);
+    // The host that stayed up has the CA for the new name.
+    expect(client(0, `test -s /etc/docker/certs.d/${EXTRA_NAME}:${PORT}/ca.crt && echo ok`).out).toBe("ok\n");
+    docker("start", clients[1]);
+    waitForSsh(sshKeyFile, "root", CLIENT_IPS[1]);
+    const rerunStarted = Date.now();
+    const again = await stack.up();
+    expect(again.summary.result).toBe("succeeded");
+    expect(client(1, `test -s /etc/docker/certs.d/${EXTRA_NAME}:${PORT}/ca.crt && echo ok`).out).toBe("ok\n");
+    const preview = await stack.preview({ expectNoChanges: true });
+    expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
+    expect(again.outputs.clientHosts.value).toEqual(CLIENT_IPS.map((ip) => `root@${ip}:22`));
+    const line = output.split("\n").find((l) => l.includes(CLIENT_IPS[1]) && /error/i.test(l)) ?? "";
+    drills.push({
+      drill: "client host 2 stopped while `up` replaces the certificate",
+      result: `\`up\` failed after ${seconds(failedMs)} naming ${CLIENT_IPS[1]} (${line.trim().slice(0, 160)}); client 1 set up; the next \`up\` converged in ${seconds(Date.now() - rerunStarted)}, then a no-change preview`,
+      data: everyImagePulls(),
+    });
+  });
+
+  test("8 clients pushing and pulling distinct multi-layer images at once: no error, every digest verified", () => {
+    const WORKERS = 8;
+    const SECONDS = 45;
+    // Each worker: make a new 3-layer image (3 x 512 KiB), push it, pull it back whole, compare digests; repeat.
+    const worker = `${MAKE_IMAGE_SH}
+w=$1; end=$(( $(date +%s) + ${SECONDS} )); n=0
+while [ "$(date +%s)" -lt "$end" ]; do
+  n=$((n + 1)); repo="load/w$w:$n"
+  d=$(make_image /tmp/load-$w 3 524288)
+  t0=$(date +%s%N)
+  if skopeo copy --digestfile /tmp/load-$w.push oci:/tmp/load-$w:latest docker://${ENDPOINT}/$repo >/dev/null 2>/tmp/load-$w.err &&
+     t1=$(date +%s%N) &&
+     rm -rf /tmp/load-$w.pull && skopeo copy --digestfile /tmp/load-$w.pd docker://${ENDPOINT}/$repo oci:/tmp/load-$w.pull:x >/dev/null 2>>/tmp/load-$w.err &&
+     [ "$(cat /tmp/load-$w.push)" = "$d" ] && [ "$(cat /tmp/load-$w.pd)" = "$d" ]; then
+    t2=$(date +%s%N)
+    echo "ok $(( (t1 - t0) / 1000000 )) $(( (t2 - t1) / 1000000 )) $(du -sb /tmp/load-$w/blobs | cut -f1)"
+  else
+    echo "error $repo $(tail -c 300 /tmp/load-$w.err | tr '\\n' ' ')"
+  fi
+done`;
+    expect(client(0, "cat >/tmp/load-worker.sh", worker).status).toBe(0);
+    expect(client(1, "cat >/tmp/load-worker.sh", worker).status).toBe(0);
+    // Four workers on each client host, all at once.
+    const run = (i: number) => `for w in ${[0, 1, 2, 3].map((w) => w + i * 4).join(" ")}; do sh /tmp/load-worker.sh $w >/tmp/load-result-$w 2>&1 & done; wait; cat /tmp/load-result-*`;
+    const started = Date.now();
+    const results = spawnSync("sh", ["-c", `docker exec ${clients[0]} sh -c '${run(0)}' & docker exec ${clients[1]} sh -c '${run(1)}' & wait`],
+      { encoding: "utf8", timeout: (SECONDS + 120) * 1000 });
+    const wallMs = Date.now() - started;
+    const lines = results.stdout.split("\n").filter(Boolean);
+    const ok = lines.filter((l) => l.startsWith("ok ")).map((l) => l.split(" ").slice(1).map(Number));
+    const errors = lines.filter((l) => !l.startsWith("ok "));
+    const bytes = ok.reduce((sum, [, , b]) => sum + b, 0);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    loadReport = [
+      `| Clients | Time | Images pushed and pulled back | Errors | Data moved (push + pull) | Images per second | Median push | Median pull |`,
+      "|---|---|---|---|---|---|---|---|",
+      `| ${WORKERS} (4 on each of 2 client hosts) | ${seconds(wallMs)} | ${ok.length} (3 layers of 512 KiB each, all new) | ${errors.length} | ` +
+        `${((2 * bytes) / (1 << 20)).toFixed(0)} MiB, ${((2 * bytes) / (1 << 20) / (wallMs / 1000)).toFixed(1)} MiB/s | ` +
+        `${(ok.length / (wallMs / 1000)).toFixed(2)} | ${median(ok.map(([p]) => p))} ms | ${median(ok.map(([, q]) => q))} ms |`,
+    ].join("\n");
+    expect(errors).toEqual([]);
+    expect(ok.length).toBeGreaterThanOrEqual(WORKERS);
+    drills.push({ drill: `load: ${WORKERS} clients for ${SECONDS} s`, result: `${ok.length} distinct images pushed and pulled back, ${errors.length} errors`, data: everyImagePulls() });
+  });
+
+  test("the data volume's disk full: the client gets a clear error, and pushes work again once space returns", async () => {
+    // A second stack whose data volume is a 64 MiB tmpfs, adopted (so destroy never deletes what the test made).
+    const diskVolume = `${id}d-data`;
+    docker("volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=64m", diskVolume);
+    const disk = await LocalWorkspace.createStack({ stackName: `${id}d`, workDir: projectDir }, { envVars: env });
+    try {
+      await disk.setAllConfig({
+        ...Object.fromEntries(Object.entries(config()).filter(([k]) => !k.includes("clients"))),
+        "private-registry:port": { value: String(DISK_PORT) },
+        "private-registry:namePrefix": { value: `${id}d` },
+        "private-registry:adoptExistingVolume": { value: "true" },
+      }, true);
+      const up = await disk.up();
+      expect(up.summary.result).toBe("succeeded");
+      const diskPassword = up.outputs.credentials.value.admin;
+      // Client 1 trusts this stack's CA through a cert dir of its own.
+      expect(client(0, "mkdir -p /tmp/disk-certs && cat >/tmp/disk-certs/ca.crt", up.outputs.caCertPem.value).status).toBe(0);
+      const certDir = "--dest-cert-dir /tmp/disk-certs";
+      expect(client(0, `skopeo login --cert-dir /tmp/disk-certs --username admin --password-stdin ${DISK_ENDPOINT}`, diskPassword).status).toBe(0);
+      const kept = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-kept 1 1048576 && skopeo copy ${certDir} oci:/tmp/img-kept:latest docker://${DISK_ENDPOINT}/disk/kept:1 >/dev/null`);
+      expect(kept.status).toBe(0);
+      const keptDigest = kept.out.trim().split("\n")[0];
+      // Fill the disk.
+      docker("exec", `${id}d-registry`, "sh", "-c", "dd if=/dev/zero of=/var/lib/registry/filler bs=1M 2>/dev/null; df -k /var/lib/registry | tail -1");
+      const full = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-full 2 2097152 >/dev/null && skopeo copy ${certDir} --retry-times 0 oci:/tmp/img-full:latest docker://${DISK_ENDPOINT}/disk/full:1`);
+      expect(full.status).not.toBe(0);
+      const clientError = full.out.trim().split("\n").pop() ?? "";
+      expect(clientError).toMatch(/500|unknown|space/i);
+      // The operator finds the cause in the registry's log.
+      expect(spawnSync("docker", ["logs", `${id}d-registry`], { encoding: "utf8" }).stderr).toContain("no space left on device");
+      // Still serving what it has while full.
+      const whileFull = client(0, `skopeo inspect ${certDir.replace("dest-", "")} --format '{{.Digest}}' docker://${DISK_ENDPOINT}/disk/kept:1`);
+      expect(whileFull).toEqual({ status: 0, out: `${keptDigest}\n` });
+      // Space returns.
+      const freedAt = Date.now();
+      docker("exec", `${id}d-registry`, "rm", "-f", "/var/lib/registry/filler");
+      const retry = client(0, `skopeo copy ${certDir} --digestfile /tmp/d oci:/tmp/img-full:latest docker://${DISK_ENDPOINT}/disk/full:1 && cat /tmp/d`);
+      expect(retry.status).toBe(0);
+      const pulledBack = client(0, `rm -rf /tmp/pk && skopeo copy --src-cert-dir /tmp/disk-certs --digestfile /tmp/pkd docker://${DISK_ENDPOINT}/disk/kept:1 oci:/tmp/pk:x >/dev/null && cat /tmp/pkd`);
+      expect({ ...pulledBack, out: pulledBack.out.trim() }).toEqual({ status: 0, out: keptDigest });
+      drills.push({
+        drill: "data volume's disk full (64 MiB tmpfs filled)",
+        result: `the push fails at once; the client prints \`${clientError.replace(/`/g, "'").replace(/^.*msg="/, "").replace(/"$/, "").slice(0, 200)}\`, the registry's log says \`no space left on device\`; pulls of stored images go on; the same push succeeded ${seconds(Date.now() - freedAt)} after space was freed`,
+        data: "the image stored before the disk filled pulled whole, same digest",
+      });
+    } finally {
+      try { await disk.destroy(); } catch { /* removed below */ }
+      try { await disk.workspace.removeStack(`${id}d`, { force: true }); } catch { /* gone */ }
+      dockerQuiet("volume", "rm", diskVolume);
+    }
+  });
+
+  test("`destroy` with a client host gone for good: it names the host, the README's way out finishes it, nothing is left", async () => {
+    docker("rm", "-f", clients[1]);
+    const started = Date.now();
+    const failed = await stack.destroy().then(() => "succeeded", (e: Error) => e.message);
+    const failedMs = Date.now() - started;
+    expect(failed).toContain(CLIENT_IPS[1]);
+    // The README: find the command's URN, `npm run pulumi -- state delete` it, destroy again.
+    const urns = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "--stack", id, "--show-urns"],
+      { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" }).stdout;
+    const urn = urns.split(/\s+/).find((w) => w.startsWith("urn:") && w.endsWith(`::registry-trust-${CLIENT_IPS[1]}-22`));
+    expect(urn).toBeDefined();
+    const forget = spawnSync("npm", ["run", "--silent", "pulumi", "--", "state", "delete", "--yes", "--stack", id, urn as string],
+      { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
+    expect(forget.status).toBe(0);
+    const destroyed = await stack.destroy();
+    expect(destroyed.summary.result).toBe("succeeded");
+    expect(docker("ps", "-a", "-q", "--filter", `name=^${id}-(registry|nginx)$`)).toBe("");
+    expect(docker("network", "ls", "-q", "--filter", `name=^${id}-net$`)).toBe("");
+    expect(client(0, "ls /etc/docker/certs.d 2>/dev/null; true").out.trim()).toBe("");
+    drills.push({
+      drill: "`destroy` after client host 2 was removed for good",
+      result: `failed after ${seconds(failedMs)} naming ${CLIENT_IPS[1]}; \`npm run pulumi -- state delete\` of its command, then \`destroy\` succeeded`,
+      data: "no container, network or client file left (the volume: keepDataOnDestroy false, deleted)",
+    });
+  });
+});
+
+function writeReport(): void {
+  const dir = process.env.RELIABILITY_REPORT_DIR;
+  if (!dir) return;
+  const cell = (t: string) => t.replace(/\|/g, "\\|").replace(/\n/g, " ");
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "fault-drills.md"), [
+    "| Drill | What happened | Data check |",
+    "|---|---|---|",
+    ...drills.map((d) => `| ${cell(d.drill)} | ${cell(d.result)} | ${cell(d.data)} |`),
+  ].join("\n") + "\n");
+  fs.writeFileSync(path.join(dir, "load.md"), `${loadReport}\n`);
+}
