@@ -69,7 +69,10 @@ check_images() {
 
 if [ -n "$LOCAL_IMAGES" ]; then use_local_images; else check_images; fi
 
-pulumi up --stack "$STACK" --yes --skip-preview "${PASSTHROUGH[@]}"
+# --refresh: what was deleted or stopped behind Pulumi's back (a container that the
+# engine did not start again after a restart) is seen and made again, so that a
+# deploy always converges on the config.
+pulumi up --stack "$STACK" --yes --skip-preview --refresh "${PASSTHROUGH[@]}"
 echo
 echo "Registry endpoints: $(pulumi stack output --stack "$STACK" endpoints --json | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).join(" "))')"
 echo "Log in with (one line per user; run from $PROJECT_DIR):"

@@ -193,7 +193,7 @@ describe("fault drills on a real deployment", () => {
     });
   });
 
-  test("the Docker engine restarted: registry and proxy come back by themselves, nothing lost", async () => {
+  test("the Docker engine restarted: the registry comes back by itself, and `npm run deploy` (up --refresh) brings back what Docker did not", async () => {
     const dockerdPid = Number(fs.readFileSync("/var/run/docker.pid", "utf8").trim());
     const stoppedAt = Date.now();
     process.kill(dockerdPid, "SIGTERM");
@@ -203,11 +203,43 @@ describe("fault drills on a real deployment", () => {
     }
     const start = spawnSync("bash", [path.join(projectDir, "scripts/ensure-docker-engine.sh")], { encoding: "utf8" });
     expect(start.status).toBe(0);
-    const ms = await untilServed(stoppedAt);
+    const engineMs = Date.now() - stoppedAt;
+    // restart: always starts both again, but nginx joins the registry's network namespace,
+    // and Docker does not retry a container whose start at daemon start-up came before the
+    // container it joins (moby/moby#50326): then nginx stays exited.
+    const running = async (name: string) => {
+      for (const until = Date.now() + 20_000; Date.now() < until; await sleep(500)) {
+        if (docker("inspect", "-f", "{{.State.Running}}", name) === "true") return true;
+      }
+      return false;
+    };
+    expect(await running(`${id}-registry`)).toBe(true);
+    const nginxByItself = await running(`${id}-nginx`);
+    let how = "both containers started by the engine (restart: always)";
+    let ms: number;
+    if (nginxByItself) {
+      ms = await untilServed(stoppedAt);
+    } else {
+      expect(docker("inspect", "-f", "{{.State.Error}}", `${id}-nginx`)).toContain("cannot join network of a non running container");
+      // The way out the README gives: a deploy, which refreshes first and so makes nginx again.
+      const deployAt = Date.now();
+      const fixed = await stack.up({ refresh: true });
+      expect(fixed.summary.resourceChanges).toMatchObject({ create: 1 });
+      ms = await untilServed(stoppedAt);
+      how = `the registry started by itself; nginx stayed exited ("cannot join network of a non running container", moby/moby#50326); ` +
+        `\`up --refresh\` (what \`npm run deploy\` runs) made it again in ${seconds(Date.now() - deployAt)}`;
+    }
     // The client hosts are plain test containers (no restart policy): start them again.
     for (const c of clients) docker("start", c);
     CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
-    drills.push({ drill: "Docker engine stopped (SIGTERM) and started again", result: `served again ${seconds(ms)} after the stop (restart: always)`, data: everyImagePulls() });
+    drills.push({
+      drill: "Docker engine stopped (SIGTERM) and started again",
+      result: `engine back in ${seconds(engineMs)}; ${how}; served ${seconds(ms)} after the stop`,
+      data: everyImagePulls(),
+    });
+    // And then a no-change preview: the deployment is what the config says.
+    const preview = await stack.preview({ expectNoChanges: true });
+    expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
   });
 
   test("a client host that goes down during `up`: the error names it, the other is set up, the next `up` converges", async () => {
