@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
 import { Settings } from "../lib/settings";
 import { registryEndpoints } from "../lib/endpoints";
 import { renderNginxConf } from "../lib/nginxConf";
@@ -8,6 +9,7 @@ import { RegistryCredentials } from "./registryCredentials";
 import { Registry, REGISTRY_HOST, REGISTRY_PORT } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust } from "./clientTrust";
+import { ClientCertificate } from "./clientCertificate";
 import { STACK_LABEL } from "../lib/preflight";
 
 /**
@@ -42,12 +44,20 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     const keySpec = { keyAlgorithm: settings.keyAlgorithm, rsaBits: settings.rsaBits };
     const labels = [{ label: STACK_LABEL, value: `${pulumi.getProject()}/${pulumi.getStack()}` }];
 
-    const ca = new CertificateAuthority(`${name}-ca`, {
-      ...keySpec,
-      commonName: settings.caCommonName,
-      organization: settings.organization,
-      validityDays: settings.caValidityDays,
-    }, parent);
+    // One CA per generation in use. Generation 1 keeps the name the stack's first CA always
+    // had, so existing stacks see no change; later ones are named for their generation.
+    const trusted = [settings.caGeneration, ...settings.caAlsoTrust];
+    const cas = new Map(trusted.map((generation) => [generation, new CertificateAuthority(
+      generation === 1 ? `${name}-ca` : `${name}-ca-g${generation}`, {
+        ...keySpec,
+        commonName: generation === 1 ? settings.caCommonName : `${settings.caCommonName} (generation ${generation})`,
+        organization: settings.organization,
+        validityDays: settings.caValidityDays,
+      }, parent)]));
+    const ca = cas.get(settings.caGeneration) as CertificateAuthority;
+    // What clients trust: every CA in use, the signing one first (Docker reads them all from ca.crt).
+    const trustedCaPem = pulumi.all(trusted.map((g) => (cas.get(g) as CertificateAuthority).certPem))
+      .apply((pems) => (pems.length === 1 ? pems[0] : pems.map((pem) => (pem.endsWith("\n") ? pem : `${pem}\n`)).join("")));
 
     const serverCert = new ServerCertificate(`${name}-server`, {
       ...keySpec,
@@ -56,8 +66,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       ipAddresses: settings.ipAddresses,
       dnsNames: settings.dnsNames,
       organization: settings.organization,
-      validityDays: settings.serverCertValidityDays,
-      earlyRenewalDays: settings.serverCertEarlyRenewalDays,
+      validityHours: settings.serverCertValidityHours,
+      earlyRenewalHours: settings.serverCertEarlyRenewalHours,
     }, parent);
 
     const users = new RegistryCredentials(`${name}-users`, {
@@ -65,6 +75,18 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       passwordLength: settings.passwordLength,
       bcryptCost: settings.bcryptCost,
     }, parent);
+
+    // Another engine than the local one: an explicit provider for every Docker resource
+    // (children inherit it from the component's options). None otherwise, so that a
+    // stack without dockerHost keeps the default provider and its resources their URNs.
+    const engine = settings.dockerEngine;
+    const dockerProvider = engine && new docker.Provider(`${name}-docker`, {
+      host: engine.host,
+      ...(engine.tls ? { caMaterial: engine.tls.caCert, certMaterial: engine.tls.cert, keyMaterial: engine.tls.key } : {}),
+      // ssh://: never wait at a password or host-key prompt.
+      ...(engine.host.startsWith("ssh://") ? { sshOpts: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"] } : {}),
+    }, { parent: this });
+    const onEngine = dockerProvider ? { providers: [dockerProvider] } : {};
 
     const direct = settings.tlsTermination === "registry";
     const registry = new Registry(`${name}-registry`, {
@@ -77,7 +99,36 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       publish: { listenAddress: settings.listenAddress, port: settings.port, containerPort: direct ? REGISTRY_PORT : PROXY_CONTAINER_PORT },
       tls: direct ? { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd } : undefined,
       labels,
-    }, parent);
+    }, { ...parent, ...onEngine });
+
+    // Mutual TLS: one certificate per client host, from the signing CA.
+    const clientIds = [
+      ...settings.clients.map((c) => `${c.user}@${c.host}:${c.port}`),
+      ...(settings.localClient ? ["local"] : []),
+    ];
+    const clientCerts = new Map(!settings.clientCertificates ? [] : clientIds.map((clientId) => [clientId, new ClientCertificate(
+      clientId === "local" ? `${name}-client-local` : `${name}-client-${clientId.replace(/^.*@/, "").replace(/:(\d+)$/, "-$1")}`, {
+        clientId,
+        organization: settings.organization,
+        caCertPem: ca.certPem,
+        caPrivateKeyPem: ca.privateKeyPem,
+        validityHours: settings.serverCertValidityHours,
+        earlyRenewalHours: settings.serverCertEarlyRenewalHours,
+      }, parent)]));
+    const nginxConfInput = {
+      serverNames: [...settings.dnsNames, ...settings.ipAddresses],
+      upstreamHost: REGISTRY_HOST,
+      upstreamPort: REGISTRY_PORT,
+      listenPort: PROXY_CONTAINER_PORT,
+      certificatePath: PROXY_PATHS.certificateChain,
+      privateKeyPath: PROXY_PATHS.privateKey,
+      htpasswdPath: PROXY_PATHS.htpasswd,
+      pullOnlyUsers: settings.pullOnlyUsers,
+    };
+    const nginxConf: pulumi.Input<string> = !settings.clientCertificates
+      ? renderNginxConf(nginxConfInput)
+      : pulumi.all([...clientCerts.values()].map((c) => c.fingerprint)).apply((allowedFingerprints) =>
+        renderNginxConf({ ...nginxConfInput, clientCertificates: { caPath: PROXY_PATHS.clientCa, allowedFingerprints } }));
 
     const proxy = direct ? undefined : new TlsProxy(`${name}-proxy`, {
       namePrefix: settings.namePrefix,
@@ -85,21 +136,14 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       pullImages: settings.pullImages,
       registryContainerId: registry.containerId,
       registryPort: REGISTRY_PORT,
-      nginxConf: renderNginxConf({
-        serverNames: [...settings.dnsNames, ...settings.ipAddresses],
-        upstreamHost: REGISTRY_HOST,
-        upstreamPort: REGISTRY_PORT,
-        listenPort: PROXY_CONTAINER_PORT,
-        certificatePath: PROXY_PATHS.certificateChain,
-        privateKeyPath: PROXY_PATHS.privateKey,
-        htpasswdPath: PROXY_PATHS.htpasswd,
-        pullOnlyUsers: settings.pullOnlyUsers,
-      }),
+      nginxConf,
       certificateChainPem: serverCert.chainPem,
       privateKeyPem: serverCert.privateKeyPem,
       htpasswd: users.htpasswd,
+      // Client certificates from the CAs clients trust (a rotation keeps both valid).
+      clientCaPem: settings.clientCertificates ? trustedCaPem : undefined,
       labels,
-    }, { parent: this, dependsOn: [registry] });
+    }, { parent: this, dependsOn: [registry], ...onEngine });
 
     const endpoints = registryEndpoints(settings.ipAddresses, settings.dnsNames, settings.port);
     // What clients dial, once it answers (healthy): the proxy, or the registry itself.
@@ -116,14 +160,17 @@ export class PrivateRegistry extends pulumi.ComponentResource {
         "Guard the stack's state and passphrase like that trust store, or set trustOs to false (Docker needs only certs.d).", this);
     }
     const trust = new ClientTrust(`${name}-trust`, {
-      caCertPem: ca.certPem,
+      caCertPem: trustedCaPem,
       endpoints,
       clients: settings.clients,
       local: settings.localClient ? { sudo: settings.localClientSudo, trustOs: settings.localClientTrustOs } : undefined,
       anchorName: settings.namePrefix,
+      verify: settings.verifyFromClients,
+      clientCertificates: settings.clientCertificates ? clientCerts : undefined,
+      serving: proxy ?? registry,
     }, parent);
 
-    this.caCertPem = ca.certPem;
+    this.caCertPem = trustedCaPem;
     this.serverCertExpiresAt = serverCert.expiresAt;
     this.credentials = users.passwords;
     const stack = pulumi.getStack();

@@ -3,7 +3,9 @@ import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { containerImage } from "./containerImage";
 import { dockerNames } from "../lib/dockerNames";
-import { REGISTRY_AUTH_REALM, REGISTRY_CONFIG_PATH, REGISTRY_TLS_PATHS, renderRegistryConfig } from "../lib/registryConfig";
+import {
+  REGISTRY_AUTH_REALM, REGISTRY_CONFIG_PATHS, REGISTRY_TLS_PATHS, htpasswdDigestLine, registryHealthTest, renderRegistryConfig,
+} from "../lib/registryConfig";
 
 /**
  * Where the registry listens behind the proxy: loopback of its own network namespace,
@@ -102,15 +104,15 @@ export class Registry extends pulumi.ComponentResource {
       { file: REGISTRY_TLS_PATHS.certificateChain, content: tls.certificateChainPem, permissions: "0644" },
       { file: REGISTRY_TLS_PATHS.privateKey, content: pulumi.secret(tls.privateKeyPem), permissions: "0600" },
       { file: REGISTRY_TLS_PATHS.htpasswd, content: pulumi.secret(tls.htpasswd), permissions: "0600" },
+      // What the health check compares the htpasswd with: v3 would otherwise serve with a
+      // generated user should that file be missing at start (see registryHealthTest).
+      {
+        file: REGISTRY_TLS_PATHS.htpasswdDigest,
+        content: pulumi.secret(pulumi.output(tls.htpasswd).apply((h) => htpasswdDigestLine(h))),
+        permissions: "0600",
+      },
     ] : [];
-    // The registry answers `/` with 200 and no auth, and distribution's health handler
-    // turns every answer into 503 while the storage check fails: so one GET of `/` says
-    // the registry serves and its storage works. Over TLS without verifying (the check
-    // dials 127.0.0.1, which need not be a SAN); busybox wget in the official image
-    // (https through Alpine's ssl_client), GNU wget in the Debian one.
-    const healthTest = tls
-      ? `wget -q --no-check-certificate -O /dev/null https://127.0.0.1:${REGISTRY_PORT}/ || exit 1`
-      : `wget -q -O /dev/null http://127.0.0.1:${REGISTRY_PORT}/v2/ || exit 1`;
+    const healthTest = registryHealthTest(REGISTRY_PORT, tls !== undefined);
 
     const container = new docker.Container(`${name}-container`, {
       name: dockerNames(args.namePrefix).registryContainer,
@@ -121,11 +123,11 @@ export class Registry extends pulumi.ComponentResource {
       ports: [{ internal: args.publish.containerPort, external: args.publish.port, ip: args.publish.listenAddress }],
       volumes: [{ volumeName: volume.name, containerPath: REGISTRY_DATA_DIR }],
       // The HTTP secret travels in the config file, not in the environment `docker inspect` shows.
-      uploads: [{ file: REGISTRY_CONFIG_PATH, content: config, permissions: "0600" }, ...tlsUploads],
+      // At registry:2's and registry:3's paths alike (see REGISTRY_CONFIG_PATHS).
+      uploads: [...REGISTRY_CONFIG_PATHS.map((file) => ({ file, content: config, permissions: "0600" })), ...tlsUploads],
       // distribution v3 exports traces to localhost:4318 unless told not to.
       envs: ["OTEL_TRACES_EXPORTER=none"],
       healthcheck: {
-        // busybox wget in the official image; wget from Debian in locally built ones.
         tests: ["CMD-SHELL", healthTest],
         interval: "10s",
         timeout: "5s",

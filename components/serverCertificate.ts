@@ -10,8 +10,9 @@ export interface ServerCertificateArgs extends KeySpec {
   /** Every DNS name clients dial: each becomes a DNS SAN. */
   dnsNames: string[];
   organization: string;
-  validityDays: number;
-  earlyRenewalDays: number;
+  validityHours: number;
+  /** A `pulumi up` this close to the expiry issues a new certificate. */
+  earlyRenewalHours: number;
 }
 
 /** The registry host's key and certificate, signed by the CA, naming every address clients dial. */
@@ -37,8 +38,8 @@ export class ServerCertificate extends pulumi.ComponentResource {
       certRequestPem: request.certRequestPem,
       caCertPem: args.caCertPem,
       caPrivateKeyPem: args.caPrivateKeyPem,
-      validityPeriodHours: args.validityDays * 24,
-      earlyRenewalHours: args.earlyRenewalDays * 24,
+      validityPeriodHours: args.validityHours,
+      earlyRenewalHours: args.earlyRenewalHours,
       // key_encipherment only means something for RSA key exchange.
       allowedUses: args.keyAlgorithm === "RSA"
         ? ["digital_signature", "key_encipherment", "server_auth"]

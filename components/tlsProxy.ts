@@ -9,6 +9,7 @@ export const PROXY_PATHS = {
   certificateChain: "/etc/nginx/registry/chain.pem",
   privateKey: "/etc/nginx/registry/key.pem",
   htpasswd: "/etc/nginx/registry/htpasswd",
+  clientCa: "/etc/nginx/registry/client-ca.pem",
 } as const;
 /** Port nginx listens on inside its container. */
 export const PROXY_CONTAINER_PORT = 443;
@@ -21,10 +22,12 @@ export interface TlsProxyArgs {
   registryContainerId: pulumi.Input<string>;
   /** The registry's port on loopback of that namespace. */
   registryPort: number;
-  nginxConf: string;
+  nginxConf: pulumi.Input<string>;
   certificateChainPem: pulumi.Input<string>;
   privateKeyPem: pulumi.Input<string>;
   htpasswd: pulumi.Input<string>;
+  /** Mutual TLS: the CAs whose client certificates nginx accepts (PROXY_PATHS.clientCa). */
+  clientCaPem?: pulumi.Input<string>;
   labels: { label: string; value: string }[];
 }
 
@@ -48,6 +51,7 @@ export class TlsProxy extends pulumi.ComponentResource {
         { file: PROXY_PATHS.privateKey, content: pulumi.secret(args.privateKeyPem), permissions: "0600" },
         // Workers (not root) read it on every request.
         { file: PROXY_PATHS.htpasswd, content: pulumi.secret(args.htpasswd), permissions: "0644" },
+        ...(args.clientCaPem ? [{ file: PROXY_PATHS.clientCa, content: args.clientCaPem, permissions: "0644" }] : []),
       ],
       // `up` fails unless nginx listens: a wrong image or a config nginx refuses is not a success.
       // bash's /dev/tcp, since Debian-based nginx images carry neither curl nor wget.

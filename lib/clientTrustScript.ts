@@ -10,7 +10,22 @@ export interface ClientTrustScriptInput {
   anchorName: string;
   /** Overridable for tests; Docker reads /etc/docker/certs.d. */
   dockerCertsDir?: string;
+  /**
+   * After installing, check from the host that every endpoint answers over TLS
+   * verified by the installed CA alone, as a registry (the API version header and
+   * 401 without credentials). Needs curl on the host.
+   */
+  verify?: boolean;
+  /**
+   * Mutual TLS: stdin also carries this host's certificate and key, after the CA,
+   * each behind its CLIENT_CERT_MARKER / CLIENT_KEY_MARKER line; they go beside
+   * ca.crt as client.cert (0644) and client.key (0600), where Docker looks.
+   */
+  clientCertificate?: boolean;
 }
+
+export const CLIENT_CERT_MARKER = "# private-registry client.cert";
+export const CLIENT_KEY_MARKER = "# private-registry client.key";
 
 const DOCKER_CERTS_DIR = "/etc/docker/certs.d";
 const DEBIAN_ANCHORS = "/usr/local/share/ca-certificates";
@@ -68,10 +83,65 @@ fi
 echo "private-registry: CA added to the OS trust store as $anchor_name"
 `
     : "";
-  return `${header(input)}ca_file=$(mktemp)
+  const verify = input.verify
+    ? `
+# The deployment proves itself: every endpoint answers from this host, over TLS
+# verified by the CA just installed and nothing else, as a registry that wants a login.
+if ! command -v curl >/dev/null 2>&1; then
+  echo "private-registry: no curl on this host to check the registry from here; install curl, or set verifyFromClients to false" >&2
+  exit 1
+fi
+failed=0
+for endpoint in ${endpointWords(input)}; do
+  url="https://$endpoint/v2/"${input.clientCertificate ? `
+  # curl reads "file:password" in --cert: the colon of host:port must be escaped.
+  client_cert=$(printf '%s' "$certs_dir/$endpoint/client.cert" | sed 's/:/\\\\:/g')` : ""}
+  if ! headers=$(curl --silent --show-error --noproxy '*' --max-time 15 --cacert "$certs_dir/$endpoint/ca.crt" --capath /nonexistent${
+  input.clientCertificate ? ' --cert "$client_cert" --key "$certs_dir/$endpoint/client.key"' : ""} \
+      --output /dev/null --dump-header - "$url" 2>&1); then
+    echo "private-registry: $url does not answer from this host over TLS verified by the installed CA: $(printf '%s' "$headers" | tail -n 1)" >&2
+    failed=1
+  elif ! printf '%s' "$headers" | head -n 1 | grep -q ' 401'; then
+    echo "private-registry: $url answers '$(printf '%s' "$headers" | head -n 1 | tr -d '\r')' without credentials from this host, not 401" >&2
+    failed=1
+  elif ! printf '%s' "$headers" | grep -qi '^docker-distribution-api-version: *registry/2.0'; then
+    echo "private-registry: $url answers without the Docker-Distribution-Api-Version header: not a registry" >&2
+    failed=1
+  else
+    echo "private-registry: $url answers from this host (TLS verified by the installed CA, 401 without credentials)"
+  fi
+done
+[ "$failed" -eq 0 ]
+`
+    : "";
+  const read = input.clientCertificate
+    ? `ca_file=$(mktemp)
+cert_file=$(mktemp)
+key_file=$(mktemp)
+trap 'rm -f "$ca_file" "$cert_file" "$key_file"' EXIT
+# The CA, then this host's certificate and key, each behind its marker line.
+awk -v ca="$ca_file" -v cert="$cert_file" -v key="$key_file" '
+  $0 == "${CLIENT_CERT_MARKER}" { out = cert; next }
+  $0 == "${CLIENT_KEY_MARKER}" { out = key; next }
+  { print > (out == "" ? ca : out) }'
+if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$cert_file" || ! grep -q -- 'PRIVATE KEY-----' "$key_file"; then
+  echo "private-registry: expected this host's client certificate and key on stdin after the CA" >&2
+  exit 1
+fi
+`
+    : `ca_file=$(mktemp)
 trap 'rm -f "$ca_file"' EXIT
 cat >"$ca_file"
-if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_file"; then
+`;
+  const installClientCert = input.clientCertificate
+    ? `  install -m 0644 "$cert_file" "$certs_dir/$endpoint/client.cert.new"
+  mv -f "$certs_dir/$endpoint/client.cert.new" "$certs_dir/$endpoint/client.cert"
+  install -m 0600 "$key_file" "$certs_dir/$endpoint/client.key.new"
+  mv -f "$certs_dir/$endpoint/client.key.new" "$certs_dir/$endpoint/client.key"
+  echo "private-registry: client certificate installed at $certs_dir/$endpoint/client.cert"
+`
+    : "";
+  return `${header(input)}${read}if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_file"; then
   echo "private-registry: expected the CA certificate (PEM) on stdin" >&2
   exit 1
 fi
@@ -93,8 +163,8 @@ for endpoint in ${endpointWords(input)}; do
   install -m 0644 "$ca_file" "$certs_dir/$endpoint/ca.crt.new"
   mv -f "$certs_dir/$endpoint/ca.crt.new" "$certs_dir/$endpoint/ca.crt"
   echo "private-registry: CA installed at $certs_dir/$endpoint/ca.crt"
-done
-${osTrust}`;
+${installClientCert}done
+${osTrust}${verify}`;
 }
 
 /** Removes exactly what the install script put there; safe when already gone. */
@@ -111,9 +181,13 @@ if [ -f "${RHEL_ANCHORS}/$anchor_name" ]; then
 fi
 `
     : "";
+  const clientFiles = input.clientCertificate
+    ? `
+  rm -f "$certs_dir/$endpoint/client.cert" "$certs_dir/$endpoint/client.cert.new" "$certs_dir/$endpoint/client.key" "$certs_dir/$endpoint/client.key.new"`
+    : "";
   return `${header(input)}for endpoint in ${endpointWords(input)}; do
   # Only our files: anything else in the folder (a client certificate) stays, and so does the folder.
-  rm -f "$certs_dir/$endpoint/ca.crt" "$certs_dir/$endpoint/ca.crt.new"
+  rm -f "$certs_dir/$endpoint/ca.crt" "$certs_dir/$endpoint/ca.crt.new"${clientFiles}
   rmdir "$certs_dir/$endpoint" 2>/dev/null || true
   echo "private-registry: CA removed from $certs_dir/$endpoint"
 done

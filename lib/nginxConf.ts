@@ -15,6 +15,12 @@ export interface NginxConfInput {
   htpasswdPath: string;
   /** Users who may only pull: any other method than GET and HEAD is refused with 403. */
   pullOnlyUsers?: string[];
+  /**
+   * Mutual TLS: a client must present a certificate from the CAs in caPath, and only
+   * the certificates whose SHA-1 fingerprints (lower-case hex, as nginx's
+   * $ssl_client_fingerprint) are listed get further (one per client host).
+   */
+  clientCertificates?: { caPath: string; allowedFingerprints: string[] };
   pidPath?: string;
   /** Defaults to the container's stdout, where `docker logs` reads it. */
   accessLogPath?: string;
@@ -27,6 +33,17 @@ export const INTERMEDIATE_CIPHERS = [
   "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
   "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
 ].join(":");
+
+/**
+ * Failed logins (a wrong password or an unknown user, with credentials sent) per
+ * client address: this many per second on average, the first AUTH_FAILURE_NO_DELAY
+ * beyond that answered at once, the next ones held back to the rate, and beyond
+ * AUTH_FAILURE_BURST refused with 429. Valid requests and credential-less ones
+ * (Docker's first probe) are never counted.
+ */
+export const AUTH_FAILURE_RATE_PER_SECOND = 5;
+export const AUTH_FAILURE_NO_DELAY = 10;
+export const AUTH_FAILURE_BURST = 100;
 
 export function renderNginxConf(input: NginxConfInput): string {
   const serverNames = input.serverNames.map((n) => (n.includes(":") ? `"[${n}]"` : n)).join(" ");
@@ -56,6 +73,26 @@ export function renderNginxConf(input: NginxConfInput): string {
       return 403 '{"errors":[{"code":"DENIED","message":"this user may only pull"}]}';
     }
 `;
+  const mtls = input.clientCertificates;
+  const clientCertMap = !mtls ? "" : `  # Client certificates allowed in: one per client host in the config. A host removed
+  # from it keeps a certificate the CA signed, and is refused here (403).
+  map $ssl_client_fingerprint $client_certificate_allowed {
+    default 0;
+${mtls.allowedFingerprints.map((fp) => `    "${fp}" 1;`).join("\n")}
+  }
+
+`;
+  const clientCertTls = !mtls ? "" : `
+    # Mutual TLS: no request without a certificate from the registry's CA.
+    ssl_client_certificate ${mtls.caPath};
+    ssl_verify_client on;
+    ssl_verify_depth 1;
+`;
+  const clientCertCheck = !mtls ? "" : `
+      if ($client_certificate_allowed = 0) {
+        return 403 '{"errors":[{"code":"DENIED","message":"this client certificate is not allowed"}]}';
+      }
+`;
   return `# Rendered by the private-registry Pulumi program; changes here are overwritten.
 worker_processes auto;
 pid ${input.pidPath ?? "/var/run/nginx.pid"};
@@ -76,7 +113,15 @@ http {
     '' 'registry/2.0';
   }
 
-  # Connections to the registry are kept open and reused (HTTP/1.1 below).
+  # Failed logins are counted per client address, only when credentials were sent:
+  # an empty key is never counted (Docker's credential-less first probe, valid users).
+  map $http_authorization $auth_failure_key {
+    '' '';
+    default $binary_remote_addr;
+  }
+  limit_req_zone $auth_failure_key zone=auth_failures:1m rate=${AUTH_FAILURE_RATE_PER_SECOND}r/s;
+
+${clientCertMap}  # Connections to the registry are kept open and reused (HTTP/1.1 below).
   upstream registry_upstream {
     server ${input.upstreamHost}:${input.upstreamPort};
     keepalive 32;
@@ -94,7 +139,7 @@ ${pullOnlyMap}
     ssl_session_cache shared:RegistryTLS:10m;
     ssl_session_timeout 1d;
     ssl_session_tickets off;
-
+${clientCertTls}
     # Layers can be large and are sent chunked: no 413, no 411.
     client_max_body_size 0;
     chunked_transfer_encoding on;
@@ -104,9 +149,11 @@ ${pullOnlyMap}
       if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {
         return 404;
       }
-${pullOnlyCheck}
+${clientCertCheck}${pullOnlyCheck}
       auth_basic "Registry realm";
       auth_basic_user_file ${input.htpasswdPath};
+      # nginx's own 401 only (the registry's answers are not intercepted): counted below.
+      error_page 401 = @auth_failed;
       add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;
 
       proxy_pass http://registry_upstream;
@@ -126,6 +173,23 @@ ${pullOnlyCheck}
 
     location / {
       return 404;
+    }
+
+    # A failed login, after auth_basic refused it (its WWW-Authenticate header is kept).
+    # limit_req runs here, after the fact, because stock nginx cannot know a password
+    # is wrong before checking it: a client that waits for its answers (a guesser,
+    # a flood on kept-alive connections) is slowed to the rate, and so is the CPU
+    # its bcrypt checks take; past the burst it gets 429 at once.
+    location @auth_failed {
+      limit_req zone=auth_failures burst=${AUTH_FAILURE_BURST} delay=${AUTH_FAILURE_NO_DELAY};
+      limit_req_status 429;
+      # Refusals at warn, the (many) delays at notice, which error_log warn drops.
+      limit_req_log_level warn;
+      add_header 'Docker-Distribution-Api-Version' 'registry/2.0' always;
+      # The answer is made in the content phase, after limit_req: "return" would run
+      # before it (rewrite phase) and skip the limit. Nothing exists under this root.
+      root /nonexistent;
+      try_files /nothing =401;
     }
 ${pullOnlyLocation}
   }

@@ -7,7 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Settings, plainPrivateKey } from "./settings";
+import { Settings, plainPrivateKey, plainDockerTls, isLocalEngine } from "./settings";
 import { dockerNames } from "./dockerNames";
 
 /** Docker label that marks what a stack made: `<project>/<stack>`. */
@@ -20,10 +20,11 @@ export interface RunResult {
   /** Set when the program could not be started (ENOENT) or was killed on timeout (ETIMEDOUT). */
   errorCode?: string;
 }
-export type Run = (cmd: string, args: string[], timeoutMs?: number) => RunResult;
+/** `env`, when given, is the whole environment of the command. */
+export type Run = (cmd: string, args: string[], timeoutMs?: number, env?: NodeJS.ProcessEnv) => RunResult;
 
-export const systemRun: Run = (cmd, args, timeoutMs = 30_000) => {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] });
+export const systemRun: Run = (cmd, args, timeoutMs = 30_000, env) => {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"], ...(env ? { env } : {}) });
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "", errorCode: (r.error as NodeJS.ErrnoException | undefined)?.code };
 };
 
@@ -45,67 +46,103 @@ export function preflight(project: string, stack: string, settings: Settings, ru
   const owner = `${project}/${stack}`;
   const bad = (key: string, value: unknown, why: string) =>
     problems.push(`Invalid config "${project}:${key}" = ${JSON.stringify(value)}: ${why}.`);
-  const dockerHost = process.env.DOCKER_HOST || "unix:///var/run/docker.sock";
-  const localEngine = dockerHost.startsWith("unix://");
-
-  const docker = (...args: string[]) => run("docker", args, 20_000);
-  const version = docker("version", "--format", "{{.Server.Version}}");
-  if (version.errorCode === "ENOENT") {
-    notes.push("no docker CLI on this machine: the checks of the Docker host were skipped");
-  } else if (version.status !== 0) {
-    problems.push(`The Docker engine at ${dockerHost} does not answer (${lastLine(version.stderr) || "no answer"}); nothing was created.`);
-  } else {
-    /** The stack label of a Docker object, or undefined when there is no such object. */
-    const ownerOf = (kind: "container" | "network" | "volume", name: string): string | undefined => {
-      const format = kind === "container" ? `{{index .Config.Labels "${STACK_LABEL}"}}` : `{{index .Labels "${STACK_LABEL}"}}`;
-      const r = docker(kind, "inspect", "--format", format, name);
-      return r.status === 0 ? r.stdout.trim().replace(/^<no value>$/, "") : undefined;
-    };
-    const whose = (label: string) => (label ? `stack ${label}` : "no stack of this program");
-    const prefix = settings.namePrefix;
-    const names = dockerNames(prefix);
-    for (const [kind, name] of [["container", names.registryContainer], ["container", names.proxyContainer], ["network", names.network]] as const) {
-      const label = ownerOf(kind, name);
-      if (label !== undefined && label !== owner) {
-        bad("namePrefix", prefix, `a Docker ${kind} named ${name} already exists on the Docker host and belongs to ${whose(label)}; choose another namePrefix, or remove the ${kind} if it is not needed`);
+  // The engine the program's Docker resources use: dockerHost (through an explicit
+  // provider), else whatever the docker CLI and the provider pick by default.
+  const engine = settings.dockerEngine;
+  const dockerHost = engine?.host ?? (process.env.DOCKER_HOST || "unix:///var/run/docker.sock");
+  const localEngine = engine ? isLocalEngine(engine) : dockerHost.startsWith("unix://");
+  // The docker CLI talks to that engine: DOCKER_HOST, and for tcp:// the client TLS files
+  // in a private temporary folder (0600, removed below), never on a command line.
+  let env: NodeJS.ProcessEnv | undefined;
+  let tlsDir: string | undefined;
+  if (engine) {
+    env = { ...process.env, DOCKER_HOST: engine.host };
+    delete env.DOCKER_CONTEXT;
+    delete env.DOCKER_TLS_VERIFY;
+    delete env.DOCKER_CERT_PATH;
+    const tls = plainDockerTls(engine);
+    if (tls) {
+      tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), "private-registry-docker-tls-"));
+      for (const [file, pem] of [["ca.pem", tls.caCert], ["cert.pem", tls.cert], ["key.pem", tls.key]]) {
+        fs.writeFileSync(path.join(tlsDir, file), pem.endsWith("\n") ? pem : `${pem}\n`, { mode: 0o600 });
       }
+      env.DOCKER_TLS_VERIFY = "1";
+      env.DOCKER_CERT_PATH = tlsDir;
     }
-    const volume = names.volume;
-    const volumeLabel = ownerOf("volume", volume);
-    if (volumeLabel !== undefined && volumeLabel !== owner) {
-      if (settings.adoptExistingVolume) {
-        notes.push(`using the existing volume ${volume} (it belongs to ${whose(volumeLabel)}) as the registry's data, as adoptExistingVolume asks; destroy will keep it`);
-      } else {
-        bad("namePrefix", prefix, `a Docker volume named ${volume} already exists on the Docker host and belongs to ${whose(volumeLabel)}; to use its data as this registry's, set adoptExistingVolume to true (destroy then never deletes it), else choose another namePrefix`);
-      }
-    }
+  }
+  try {
+    checkEngine();
+  } finally {
+    if (tlsDir) fs.rmSync(tlsDir, { recursive: true, force: true });
+  }
 
-    if (!settings.pullImages) {
-      // Without the proxy nginxImage is not used, so it need not be there.
-      const imageKeys = settings.tlsTermination === "registry" ? ["registryImage"] as const : ["registryImage", "nginxImage"] as const;
-      for (const key of imageKeys) {
-        if (docker("image", "inspect", "--format", "{{.Id}}", settings[key]).status !== 0) {
-          bad(key, settings[key], "is not on the Docker host, and pullImages is false, so it is not pulled; load it there (docker load) or build the local images (npm run deploy -- --local-images)");
+  function checkEngine(): void {
+    const docker = (...args: string[]) => run("docker", args, 20_000, env);
+    const version = docker("version", "--format", "{{.Server.Version}}");
+    if (version.errorCode === "ENOENT") {
+      notes.push("no docker CLI on this machine: the checks of the Docker host were skipped");
+    } else if (version.status !== 0) {
+      const why = lastLine(version.stderr) || (version.errorCode === "ETIMEDOUT" ? "no answer within 20 s" : "no answer");
+      if (engine) bad("dockerHost", engine.host, `the Docker engine there does not answer (${why}); nothing was created`);
+      else problems.push(`The Docker engine at ${dockerHost} does not answer (${why}); nothing was created.`);
+    } else {
+      /** The stack label of a Docker object, or undefined when there is no such object. */
+      const ownerOf = (kind: "container" | "network" | "volume", name: string): string | undefined => {
+        const format = kind === "container" ? `{{index .Config.Labels "${STACK_LABEL}"}}` : `{{index .Labels "${STACK_LABEL}"}}`;
+        const r = docker(kind, "inspect", "--format", format, name);
+        return r.status === 0 ? r.stdout.trim().replace(/^<no value>$/, "") : undefined;
+      };
+      const whose = (label: string) => (label ? `stack ${label}` : "no stack of this program");
+      const prefix = settings.namePrefix;
+      const names = dockerNames(prefix);
+      for (const [kind, name] of [["container", names.registryContainer], ["container", names.proxyContainer], ["network", names.network]] as const) {
+        const label = ownerOf(kind, name);
+        if (label !== undefined && label !== owner) {
+          bad("namePrefix", prefix, `a Docker ${kind} named ${name} already exists on the Docker host and belongs to ${whose(label)}; choose another namePrefix, or remove the ${kind} if it is not needed`);
         }
       }
-    }
+      const volume = names.volume;
+      const volumeLabel = ownerOf("volume", volume);
+      if (volumeLabel !== undefined && volumeLabel !== owner) {
+        if (settings.adoptExistingVolume) {
+          notes.push(`using the existing volume ${volume} (it belongs to ${whose(volumeLabel)}) as the registry's data, as adoptExistingVolume asks; destroy will keep it`);
+        } else {
+          bad("namePrefix", prefix, `a Docker volume named ${volume} already exists on the Docker host and belongs to ${whose(volumeLabel)}; to use its data as this registry's, set adoptExistingVolume to true (destroy then never deletes it), else choose another namePrefix`);
+        }
+      }
 
-    // The port and the address can be tried only where the engine publishes ports: on this machine.
-    if (localEngine) {
-      // name and stack label of each container publishing the port; this stack's own may hold it.
-      const publishers = docker("ps", "--filter", `publish=${settings.port}`, "--format", `{{.Names}} {{.Label "${STACK_LABEL}"}}`)
-        .stdout.split("\n").filter(Boolean).map((line) => line.split(" "));
-      const others = publishers.filter(([, label]) => label !== owner).map(([n]) => n);
-      if (others.length > 0) {
-        bad("port", settings.port, `is already published on the Docker host by container ${others.join(", ")}`);
-      } else if (publishers.length === 0) {
-        const probe = run(process.execPath, ["-e", `
-          const s = require("net").createServer();
-          s.on("error", (e) => { process.stdout.write(e.code); process.exit(1); });
-          s.listen(${settings.port}, ${JSON.stringify(settings.listenAddress)}, () => s.close());`], 10_000);
-        const code = probe.stdout.trim();
-        if (code === "EADDRINUSE") bad("port", settings.port, `is already in use on ${settings.listenAddress} on the Docker host`);
-        if (code === "EADDRNOTAVAIL") bad("listenAddress", settings.listenAddress, "is not an address of the Docker host");
+      if (!settings.pullImages) {
+        // Without the proxy nginxImage is not used, so it need not be there.
+        const imageKeys = settings.tlsTermination === "registry" ? ["registryImage"] as const : ["registryImage", "nginxImage"] as const;
+        for (const key of imageKeys) {
+          if (docker("image", "inspect", "--format", "{{.Id}}", settings[key]).status !== 0) {
+            bad(key, settings[key], "is not on the Docker host, and pullImages is false, so it is not pulled; load it there (docker load) or build the local images (npm run deploy -- --local-images)");
+          }
+        }
+      }
+
+      // Containers publishing the port are asked of the engine, wherever it is; a program
+      // holding the port, and the address, can be tried only on this machine.
+      {
+        // name and stack label of each container publishing the port; this stack's own may hold it.
+        const publishers = docker("ps", "--filter", `publish=${settings.port}`, "--format", `{{.Names}} {{.Label "${STACK_LABEL}"}}`)
+          .stdout.split("\n").filter(Boolean).map((line) => line.split(" "));
+        const others = publishers.filter(([, label]) => label !== owner).map(([n]) => n);
+        if (others.length > 0) {
+          bad("port", settings.port, `is already published on the Docker host by container ${others.join(", ")}`);
+        } else if (!localEngine) {
+          notes.push(`the Docker engine at ${dockerHost} is not this machine's socket: whether another program holds port ` +
+            `${settings.port} there, and whether listenAddress ${settings.listenAddress} is an address of that host, cannot be ` +
+            "checked from here (a conflict fails the registry container's start instead)");
+        } else if (publishers.length === 0) {
+          const probe = run(process.execPath, ["-e", `
+            const s = require("net").createServer();
+            s.on("error", (e) => { process.stdout.write(e.code); process.exit(1); });
+            s.listen(${settings.port}, ${JSON.stringify(settings.listenAddress)}, () => s.close());`], 10_000);
+          const code = probe.stdout.trim();
+          if (code === "EADDRINUSE") bad("port", settings.port, `is already in use on ${settings.listenAddress} on the Docker host`);
+          if (code === "EADDRNOTAVAIL") bad("listenAddress", settings.listenAddress, "is not an address of the Docker host");
+        }
       }
     }
   }

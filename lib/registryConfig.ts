@@ -7,14 +7,31 @@
 // in `docker inspect` and say where the key is; one uploaded file keeps the whole
 // configuration in one place that only root in the container can read.
 
+import * as crypto from "crypto";
+
 /** Where the registry:2 images (official and the local Debian one) read their config. */
 export const REGISTRY_CONFIG_PATH = "/etc/docker/registry/config.yml";
+/**
+ * Where registry:3 (official and the local build) reads it: distribution v3's images moved
+ * it, and a file left at the v2 path alone is silently ignored; the image then runs its
+ * own default config (plain HTTP on every interface and, with upstream's example config,
+ * htpasswd auth at /etc/registry with a generated user).
+ */
+export const REGISTRY3_CONFIG_PATH = "/etc/distribution/config.yml";
+/**
+ * The same rendered file goes to both paths, so the program need not know the major of
+ * the image it is given (a tag says nothing reliable: `latest`, digests, mirrors). One
+ * config serves both: every key it uses reads the same in 2.8 and 3.x.
+ */
+export const REGISTRY_CONFIG_PATHS = [REGISTRY_CONFIG_PATH, REGISTRY3_CONFIG_PATH] as const;
 
 /** Where the files of the "registry" layout are uploaded inside the registry container. */
 export const REGISTRY_TLS_PATHS = {
   certificateChain: "/etc/docker/registry/tls/chain.pem",
   privateKey: "/etc/docker/registry/tls/key.pem",
   htpasswd: "/etc/docker/registry/htpasswd",
+  /** sha256sum's check line for the uploaded htpasswd: what the health check compares (see registryHealthTest). */
+  htpasswdDigest: "/etc/docker/registry/htpasswd.sha256",
 } as const;
 
 /**
@@ -94,4 +111,36 @@ ${tlsSection}${authSection}health:
     interval: 10s
     threshold: 3
 `;
+}
+
+/**
+ * The check line `sha256sum -c` reads (GNU and busybox alike): the digest of the htpasswd
+ * this program uploads, at the path the rendered config names.
+ */
+export function htpasswdDigestLine(htpasswd: string, htpasswdPath: string = REGISTRY_TLS_PATHS.htpasswd): string {
+  return `${crypto.createHash("sha256").update(htpasswd).digest("hex")}  ${htpasswdPath}\n`;
+}
+
+/**
+ * The registry container's health check (a CMD-SHELL line; busybox wget and sha256sum in
+ * the official images, GNU ones in the local Debian images).
+ *
+ * The registry answers `/` with 200 and no auth, and distribution's health handler turns
+ * every answer into 503 while the storage check fails: so one GET says the registry
+ * serves and its storage works. Behind the proxy: plain HTTP on loopback. With TLS: over
+ * TLS without verifying (the check dials 127.0.0.1, which need not be a SAN).
+ *
+ * With TLS the check first requires the htpasswd at the configured path to be, byte for
+ * byte, the uploaded one. distribution (v3, and Debian's 2.8.2 alike) answers a missing
+ * htpasswd by creating one with a random user "docker" and logging its password
+ * ("htpasswd is missing, provisioning with default user"), then serves as usual. Should
+ * the file ever be missing at start (a path that drifted, an upload that did not land),
+ * the generated file differs from the digest: the container never turns healthy, so
+ * `pulumi up` (which waits for healthy) fails instead of reporting a registry whose only
+ * login is in its log.
+ */
+export function registryHealthTest(port: number, tls: boolean): string {
+  return tls
+    ? `sha256sum -c ${REGISTRY_TLS_PATHS.htpasswdDigest} >/dev/null 2>&1 && wget -q --no-check-certificate -O /dev/null https://127.0.0.1:${port}/ || exit 1`
+    : `wget -q -O /dev/null http://127.0.0.1:${port}/v2/ || exit 1`;
 }

@@ -52,6 +52,17 @@ export interface Settings {
   caValidityDays: number;
   serverCertValidityDays: number;
   serverCertEarlyRenewalDays: number;
+  /** What the certificate gets: serverCertValidityHours if given, else the days in hours. */
+  serverCertValidityHours: number;
+  serverCertEarlyRenewalHours: number;
+  /** The CA generation that signs the server certificate (1: the stack's first CA). */
+  caGeneration: number;
+  /** Further CA generations that clients trust too: the first and last steps of a rotation. */
+  caAlsoTrust: number[];
+  /** Each client host checks, in the same `up`, that the registry answers it over TLS verified by the installed CA. */
+  verifyFromClients: boolean;
+  /** Mutual TLS: each client host gets its own certificate, and nginx lets in only those. */
+  clientCertificates: boolean;
   registryImage: string;
   nginxImage: string;
   pullImages: boolean;
@@ -65,6 +76,28 @@ export interface Settings {
   localClient: boolean;
   localClientSudo: boolean;
   localClientTrustOs: boolean;
+  /** The Docker engine that runs the registry; undefined: the local engine, exactly as before (no explicit provider). */
+  dockerEngine?: DockerEngineSettings;
+}
+
+/** A Docker engine other than the default one: `unix://`, `ssh://` or `tcp://` with client TLS. */
+export interface DockerEngineSettings {
+  /** As configured: unix:///path, ssh://[user@]host[:port] or tcp://host:port. */
+  host: string;
+  /** Client TLS for tcp:// (all three, or none for the others); each a Pulumi secret. */
+  tls?: { caCert: pulumi.Input<string>; cert: pulumi.Input<string>; key: pulumi.Input<string> };
+}
+
+// The engine's TLS material as text, for the pre-flight check only; Settings carries it as secrets.
+const plainEngineTls = new WeakMap<DockerEngineSettings, { caCert: string; cert: string; key: string }>();
+/** The engine's client TLS material as text (for the pre-flight docker CLI); undefined for settings made elsewhere. */
+export function plainDockerTls(engine: DockerEngineSettings): { caCert: string; cert: string; key: string } | undefined {
+  return plainEngineTls.get(engine);
+}
+
+/** Whether the engine is on this machine's default socket (so its ports can be probed here). */
+export function isLocalEngine(engine: DockerEngineSettings | undefined): boolean {
+  return engine === undefined || engine.host.startsWith("unix://");
 }
 
 /**
@@ -82,8 +115,11 @@ export class ConfigError extends pulumi.RunError {
 const KNOWN_KEYS = [
   "ipAddresses", "dnsNames", "port", "listenAddress", "tlsTermination", "users", "pullOnlyUsers", "passwordLength", "bcryptCost", "keyAlgorithm", "rsaBits",
   "caCommonName", "organization", "caValidityDays", "serverCertValidityDays", "serverCertEarlyRenewalDays",
+  "serverCertValidityHours", "serverCertEarlyRenewalHours", "caGeneration", "caAlsoTrust", "verifyFromClients",
+  "clientCertificates",
   "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "deleteEnabled", "adoptExistingVolume", "clients", "localClient",
   "localClientSudo", "localClientTrustOs",
+  "dockerHost", "dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey",
 ] as const;
 const CLIENT_KEYS = ["host", "port", "user", "privateKey", "sudo", "trustOs"];
 
@@ -344,18 +380,41 @@ export function parseSettings(
   const caValidityDays = int("caValidityDays", 3650, 1, 36500);
   const serverCertValidityDays = int("serverCertValidityDays", 365, 1, 3650);
   const serverCertEarlyRenewalDays = int("serverCertEarlyRenewalDays", 30, 0, 3650);
+  // Hours, for certificates shorter than a day (and to rehearse a renewal). 0, the declared
+  // default, means "not set": then the days count. (Pulumi hands the program every declared
+  // default, so a days value is always there and the hours one, when set, wins.)
+  const hoursSet = (key: string) => raw[key] !== undefined && raw[key] !== "0";
+  const validity = hoursSet("serverCertValidityHours")
+    ? (() => { const v = int("serverCertValidityHours", 0, 1, 87600); return { key: "serverCertValidityHours", value: v, hours: v }; })()
+    : { key: "serverCertValidityDays", value: serverCertValidityDays, hours: serverCertValidityDays === undefined ? undefined : serverCertValidityDays * 24 };
+  const earlyRenewal = hoursSet("serverCertEarlyRenewalHours")
+    ? (() => { const v = int("serverCertEarlyRenewalHours", 0, 1, 87600); return { key: "serverCertEarlyRenewalHours", value: v, hours: v }; })()
+    : { key: "serverCertEarlyRenewalDays", value: serverCertEarlyRenewalDays, hours: serverCertEarlyRenewalDays === undefined ? undefined : serverCertEarlyRenewalDays * 24 };
   // Compared only when both were valid; a default is marked as such, since the user did not write it.
   const given = (key: string): Show => ({ isDefault: raw[key] === undefined });
-  if (serverCertEarlyRenewalDays !== undefined && serverCertValidityDays !== undefined &&
-      serverCertEarlyRenewalDays >= serverCertValidityDays) {
-    bad("serverCertEarlyRenewalDays", serverCertEarlyRenewalDays,
-      `must be less than serverCertValidityDays (${shown("serverCertValidityDays", serverCertValidityDays, given("serverCertValidityDays"))})`,
-      given("serverCertEarlyRenewalDays"));
+  // Equal is allowed: then every `up` renews (a rehearsal of the renewal path).
+  if (earlyRenewal.hours !== undefined && validity.hours !== undefined && earlyRenewal.hours > validity.hours) {
+    bad(earlyRenewal.key, earlyRenewal.value,
+      `must not exceed ${validity.key} (${shown(validity.key, validity.value, given(validity.key))})`, given(earlyRenewal.key));
   }
-  if (serverCertValidityDays !== undefined && caValidityDays !== undefined && serverCertValidityDays > caValidityDays) {
-    bad("serverCertValidityDays", serverCertValidityDays,
-      `must not exceed caValidityDays (${shown("caValidityDays", caValidityDays, given("caValidityDays"))})`,
-      given("serverCertValidityDays"));
+  if (validity.hours !== undefined && caValidityDays !== undefined && validity.hours > caValidityDays * 24) {
+    bad(validity.key, validity.value,
+      `must not exceed caValidityDays (${shown("caValidityDays", caValidityDays, given("caValidityDays"))})`, given(validity.key));
+  }
+
+  // CA rotation: the generation that signs, and the others clients trust meanwhile.
+  const caGeneration = int("caGeneration", 1, 1, 1000) ?? 1;
+  const alsoTrust = json("caAlsoTrust") ?? [];
+  const caAlsoTrust: number[] = [];
+  if (!Array.isArray(alsoTrust)) {
+    bad("caAlsoTrust", alsoTrust, "must be a list of CA generations (whole numbers from 1 to 1000)");
+  } else {
+    for (const g of alsoTrust) {
+      if (typeof g !== "number" || !Number.isInteger(g) || g < 1 || g > 1000) bad("caAlsoTrust", g, "is not a CA generation (a whole number from 1 to 1000)");
+      else if (g === caGeneration) bad("caAlsoTrust", g, `is caGeneration itself (${caGeneration}), which clients always trust`);
+      else if (caAlsoTrust.includes(g)) bad("caAlsoTrust", g, "is listed twice");
+      else caAlsoTrust.push(g);
+    }
   }
 
   const registryImage = str("registryImage", "registry:2.8.3");
@@ -375,15 +434,95 @@ export function parseSettings(
   const localClient = bool("localClient", false);
   const localClientSudo = bool("localClientSudo", false);
   const localClientTrustOs = bool("localClientTrustOs", false);
+  const verifyFromClients = bool("verifyFromClients", true);
+  const clientCertificates = bool("clientCertificates", false);
+  if (clientCertificates && tlsTermination === "registry") {
+    bad("clientCertificates", true, 'cannot be enforced per host with tlsTermination "registry": distribution accepts any certificate ' +
+      'its CA signed and cannot refuse a removed host\'s; set tlsTermination to "proxy" (nginx keeps an allow list of the hosts\' certificates)');
+  }
+  const dockerEngine = parseDockerEngine(raw, secret, bad);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     ipAddresses, dnsNames, port, listenAddress, tlsTermination: tlsTermination as TlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
     rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
     serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
+    serverCertValidityHours: validity.hours ?? 365 * 24, serverCertEarlyRenewalHours: earlyRenewal.hours ?? 30 * 24,
+    caGeneration, caAlsoTrust, verifyFromClients, clientCertificates,
     registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, deleteEnabled, adoptExistingVolume, clients, localClient,
-    localClientSudo, localClientTrustOs,
+    localClientSudo, localClientTrustOs, ...(dockerEngine ? { dockerEngine } : {}),
   };
+}
+
+const DOCKER_TLS_KEYS = ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"] as const;
+
+/**
+ * dockerHost and its client TLS material. No dockerHost (or an empty one): undefined,
+ * the local engine as before. tcp:// needs all three TLS values, and the key as a secret;
+ * the TLS values make sense only with tcp://. The TLS values are never shown.
+ */
+function parseDockerEngine(raw: Record<string, string>, secret: Set<string>, bad: Bad): DockerEngineSettings | undefined {
+  const host = (raw.dockerHost ?? "").trim();
+  const given = DOCKER_TLS_KEYS.filter((k) => (raw[k] ?? "") !== "");
+  const hidden = (k: string) => ({ placeholder: raw[k] === undefined || raw[k] === "" ? MISSING : HIDDEN_SECRET });
+  const scheme = /^([a-z]+):\/\//.exec(host)?.[1];
+  if (host === "") {
+    for (const k of given) bad(k, undefined, "is used only with a tcp:// dockerHost, and dockerHost is not set (the local engine)", hidden(k));
+    return undefined;
+  }
+  const why = dockerHostProblem(host, scheme);
+  if (why) {
+    bad("dockerHost", raw.dockerHost, why);
+    return undefined;
+  }
+  if (scheme !== "tcp") {
+    for (const k of given) bad(k, undefined, `is used only with a tcp:// dockerHost, not ${scheme}://`, hidden(k));
+    return given.length ? undefined : { host };
+  }
+  const missing = DOCKER_TLS_KEYS.filter((k) => !given.includes(k));
+  if (missing.length > 0) {
+    bad("dockerHost", raw.dockerHost, `a tcp:// Docker engine needs client TLS: set ${missing.join(", ")} (as secrets: ` +
+      "`pulumi config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host");
+    return undefined;
+  }
+  let ok = true;
+  for (const k of DOCKER_TLS_KEYS) {
+    const pem = raw[k];
+    const kind = k === "dockerTlsKey" ? "PRIVATE KEY-----" : "BEGIN CERTIFICATE-----";
+    if (!pem.includes(kind)) {
+      bad(k, undefined, `must be a PEM ${k === "dockerTlsKey" ? "private key" : "certificate"}`, hidden(k));
+      ok = false;
+    }
+  }
+  if (!secret.has("dockerTlsKey")) {
+    bad("dockerTlsKey", undefined, "must be a secret: set it with `pulumi config set --secret dockerTlsKey < key.pem` " +
+      "(a key in plain text in the stack file gives root on the Docker host to whoever reads it)", { placeholder: '"[hidden]"' });
+    ok = false;
+  }
+  if (!ok) return undefined;
+  const engine: DockerEngineSettings = {
+    host,
+    tls: { caCert: pulumi.secret(raw.dockerTlsCaCert), cert: pulumi.secret(raw.dockerTlsCert), key: pulumi.secret(raw.dockerTlsKey) },
+  };
+  plainEngineTls.set(engine, { caCert: raw.dockerTlsCaCert, cert: raw.dockerTlsCert, key: raw.dockerTlsKey });
+  return engine;
+}
+
+/** Why a dockerHost value is not one the program can use, or undefined. */
+function dockerHostProblem(host: string, scheme: string | undefined): string | undefined {
+  const forms = "must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT]";
+  if (scheme === "unix") return /^unix:\/\/\/\S+$/.test(host) ? undefined : forms;
+  if (scheme !== "tcp" && scheme !== "ssh") return forms;
+  let url: URL;
+  try {
+    url = new URL(host);
+  } catch {
+    return forms;
+  }
+  const name = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  if (!(isIP(name) || isDnsName(name)) || (url.pathname !== "" && url.pathname !== "/") || url.search || url.hash || url.password) return forms;
+  if (scheme === "tcp" && (url.port === "" || url.username)) return `${forms}; a tcp:// address needs its port (2376 is Docker's TLS port) and no user`;
+  return undefined;
 }
 
 function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientHostSettings[] {

@@ -2,12 +2,16 @@
 # Builds the images this project needs from Debian bookworm packages, for machines that
 # cannot pull images from any registry:
 #   private-registry/registry:2.8.2-debian      stands in for registry:2
+#   private-registry/registry:3.1.2-debian      stands in for registry:3: distribution v3 built
+#                                               from its Go module (Debian has no v3 package)
 #   private-registry/nginx:1.22.1-debian        stands in for nginx
 #   private-registry/ssh-client-host:bookworm   sshd + skopeo + curl: a Docker client host for tests
 # How: debootstrap a minbase rootfs once (cached outside the repo), copy it per image,
-# chroot + apt-get install, strip, then `tar | docker import`.
+# chroot + apt-get install, strip, then `tar | docker import`. The v3 registry binary is
+# built with Go from the module proxy (CGO_ENABLED=0) and cached by version outside the
+# repo too.
 # Idempotent: an image whose NAME:TAG exists is skipped (tags carry the package version).
-# PRIVATE_REGISTRY_IMAGES="registry nginx ssh-client-host" builds only a subset.
+# PRIVATE_REGISTRY_IMAGES="registry nginx ssh-client-host registry3" builds only a subset.
 # Facts behind the choices: /work/shared/docs/sandbox-docker-engine.md
 set -euo pipefail
 
@@ -16,7 +20,11 @@ SUITE=bookworm
 CACHE_ROOT="${PRIVATE_REGISTRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/private-registry}"
 ROOTFS_DIR="$CACHE_ROOT/rootfs"
 BASE_DIR="$ROOTFS_DIR/$SUITE-minbase"
-IMAGES="${PRIVATE_REGISTRY_IMAGES:-registry nginx ssh-client-host}"
+IMAGES="${PRIVATE_REGISTRY_IMAGES:-registry nginx ssh-client-host registry3}"
+# distribution v3: the newest release the Go module proxy serves (checked 2026-11 with
+# `go list -m -versions github.com/distribution/distribution/v3`: v3.0.0 v3.1.1 v3.1.2).
+DISTRIBUTION_V3_VERSION=3.1.2
+REGISTRY3_BIN="$CACHE_ROOT/distribution-v$DISTRIBUTION_V3_VERSION/registry"
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { printf '[images] %s\n' "$*" >&2; }
@@ -29,7 +37,8 @@ image_ref() {
     registry) echo "private-registry/registry:2.8.2-debian" ;;
     nginx) echo "private-registry/nginx:1.22.1-debian" ;;
     ssh-client-host) echo "private-registry/ssh-client-host:$SUITE" ;;
-    *) die "unknown image '$1' in PRIVATE_REGISTRY_IMAGES (known: registry nginx ssh-client-host)" ;;
+    registry3) echo "private-registry/registry:$DISTRIBUTION_V3_VERSION-debian" ;;
+    *) die "unknown image '$1' in PRIVATE_REGISTRY_IMAGES (known: registry nginx ssh-client-host registry3)" ;;
   esac
 }
 
@@ -61,6 +70,33 @@ if [ "${#missing[@]}" -eq 0 ]; then
   print_sizes
   exit 0
 fi
+
+# ensure_registry3_binary: distribution v3's cmd/registry, built once per version into
+# the cache. Before the sudo below, so it uses the caller's Go and module cache; atomic
+# (a temporary GOBIN, then mv), so a concurrent or killed build never leaves half a file.
+ensure_registry3_binary() {
+  local module=github.com/distribution/distribution/v3 gobin start
+  if [ -x "$REGISTRY3_BIN" ]; then log "cached: $REGISTRY3_BIN"; return 0; fi
+  command -v go >/dev/null 2>&1 || die "building $(image_ref registry3) needs Go (1.26+, or any Go that may fetch a toolchain) and the Go module proxy"
+  mkdir -p "$(dirname "$REGISTRY3_BIN")"
+  gobin="$(mktemp -d "$(dirname "$REGISTRY3_BIN")/build.XXXXXX")"
+  log "building $module/cmd/registry@v$DISTRIBUTION_V3_VERSION with Go (measured 7.5 min on 2 shared cores with nothing downloaded or compiled yet, 15 s with a warm Go cache)"
+  start=$SECONDS
+  if ! GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath \
+      -ldflags "-s -w -X $module/version.version=v$DISTRIBUTION_V3_VERSION" \
+      "$module/cmd/registry@v$DISTRIBUTION_V3_VERSION" >"$gobin/build.log" 2>&1; then
+    log "go install failed; last lines:"
+    tail -n 20 "$gobin/build.log" >&2
+    rm -rf "$gobin"
+    exit 1
+  fi
+  mv "$gobin/registry" "$REGISTRY3_BIN"
+  rm -rf "$gobin"
+  log "built $REGISTRY3_BIN ($("$REGISTRY3_BIN" --version)) in $((SECONDS - start)) s"
+}
+for name in "${missing[@]}"; do
+  if [ "$name" = registry3 ]; then ensure_registry3_binary; fi
+done
 
 # debootstrap, chroot and mount need root. Pass the cache path on: sudo may reset HOME.
 if [ "$(id -u)" -ne 0 ]; then
@@ -262,6 +298,51 @@ EOF
   )
 }
 
+configure_registry3() {
+  local w="$CURRENT_WORK"
+  install -m 0755 "$REGISTRY3_BIN" "$w/usr/bin/registry"
+  PKG_VERSION="$DISTRIBUTION_V3_VERSION"
+  # As the official registry:3 image, its config is /etc/distribution/config.yml (registry:2
+  # read /etc/docker/registry/config.yml). The default one is upstream's
+  # cmd/registry/config-example.yml, which turns on htpasswd auth at /etc/registry: a file
+  # v3 creates with a random user "docker" when it is missing. Kept as it is, so that the
+  # tests meet what an ignored config leads to.
+  mkdir -p "$w/etc/distribution" "$w/var/lib/registry"
+  cat >"$w/etc/distribution/config.yml" <<'EOF'
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  tag:
+    concurrencylimit: 8
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+auth:
+  htpasswd:
+    realm: basic-realm
+    path: /etc/registry
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+EOF
+  CHANGES=(
+    --change 'VOLUME ["/var/lib/registry"]'
+    --change 'EXPOSE 5000'
+    # As upstream's image: v3 would otherwise export traces to localhost:4318.
+    --change 'ENV OTEL_TRACES_EXPORTER=none'
+    --change 'CMD ["registry", "serve", "/etc/distribution/config.yml"]'
+  )
+}
+
 configure_nginx() {
   local w="$CURRENT_WORK"
   check_version nginx 1.22.1
@@ -343,6 +424,8 @@ image_packages() {
   case "$1" in
     # wget: the health check the program sets (the official image has busybox wget).
     registry) echo "docker-registry wget" ;;
+    # wget (with TLS) for the health check; ca-certificates as the official image has.
+    registry3) echo "wget ca-certificates" ;;
     nginx) echo "nginx" ;;
     # netavark only satisfies skopeo's container-network-stack dependency; otherwise apt
     # picks containernetworking-plugins (+ iptables), 45 MB that skopeo never uses.

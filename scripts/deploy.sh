@@ -14,6 +14,8 @@ set -euo pipefail
 # shellcheck source=scripts/stack-env.sh
 . "$(dirname "$0")/stack-env.sh"
 prepare_stack "$@"
+# The stack's engine (dockerHost) for every docker command below; the local one when unset.
+use_stack_engine
 scripts/ensure-docker-engine.sh
 
 LOCAL_REGISTRY_IMAGE=private-registry/registry:2.8.2-debian

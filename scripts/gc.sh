@@ -16,6 +16,8 @@ for a in "$@"; do
   if [ "$a" = "--dry-run" ]; then DRY_RUN=--dry-run; else args+=("$a"); fi
 done
 prepare_stack "${args[@]}"
+# The engine the registry runs on (the stack's dockerHost, else the local one).
+use_stack_engine
 
 log() { printf '[gc] %s\n' "$*" >&2; }
 containers="$(pulumi stack output --stack "$STACK" containers --json)"
@@ -36,6 +38,7 @@ bring_back() {
   docker restart "$registry" >/dev/null && wait_healthy "$registry" || rc=1
   docker start "$proxy" >/dev/null && wait_healthy "$proxy" || rc=1
   [ "$rc" -eq 0 ] && log "the registry is serving again"
+  cleanup_stack_engine
   exit "$rc"
 }
 
@@ -45,6 +48,7 @@ bring_back_registry() {
   log "starting $registry again"
   docker start "$registry" >/dev/null && wait_healthy "$registry" || rc=1
   [ "$rc" -eq 0 ] && log "the registry is serving again"
+  cleanup_stack_engine
   exit "$rc"
 }
 

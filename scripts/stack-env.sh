@@ -28,3 +28,35 @@ prepare_stack() {
   pulumi stack select "$STACK" 2>/dev/null || pulumi stack init "$STACK"
   "$PROJECT_DIR/scripts/ensure-provider-plugins.sh"
 }
+
+# use_stack_engine: point the docker CLI at the engine the stack's registry runs on
+# (its dockerHost; nothing changes when that is not set). For tcp://, the client TLS
+# material goes into a private temporary folder (0600 files) named by DOCKER_CERT_PATH,
+# never onto a command line; cleanup_stack_engine removes it (an EXIT trap is set; a
+# script that sets its own must call cleanup_stack_engine from it).
+STACK_ENGINE_DIR=""
+use_stack_engine() {
+  local host file key
+  host="$(pulumi config get --stack "$STACK" dockerHost 2>/dev/null || true)"
+  [ -n "$host" ] || return 0
+  export DOCKER_HOST="$host"
+  unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
+  case "$host" in
+    tcp://*)
+      STACK_ENGINE_DIR="$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/private-registry-docker-tls-XXXXXX")"
+      trap cleanup_stack_engine EXIT
+      for file in ca:dockerTlsCaCert cert:dockerTlsCert key:dockerTlsKey; do
+        key="${file#*:}"
+        (umask 077 && pulumi config get --stack "$STACK" "$key" >"$STACK_ENGINE_DIR/${file%%:*}.pem") \
+          || { echo "[stack] error: dockerHost is $host but $key is not set on stack $STACK" >&2; return 1; }
+      done
+      export DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$STACK_ENGINE_DIR"
+      ;;
+  esac
+  echo "[stack] Docker engine: $host (dockerHost of stack $STACK)" >&2
+}
+
+cleanup_stack_engine() {
+  [ -z "$STACK_ENGINE_DIR" ] || rm -rf "$STACK_ENGINE_DIR"
+  STACK_ENGINE_DIR=""
+}

@@ -189,6 +189,8 @@ describe("a bad change to a running stack: one message, nothing changed (real pu
     ...sound(fixtures), ["namePrefix", `${id}run`], ["ipAddresses[0]", "127.0.0.1"], ["dnsNames[0]", "localhost"],
     ["clients[0].host", "127.0.0.1"], ["clients[0].port", String(fixtures.sshPort)], ["clients[0].privateKey", fixtures.sshKey, true],
     ["keyAlgorithm", "ECDSA"],
+    // The client host is a container whose 127.0.0.1 is its own: it cannot reach the registry.
+    ["verifyFromClients", "false"],
   ];
   let containerIds = "";
 
@@ -246,6 +248,23 @@ describe("a bad change to a running stack: one message, nothing changed (real pu
     } finally {
       fs.writeFileSync(file, saved);
     }
+  });
+
+  test("verifyFromClients: a client host that cannot reach the registry fails the up, naming the host and the endpoint", () => {
+    const file = path.join(workDir, `${stack}.yaml`);
+    const saved = fs.readFileSync(file, "utf8");
+    try {
+      setConfig(stack, [["verifyFromClients", "true"]]);
+      const { status, output } = pulumi(["up", "--yes", "--skip-preview", ...configFile(stack)]);
+      expect(status).not.toBe(0);
+      // The client command of that host fails; its own line says which endpoint and why.
+      expect(output).toContain(`command:remote:Command registry-trust-127.0.0.1-${fixtures.sshPort}`);
+      expect(output).toContain(`private-registry: https://127.0.0.1:${fixtures.freePort}/v2/ does not answer from this host over TLS verified by the installed CA: curl: (7)`);
+    } finally {
+      fs.writeFileSync(file, saved);
+    }
+    // Taken back, the next up converges.
+    expect(pulumi(["up", "--yes", "--skip-preview", ...configFile(stack)]).status).toBe(0);
   });
 
   test("after the bad changes are taken back, the stack is as it was: a no-change preview", () => {

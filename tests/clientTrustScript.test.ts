@@ -4,7 +4,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { asCommand, renderInstallScript, renderRemoveScript, shellQuote, ClientTrustScriptInput } from "../lib/clientTrustScript";
+import { asCommand, renderInstallScript, renderRemoveScript, shellQuote, ClientTrustScriptInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER } from "../lib/clientTrustScript";
 import { registryEndpoints } from "../lib/endpoints";
 import { makeTestCa } from "./helpers/pki";
 import { ClientHost, countCerts, startClientHost } from "./helpers/script-client-host";
@@ -140,6 +140,82 @@ describe("running the scripts against a scratch certs.d", () => {
 
   test("the CA is never on the command line", () => {
     expect(install).not.toContain(ca.split("\n")[1]);
+  });
+});
+
+describe("verifyFromClients: the install ends with a check of every endpoint from the host", () => {
+  const ca = sharedCa();
+  // Nothing listens here (loopback only): the check must fail and say where and why.
+  const closed = spawnSync(process.execPath, ["-e",
+    "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"], { encoding: "utf8" }).stdout.trim();
+  const input = { endpoints: [`127.0.0.1:${closed}`, `localhost:${closed}`], trustOs: false, anchorName: "registry-test", verify: true };
+
+  test("the script with the check passes sh -n and shellcheck", () => {
+    const script = renderInstallScript(input);
+    expect(spawnSync("sh", ["-n"], { input: script, encoding: "utf8" }).status).toBe(0);
+    const lint = spawnSync("shellcheck", ["--shell=sh", "-"], { input: script, encoding: "utf8" });
+    expect(lint.stdout).toBe("");
+    expect(lint.status).toBe(0);
+  });
+
+  test("an endpoint that does not answer fails the install, naming the URL and curl's reason", () => {
+    const certsDir = path.join(scratchDir("client-trust-verify-"), "certs.d");
+    const result = spawnSync("sh", ["-c", asCommand(renderInstallScript({ ...input, dockerCertsDir: certsDir }), false)], { input: ca, encoding: "utf8" });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(`private-registry: https://127.0.0.1:${closed}/v2/ does not answer from this host over TLS verified by the installed CA: curl: (7)`);
+    // The CA is installed all the same: the check reports, it does not undo.
+    expect(fs.readFileSync(path.join(certsDir, `127.0.0.1:${closed}`, "ca.crt"), "utf8")).toBe(ca);
+  });
+
+  test("a host without curl is told so, with the way out", () => {
+    const certsDir = path.join(scratchDir("client-trust-verify-"), "certs.d");
+    const result = sh(asCommand(renderInstallScript({ ...input, dockerCertsDir: certsDir }), false), ca);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("private-registry: no curl on this host to check the registry from here; install curl, or set verifyFromClients to false");
+  });
+});
+
+describe("clientCertificates: the host's certificate and key go beside ca.crt, where Docker looks", () => {
+  const dir = scratchDir("client-trust-mtls-");
+  const certsDir = path.join(dir, "certs.d");
+  const input = { endpoints, trustOs: false, anchorName: "registry-test", dockerCertsDir: certsDir, clientCertificate: true };
+  const ca = sharedCa();
+  const clientCert = makeTestCa(scratchDir("client-trust-mtls-cert-"), "client 198.51.100.21");
+  spawnSync("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path.join(dir, "client.key")]);
+  const clientKey = fs.readFileSync(path.join(dir, "client.key"), "utf8");
+  const stdin = `${ca}${CLIENT_CERT_MARKER}\n${clientCert}${CLIENT_KEY_MARKER}\n${clientKey}`;
+
+  test.each(["install", "remove"])("the %s script passes shellcheck", (name) => {
+    const script = name === "install" ? renderInstallScript(input) : renderRemoveScript(input);
+    const lint = spawnSync("shellcheck", ["--shell=sh", "-"], { input: script, encoding: "utf8" });
+    expect(lint.stdout).toBe("");
+  });
+
+  test("install writes ca.crt (0644), client.cert (0644) and client.key (0600) for every endpoint; the key is never on the command line", () => {
+    const install = asCommand(renderInstallScript(input), false);
+    expect(install).not.toContain("PRIVATE KEY-----\n");
+    const result = spawnSync("sh", ["-c", install], { input: stdin, encoding: "utf8" });
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    for (const e of endpoints) {
+      const file = (n: string) => path.join(certsDir, e, n);
+      expect(fs.readFileSync(file("ca.crt"), "utf8")).toBe(ca);
+      expect(fs.readFileSync(file("client.cert"), "utf8")).toBe(clientCert);
+      expect(fs.readFileSync(file("client.key"), "utf8")).toBe(clientKey);
+      expect([file("ca.crt"), file("client.cert"), file("client.key")].map((f) => fs.statSync(f).mode & 0o777)).toEqual([0o644, 0o644, 0o600]);
+    }
+  });
+
+  test("install refuses a stdin without the host's certificate and key", () => {
+    const result = spawnSync("sh", ["-c", asCommand(renderInstallScript(input), false)], { input: ca, encoding: "utf8" });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("expected this host's client certificate and key on stdin after the CA");
+  });
+
+  test("remove takes the three files away, and the folders it made", () => {
+    const result = spawnSync("sh", ["-c", asCommand(renderRemoveScript(input), false)], { encoding: "utf8" });
+    expect(result.status).toBe(0);
+    expect(fs.existsSync(certsDir)).toBe(false);
   });
 });
 

@@ -13,6 +13,7 @@ import * as https from "https";
 import * as crypto from "crypto";
 import { execFileSync, spawnSync } from "child_process";
 import { LocalWorkspace, Stack, ConfigMap, OutputMap } from "@pulumi/pulumi/automation";
+import { setAllConfigSafely } from "./helpers/config";
 import { docker, dockerQuiet, containerSh, waitForSsh, planRecorder, ShResult } from "./helpers/e2e";
 import { makeTestPki } from "./helpers/pki";
 
@@ -90,6 +91,15 @@ function removeStaleRuns(): void {
   }
 }
 
+// This machine is a client too, and checks (verifyFromClients) every endpoint from here,
+// the test's DNS name included: it resolves here through /etc/hosts while the test runs.
+const HOSTS_LINE = `${GATEWAY} ${DNS_NAME} # private-registry e2e test`;
+function withoutHostsLine(): void {
+  const hosts = fs.readFileSync("/etc/hosts", "utf8");
+  const kept = hosts.split("\n").filter((line) => !line.endsWith("# private-registry e2e test")).join("\n");
+  if (kept !== hosts) fs.writeFileSync("/etc/hosts", kept);
+}
+
 function baseConfig(): ConfigMap {
   const key = fs.readFileSync(sshKeyFile, "utf8");
   const c = (value: string, secret = false) => ({ value, secret });
@@ -125,6 +135,8 @@ function baseConfig(): ConfigMap {
 
 beforeAll(async () => {
   removeStaleRuns();
+  withoutHostsLine();
+  fs.appendFileSync("/etc/hosts", `${HOSTS_LINE}\n`);
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
   const publicKey = fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim();
   docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
@@ -149,7 +161,7 @@ beforeAll(async () => {
   docker("run", "--rm", "-v", `${id}-data:/data`, "private-registry/registry:2.8.2-debian", "sh", "-c", "echo kept > /data/adopted.txt");
 
   stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await stack.setAllConfig(baseConfig(), true);
+  await setAllConfigSafely(stack, baseConfig(), true);
   const result = await stack.up({ onOutput: (out) => { upOutput += out; } });
   expect(result.summary.result).toBe("succeeded");
   outputs = result.outputs;
@@ -165,6 +177,7 @@ afterAll(async () => {
     try { await stack.workspace.removeStack(id, { force: true }); } catch { /* already gone */ }
   }
   fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
+  withoutHostsLine();
   for (const c of clients) dockerQuiet("rm", "-f", c);
   dockerQuiet("network", "rm", `${id}-clients`);
   dockerQuiet("network", "rm", `${id}-alt`);
@@ -403,7 +416,7 @@ describe("a real `pulumi up` of the program", () => {
     let newPasswords: Record<string, string>;
 
     beforeAll(async () => {
-      await stack.setAllConfig({
+      await setAllConfigSafely(stack, {
         "private-registry:users[2]": { value: "reader" },
         "private-registry:pullOnlyUsers[0]": { value: "reader" },
         "private-registry:ipAddresses[1]": { value: ALT_GATEWAY },
@@ -453,7 +466,7 @@ describe("a real `pulumi up` of the program", () => {
 
   test("an `up` that removes a user refuses that user at once, and only that user", async () => {
     // users: admin, ci, reader -> admin, reader.
-    await stack.setAllConfig({
+    await setAllConfigSafely(stack, {
       "private-registry:users[1]": { value: "reader" },
     }, true);
     await stack.removeConfig("private-registry:users[2]", true);

@@ -12,6 +12,7 @@ import * as https from "https";
 import * as crypto from "crypto";
 import { execFileSync, spawnSync } from "child_process";
 import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
+import { setAllConfigSafely } from "./helpers/config";
 import { docker, dockerQuiet, containerSh, planRecorder, ShResult, Plan } from "./helpers/e2e";
 
 jest.setTimeout(900_000);
@@ -133,7 +134,7 @@ beforeAll(async () => {
   docker("cp", `${workDir}/tiny.tar`, `${clientName}:/tmp/tiny.tar`);
 
   stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await stack.setAllConfig(config("registry"), true);
+  await setAllConfigSafely(stack, config("registry"), true);
 });
 
 afterAll(async () => {

@@ -14,6 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import { spawn, spawnSync } from "child_process";
 import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
+import { setAllConfigSafely } from "./helpers/config";
 import { containerSh, docker, dockerQuiet, waitForSsh } from "./helpers/e2e";
 import { MAKE_IMAGE_SH } from "./helpers/ociImage";
 
@@ -127,7 +128,7 @@ beforeAll(async () => {
     "--add-host", `${DNS_NAME}:${GATEWAY}`, "--add-host", `${EXTRA_NAME}:${GATEWAY}`, "-e", `AUTHORIZED_KEY=${publicKey}`, "private-registry/ssh-client-host:bookworm"));
   CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
   stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await stack.setAllConfig(config(), true);
+  await setAllConfigSafely(stack, config(), true);
   const result = await stack.up();
   expect(result.summary.result).toBe("succeeded");
   passwords = result.outputs.credentials.value;
@@ -332,7 +333,7 @@ done`;
     docker("volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=64m", diskVolume);
     const disk = await LocalWorkspace.createStack({ stackName: `${id}d`, workDir: projectDir }, { envVars: env });
     try {
-      await disk.setAllConfig({
+      await setAllConfigSafely(disk, {
         ...Object.fromEntries(Object.entries(config()).filter(([k]) => !k.includes("clients"))),
         "private-registry:port": { value: String(DISK_PORT) },
         "private-registry:namePrefix": { value: `${id}d` },

@@ -9,7 +9,8 @@ import * as http from "http";
 import * as net from "net";
 import { AddressInfo } from "net";
 import * as bcrypt from "bcryptjs";
-import { renderNginxConf } from "../lib/nginxConf";
+import { renderNginxConf, AUTH_FAILURE_BURST, AUTH_FAILURE_NO_DELAY, AUTH_FAILURE_RATE_PER_SECOND } from "../lib/nginxConf";
+import { basic, burstOfFailures, request, Target } from "./helpers/attack";
 import { makeTestPki, TestPki } from "./helpers/pki";
 import { scratchDir } from "./helpers/scratch";
 
@@ -75,6 +76,10 @@ describe("renderNginxConf", () => {
     ["old Docker and bare Go refused", 'if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {'],
     ["the chain as the certificate", "ssl_certificate /c.pem;"],
     ["every server name", "server_name registry.example.com 192.0.2.10;"],
+    ["failed logins counted per client address, only when credentials were sent", "map $http_authorization $auth_failure_key {"],
+    ["nginx's own 401s sent to the failure limit", "error_page 401 = @auth_failed;"],
+    ["the failure limit", `limit_req zone=auth_failures burst=${AUTH_FAILURE_BURST} delay=${AUTH_FAILURE_NO_DELAY};`],
+    ["429 past the burst", "limit_req_status 429;"],
   ])("has %s", (_what, line) => {
     expect(conf).toContain(line);
   });
@@ -306,6 +311,111 @@ describe("a real nginx serving the rendered config on loopback", () => {
     const names = res.rawHeaders.filter((_v, i) => i % 2 === 0).map((n) => n.toLowerCase());
     expect(names.filter((n) => n === "docker-distribution-api-version")).toHaveLength(1);
     expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+  });
+
+  // Failed logins are limited per client address: each test dials from its own 127.0.0.x.
+  const from = (localAddress: string): Target => ({
+    host: "127.0.0.1", port, ca: fs.readFileSync(pki.caCert, "utf8"), servername: "registry.example.com", localAddress,
+  });
+
+  test("failed logins from one address are slowed to the rate, each still a 401 with one WWW-Authenticate and the API header", async () => {
+    const target = from("127.0.0.2");
+    const n = 25;
+    const started = Date.now();
+    const answers = [];
+    // A guesser that waits for each answer: an unknown user, so that no bcrypt time mixes in.
+    for (let i = 0; i < n; i++) answers.push(await request(target, "GET", "/v2/", { Authorization: basic("guesser", `guess-${i}`) }));
+    const seconds = (Date.now() - started) / 1000;
+    for (const a of answers) {
+      expect(a.status).toBe(401);
+      expect(a.rawHeaders.filter((_v, i) => i % 2 === 0 && /^www-authenticate$/i.test(a.rawHeaders[i]))).toHaveLength(1);
+      expect(a.headers["www-authenticate"]).toBe('Basic realm="Registry realm"');
+      expect(a.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    }
+    // The first ones at once, the rest at the rate: without the limit 25 answers take well under a second.
+    const limited = (n - 1 - AUTH_FAILURE_NO_DELAY) / AUTH_FAILURE_RATE_PER_SECOND;
+    expect(seconds).toBeGreaterThan(limited * 0.8);
+    expect(seconds).toBeLessThan(limited + 10);
+    // A wrong password of a known user: refused the same way.
+    const known = await request(target, "GET", "/v2/", { Authorization: basic("admin", "wrong") });
+    expect(known.status).toBe(401);
+    expect(known.headers["www-authenticate"]).toBe('Basic realm="Registry realm"');
+  });
+
+  test("past the burst, failed logins are refused with 429 (with the API header) and never a 200 or a 5xx", async () => {
+    const target = from("127.0.0.3");
+    const { answers, statuses, held } = await burstOfFailures(target, AUTH_FAILURE_BURST + 30, 2000);
+    // Answered at once: the first ones (401) and those past the burst (429); the rest are held back to the rate.
+    expect([...new Set(statuses)].sort()).toEqual([401, 429]);
+    expect(statuses.filter((st) => st === 429).length).toBeGreaterThanOrEqual(20);
+    expect(held).toBeGreaterThan(AUTH_FAILURE_BURST / 2);
+    const refused = answers.find((a) => a.status === 429)!;
+    expect(refused.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    // Its body shows no nginx version either.
+    expect(refused.body).not.toMatch(/nginx\/\d/);
+  });
+
+  test("valid users are never limited, even from an address whose failed logins are being limited (a push's ~265 requests, 32 at a time)", async () => {
+    const target = from("127.0.0.4");
+    // Put this address over the limit first (it stays there for about burst/rate seconds).
+    expect((await burstOfFailures(target, AUTH_FAILURE_BURST + 20, 1000)).statuses).toContain(429);
+    const reader = basic("re.ader", PASSWORD); // cost 4, the program's default
+    const statuses: number[] = [];
+    const started = Date.now();
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
+    try {
+      await Promise.all(Array.from({ length: 32 }, async (_v, worker) => {
+        for (let i = worker; i < 288; i += 32) statuses.push((await request(target, "GET", "/v2/", { Authorization: reader }, agent)).status);
+      }));
+    } finally {
+      agent.destroy();
+    }
+    expect(statuses).toHaveLength(288);
+    expect(statuses.filter((st) => st !== 200)).toEqual([]);
+    // Not held back to the failure rate either (that would take about a minute).
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  test("requests without credentials (Docker's first probe) are never limited: all 401, no 429", async () => {
+    const target = from("127.0.0.5");
+    const answers = await Promise.all(Array.from({ length: AUTH_FAILURE_BURST + 30 }, () => request(target, "GET", "/v2/")));
+    expect([...new Set(answers.map((a) => a.status))]).toEqual([401]);
+  });
+
+  test("another address is not slowed by one that is being limited", async () => {
+    // 127.0.0.6 goes over the limit (and stays there for about burst/rate seconds).
+    expect((await burstOfFailures(from("127.0.0.6"), AUTH_FAILURE_BURST + 20, 500)).statuses).toContain(429);
+    // On a kept-alive connection whose handshake is done, so that only the answer itself is timed.
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      expect((await request(from("127.0.0.7"), "GET", "/v2/", {}, agent)).status).toBe(401);
+      const other = await request(from("127.0.0.7"), "GET", "/v2/", { Authorization: basic("guesser", "first try") }, agent);
+      expect(other.status).toBe(401);
+      // At once: a delayed answer would take at least 1/rate seconds.
+      expect(other.ms).toBeLessThan(1000 / AUTH_FAILURE_RATE_PER_SECOND);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test("an unknown user and a known user with a wrong password get the same answer, byte for byte apart from the date", async () => {
+    const target = from("127.0.0.8");
+    const strip = (a: { status: number; rawHeaders: string[]; body: string }) =>
+      JSON.stringify([a.status, a.rawHeaders.filter((_v, i, all) => i % 2 === 1 && !/^date$/i.test(all[i - 1])), a.body]);
+    const known = await request(target, "GET", "/v2/", { Authorization: basic("admin", "wrong") });
+    const unknown = await request(target, "GET", "/v2/", { Authorization: basic("nobody", "wrong") });
+    expect(known.status).toBe(401);
+    expect(strip(unknown)).toBe(strip(known));
+  });
+
+  test("an upload with a wrong password is refused with 401 and none of its body reaches the registry", async () => {
+    const pathName = "/v2/it/blobs/uploads/wrong-password";
+    const { request: req, answer } = upload("PATCH", pathName, { Authorization: basic("admin", "wrong") });
+    req.end(Buffer.alloc(64 * 1024, "w"));
+    const res = await answer;
+    expect(res.status).toBe(401);
+    expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    expect(uploads.has(pathName)).toBe(false);
   });
 
   test("TLS 1.2 ciphers outside Mozilla's intermediate list are refused (CBC, SHA-1, no forward secrecy)", async () => {

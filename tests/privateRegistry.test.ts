@@ -5,7 +5,7 @@ import { recordResources, recordOptions, valueOf, waitForResource, RecordedResou
 import { parseSettings, Settings } from "../lib/settings";
 import { renderNginxConf } from "../lib/nginxConf";
 import { asCommand, renderInstallScript, renderRemoveScript } from "../lib/clientTrustScript";
-import { renderRegistryConfig, REGISTRY_TLS12_CIPHER_SUITES } from "../lib/registryConfig";
+import { renderRegistryConfig, REGISTRY_TLS12_CIPHER_SUITES, htpasswdDigestLine } from "../lib/registryConfig";
 // A dependency of jest's own (no types of its own here): only to read the rendered YAML back.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const yaml = require("js-yaml") as { load(text: string): any };
@@ -136,10 +136,13 @@ describe("PrivateRegistry wiring", () => {
     expect(registry.inputs.volumes).toEqual([{ volumeName: "reg-t-data", containerPath: "/var/lib/registry" }]);
     // The HTTP secret is in the uploaded config, not in the environment `docker inspect` shows.
     expect(registry.inputs.envs).toEqual(["OTEL_TRACES_EXPORTER=none"]);
-    expect(registry.inputs.uploads).toEqual([{
-      file: "/etc/docker/registry/config.yml", permissions: "0600",
-      content: expect.stringContaining('  secret: "password-of-lab-registry-http-secret"\n'),
-    }]);
+    // The same config where registry:2 and registry:3 read it.
+    const config = { permissions: "0600", content: expect.stringContaining('  secret: "password-of-lab-registry-http-secret"\n') };
+    expect(registry.inputs.uploads).toEqual([
+      { file: "/etc/docker/registry/config.yml", ...config },
+      { file: "/etc/distribution/config.yml", ...config },
+    ]);
+    expect(registry.inputs.uploads[1].content).toBe(registry.inputs.uploads[0].content);
     expect(registry.inputs.uploads[0].content).toContain("\n  addr: 127.0.0.1:5000\n");
     expect(registry.inputs.healthcheck.tests[0]).toBe("CMD-SHELL");
     expect(d.one(T.volume).inputs.name).toBe("reg-t-data");
@@ -202,9 +205,10 @@ describe("PrivateRegistry wiring", () => {
     ]);
     const [sudoOnly, trustOsOnly] = commands;
     const scriptInput = { endpoints, anchorName: "reg-t" };
-    expect(sudoOnly.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), true));
+    // verifyFromClients is on by default: each install ends with the check from the host.
+    expect(sudoOnly.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false, verify: true }), true));
     expect(sudoOnly.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), true));
-    expect(trustOsOnly.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: true }), false));
+    expect(trustOsOnly.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: true, verify: true }), false));
     expect(trustOsOnly.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: true }), false));
     for (const c of [...commands, d.one(T.local)]) {
       // A new CA re-runs the install in place; a new set of files replaces the command.
@@ -217,7 +221,7 @@ describe("PrivateRegistry wiring", () => {
       expect(d.options.get(c.name)?.deleteBeforeReplace).toBe(true);
     }
     const local = d.one(T.local);
-    expect(local.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false }), true));
+    expect(local.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false, verify: true }), true));
     expect(local.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), true));
     expect(local.inputs.stdin).toBe("CERT(lab-ca-cert)");
     expect(await valueOf(pulumi.output(d.registry.clientHosts))).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
@@ -384,9 +388,10 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     const registry = d.one(T.container, "registry-container");
     const uploads = Object.fromEntries(registry.inputs.uploads.map((u: { file: string }) => [u.file, u]));
     expect(Object.keys(uploads).sort()).toEqual([
-      "/etc/docker/registry/config.yml", "/etc/docker/registry/htpasswd",
-      "/etc/docker/registry/tls/chain.pem", "/etc/docker/registry/tls/key.pem",
+      "/etc/distribution/config.yml", "/etc/docker/registry/config.yml", "/etc/docker/registry/htpasswd",
+      "/etc/docker/registry/htpasswd.sha256", "/etc/docker/registry/tls/chain.pem", "/etc/docker/registry/tls/key.pem",
     ]);
+    expect(uploads["/etc/distribution/config.yml"].content).toBe(uploads["/etc/docker/registry/config.yml"].content);
     expect(uploads["/etc/docker/registry/config.yml"].content).toBe(renderRegistryConfig({
       httpSecret: "password-of-direct-registry-http-secret", listenAddress: ":5000", dataDir: "/var/lib/registry", deleteEnabled: true,
       tls: { certificatePath: "/etc/docker/registry/tls/chain.pem", privateKeyPath: "/etc/docker/registry/tls/key.pem",
@@ -395,9 +400,11 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     expect(uploads["/etc/docker/registry/tls/chain.pem"].content).toBe("CERT(direct-server-cert)\nCERT(direct-ca-cert)\n");
     expect(uploads["/etc/docker/registry/tls/key.pem"].content).toBe("PRIVATE-KEY(direct-server-key)");
     expect(Object.fromEntries(Object.values(uploads).map((u: any) => [u.file, u.permissions]))).toEqual({
-      "/etc/docker/registry/config.yml": "0600", "/etc/docker/registry/htpasswd": "0600",
-      "/etc/docker/registry/tls/chain.pem": "0644", "/etc/docker/registry/tls/key.pem": "0600",
+      "/etc/distribution/config.yml": "0600", "/etc/docker/registry/config.yml": "0600", "/etc/docker/registry/htpasswd": "0600",
+      "/etc/docker/registry/htpasswd.sha256": "0600", "/etc/docker/registry/tls/chain.pem": "0644", "/etc/docker/registry/tls/key.pem": "0600",
     });
+    // The digest the health check compares the htpasswd with.
+    expect(uploads["/etc/docker/registry/htpasswd.sha256"].content).toBe(htpasswdDigestLine(uploads["/etc/docker/registry/htpasswd"].content));
     const lines = uploads["/etc/docker/registry/htpasswd"].content.split("\n");
     expect(lines).toEqual([expect.stringMatching(/^admin:\$2a\$04\$/), expect.stringMatching(/^ci:\$2a\$04\$/), ""]);
     expect(bcrypt.compareSync("password-of-direct-users-admin", lines[0].slice("admin:".length))).toBe(true);
@@ -408,15 +415,16 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     const uploads: { file: string; content: pulumi.Input<string> }[] = d.props.get("direct-registry-container")?.uploads;
     const secretness = await Promise.all(uploads.map(async (u) => [u.file, await pulumi.isSecret(pulumi.output(u.content))]));
     expect(Object.fromEntries(secretness)).toEqual({
-      "/etc/docker/registry/config.yml": true, "/etc/docker/registry/htpasswd": true,
-      "/etc/docker/registry/tls/chain.pem": false, "/etc/docker/registry/tls/key.pem": true,
+      "/etc/distribution/config.yml": true, "/etc/docker/registry/config.yml": true, "/etc/docker/registry/htpasswd": true,
+      "/etc/docker/registry/htpasswd.sha256": true, "/etc/docker/registry/tls/chain.pem": false, "/etc/docker/registry/tls/key.pem": true,
     });
     expect(isSecretInput(d.one(T.container, "registry-container").raw.uploads)).toBe(true);
   });
 
-  test("the health check asks the TLS port (a 200 on `/` means serving with working storage)", () => {
+  test("the health check checks the htpasswd against its digest, then asks the TLS port (a 200 on `/` means serving with working storage)", () => {
     const registry = d.one(T.container, "registry-container");
-    expect(registry.inputs.healthcheck.tests).toEqual(["CMD-SHELL", "wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1"]);
+    expect(registry.inputs.healthcheck.tests).toEqual(["CMD-SHELL",
+      "sha256sum -c /etc/docker/registry/htpasswd.sha256 >/dev/null 2>&1 && wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1"]);
     // Behind the proxy it is as it was.
     expect(proxied.one(T.container, "registry-container").inputs.healthcheck.tests)
       .toEqual(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:5000/v2/ || exit 1"]);
@@ -430,5 +438,65 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     expect(await valueOf(proxied.registry.containers)).toEqual({ registry: "reg-t-registry", proxy: "reg-t-nginx" });
     expect(await valueOf(pulumi.output(d.registry.clientHosts))).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
     expect(d.resources(T.remote)).toHaveLength(2);
+  });
+});
+
+describe("dockerHost: the Docker resources on another engine", () => {
+  // The provider reference each registration carries, by resource name (read from the mock monitor).
+  const providerOf = new Map<string, string>();
+  const monitor = pulumi.runtime.getMonitor() as unknown as { mocks: { newResource: (args: pulumi.runtime.MockResourceArgs) => unknown } };
+  const newResource = monitor.mocks.newResource.bind(monitor.mocks);
+  monitor.mocks.newResource = (args) => {
+    providerOf.set(args.name, args.provider ?? "");
+    return newResource(args);
+  };
+  const CA = "-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n";
+  const CERT = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n";
+  const KEY = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n";
+  let remote: Deployment;
+  let local: Deployment;
+  beforeAll(async () => {
+    remote = await deploy("far", parseSettings({
+      ipAddresses: '["198.51.100.7"]', dnsNames: '["registry.example.com"]', port: "5443", namePrefix: "reg-far",
+      dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CERT, dockerTlsKey: KEY,
+    }, "private-registry", "test", ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"]));
+    local = await deploy("near", labSettings());
+  });
+  const dockerNamesOf = (d: Deployment, prefix: string) => [T.network, T.volume, T.image, T.container]
+    .flatMap((t) => d.resources(t)).map((r) => r.name).filter((n) => n.startsWith(prefix));
+
+  test("one explicit docker provider with the host and the client TLS material, all three secrets", () => {
+    const providers = remote.resources("pulumi:providers:docker");
+    expect(providers.map((p) => p.name)).toEqual(["far-docker"]);
+    expect(providers[0].inputs).toMatchObject({ host: "tcp://198.51.100.7:2376", caMaterial: CA, certMaterial: CERT, keyMaterial: KEY });
+    for (const k of ["caMaterial", "certMaterial", "keyMaterial"]) expect(isSecretInput(providers[0].raw[k])).toBe(true);
+    expect(providers[0].inputs.sshOpts).toBeUndefined();
+  });
+
+  test("every Docker resource (network, volume, images, containers) uses it; the others keep their own providers", () => {
+    const names = dockerNamesOf(remote, "far-");
+    expect(names.sort()).toEqual(["far-proxy-container", "far-proxy-image", "far-registry-container", "far-registry-data",
+      "far-registry-image", "far-registry-network"]);
+    for (const n of names) expect(providerOf.get(n)).toMatch(/::far-docker::/);
+    for (const n of ["far-ca-key", "far-server-key", "far-registry-http-secret"]) expect(providerOf.get(n) ?? "").not.toMatch(/far-docker/);
+  });
+
+  test("without dockerHost there is no explicit provider: a stack made before keeps its resources as they are", () => {
+    expect(local.resources("pulumi:providers:docker")).toEqual([]);
+    for (const n of dockerNamesOf(local, "near-")) expect(providerOf.get(n) ?? "").not.toMatch(/providers:docker::(?!default)/);
+  });
+
+  test("ssh:// gets batch-mode SSH options and no TLS material", async () => {
+    const d = await deploy("viassh", parseSettings({ dockerHost: "ssh://deploy@registry.example.com", namePrefix: "reg-ssh" }, "private-registry", "test"));
+    const [provider] = d.resources("pulumi:providers:docker");
+    expect(provider.inputs.host).toBe("ssh://deploy@registry.example.com");
+    // A provider's list settings reach the engine as JSON text.
+    expect(JSON.parse(provider.inputs.sshOpts)).toEqual(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
+    expect(provider.inputs.keyMaterial).toBeUndefined();
+  });
+
+  test("outputs have the same shape as on the local engine", async () => {
+    expect(await valueOf(remote.registry.endpoints)).toEqual(["198.51.100.7:5443", "registry.example.com:5443"]);
+    expect(await valueOf(remote.registry.containers)).toEqual({ registry: "reg-far-registry", proxy: "reg-far-nginx" });
   });
 });

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { setAllConfigSafely } from "./helpers/config";
 import { dockerQuiet } from "./helpers/e2e";
 
 jest.setTimeout(300_000);
@@ -29,7 +30,7 @@ test("up fails when the proxy container never listens, and says which container"
     },
   });
   try {
-    await stack.setAllConfig({
+    await setAllConfigSafely(stack, {
       "private-registry:registryImage": { value: "private-registry/registry:2.8.2-debian" },
       "private-registry:nginxImage": { value: "private-registry/registry:2.8.2-debian" },
       "private-registry:pullImages": { value: "false" },

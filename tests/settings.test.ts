@@ -39,7 +39,7 @@ describe("parseSettings defaults", () => {
     const declared = [...configSection.matchAll(/^ {2}([A-Za-z]+):$/gm)].map((m) => m[1]);
     for (const key of declared) expect(() => parse({ [key]: "" })).not.toThrow(/unknown setting/);
     expect(messageFor({ notDeclared: "x" })).toMatch(/unknown setting/);
-    expect(declared).toHaveLength(27);
+    expect(declared).toHaveLength(37);
   });
 });
 
@@ -61,7 +61,12 @@ describe("parseSettings rejects bad input with one message naming the key and th
     ["an unknown key algorithm", { keyAlgorithm: "DSA" }, 'Invalid config "private-registry:keyAlgorithm" = "DSA": must be "RSA" or "ECDSA".'],
     ["an odd RSA size", { rsaBits: "3000" }, 'Invalid config "private-registry:rsaBits" = 3000: must be a multiple of 1024.'],
     ["a boolean that is not one", { pullImages: "yes" }, 'Invalid config "private-registry:pullImages" = "yes": must be true or false.'],
-    ["early renewal longer than validity", { serverCertValidityDays: "30", serverCertEarlyRenewalDays: "30" }, 'Invalid config "private-registry:serverCertEarlyRenewalDays" = 30: must be less than serverCertValidityDays (30).'],
+    ["early renewal longer than validity", { serverCertValidityDays: "30", serverCertEarlyRenewalDays: "31" }, 'Invalid config "private-registry:serverCertEarlyRenewalDays" = 31: must not exceed serverCertValidityDays (30).'],
+    ["early renewal in hours longer than validity in hours", { serverCertValidityHours: "2", serverCertEarlyRenewalHours: "3" }, 'Invalid config "private-registry:serverCertEarlyRenewalHours" = 3: must not exceed serverCertValidityHours (2).'],
+    ["a server certificate in hours outliving the CA", { caValidityDays: "1", serverCertValidityHours: "25", serverCertEarlyRenewalHours: "1" }, 'Invalid config "private-registry:serverCertValidityHours" = 25: must not exceed caValidityDays (1).'],
+    ["caAlsoTrust naming the signing generation", { caGeneration: "2", caAlsoTrust: "[2]" }, 'Invalid config "private-registry:caAlsoTrust" = 2: is caGeneration itself (2), which clients always trust.'],
+    ["caAlsoTrust not a generation", { caAlsoTrust: "[0]" }, 'Invalid config "private-registry:caAlsoTrust" = 0: is not a CA generation (a whole number from 1 to 1000).'],
+    ["caAlsoTrust a generation twice", { caAlsoTrust: "[2, 2]" }, 'Invalid config "private-registry:caAlsoTrust" = 2: is listed twice.'],
     ["a server certificate outliving its CA", { caValidityDays: "100", serverCertValidityDays: "365" }, 'Invalid config "private-registry:serverCertValidityDays" = 365: must not exceed caValidityDays (100).'],
     ["a bad image reference", { nginxImage: "Nginx Latest" }, 'Invalid config "private-registry:nginxImage" = "Nginx Latest": is not a Docker image reference.'],
     ["a bad name prefix", { namePrefix: "-reg" }, `Invalid config "private-registry:namePrefix" = "-reg": must be a Docker name (letters, digits, '_', '.', '-', at most 63).`],
@@ -72,7 +77,7 @@ describe("parseSettings rejects bad input with one message naming the key and th
     ["a client with an unknown option (its value hidden)", { clients: JSON.stringify([{ host: "198.51.100.21", sudoo: true, privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].sudoo" = "[value hidden]": unknown setting; known settings are host, '],
     ["a client without a host", { clients: JSON.stringify([{ privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].host" = "(missing)": must be an IP address or DNS name.'],
     ["a DNS name with a trailing dot", { dnsNames: '["registry.example.com."]' }, 'Invalid config "private-registry:dnsNames" = "registry.example.com.": must not end with a dot.'],
-    ["a default that conflicts with a given value", { serverCertValidityDays: "30" }, 'Invalid config "private-registry:serverCertEarlyRenewalDays" = 30 (default): must be less than serverCertValidityDays (30).'],
+    ["a default that conflicts with a given value", { serverCertValidityDays: "29" }, 'Invalid config "private-registry:serverCertEarlyRenewalDays" = 30 (default): must not exceed serverCertValidityDays (29).'],
     ["a client listed twice", { clients: JSON.stringify([{ host: "198.51.100.21", privateKey: KEY }, { host: "198.51.100.21", privateKey: KEY }]) }, 'Invalid config "private-registry:clients[1].host" = "198.51.100.21": the same host and port is listed twice.'],
   ])("%s", (_label, raw, expected) => {
     const message = messageFor(raw as Record<string, string>);
@@ -351,5 +356,99 @@ describe("tlsTermination", () => {
     // The same users behind the proxy, and no pull-only users without it, are fine.
     expect(parse({ users: '["ci","server"]', pullOnlyUsers: '["server"]' }).pullOnlyUsers).toEqual(["server"]);
     expect(parse({ tlsTermination: "registry", users: '["ci","server"]', pullOnlyUsers: "[]" }).pullOnlyUsers).toEqual([]);
+  });
+});
+
+describe("dockerHost: the engine that runs the registry", () => {
+  const CA = "-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n";
+  const CERT = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n";
+  const TLS_KEY_BODY = "MHcCAQEEIEXAMPLEdockerClientKeyBodyThatMustNeverShow0123456789";
+  const TLS_KEY = `-----BEGIN EC PRIVATE KEY-----\n${TLS_KEY_BODY}\n-----END EC PRIVATE KEY-----\n`;
+  const tls = { dockerTlsCaCert: CA, dockerTlsCert: CERT, dockerTlsKey: TLS_KEY };
+  const allSecret = ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"];
+
+  test("not set: no engine in the settings (the local one, no explicit provider, as before)", () => {
+    expect(parse({}).dockerEngine).toBeUndefined();
+    expect(parse({ dockerHost: "" }).dockerEngine).toBeUndefined();
+  });
+
+  test("tcp:// with the three TLS values as secrets; ssh:// and unix:// alone", async () => {
+    const tcp = parse({ dockerHost: "tcp://198.51.100.7:2376", ...tls }, allSecret).dockerEngine!;
+    expect(tcp.host).toBe("tcp://198.51.100.7:2376");
+    for (const value of Object.values(tcp.tls!)) expect(await pulumi.isSecret(pulumi.output(value))).toBe(true);
+    expect(parse({ dockerHost: "ssh://deploy@registry.example.com" }).dockerEngine).toEqual({ host: "ssh://deploy@registry.example.com" });
+    expect(parse({ dockerHost: "ssh://deploy@[2001:db8::7]:2222" }).dockerEngine).toEqual({ host: "ssh://deploy@[2001:db8::7]:2222" });
+    expect(parse({ dockerHost: "unix:///run/user/1000/docker.sock" }).dockerEngine).toEqual({ host: "unix:///run/user/1000/docker.sock" });
+  });
+
+  test.each([
+    ["plain tcp:// without TLS", { dockerHost: "tcp://198.51.100.7:2375" },
+      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2375": a tcp:// Docker engine needs client TLS: set dockerTlsCaCert, dockerTlsCert, dockerTlsKey (as secrets: `pulumi config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host.'],
+    ["tcp:// missing the key", { dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CERT },
+      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2376": a tcp:// Docker engine needs client TLS: set dockerTlsKey (as secrets'],
+    ["tcp:// without a port", { dockerHost: "tcp://198.51.100.7", ...tls },
+      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7": must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT]; a tcp:// address needs its port (2376 is Docker\'s TLS port) and no user.'],
+    ["http://", { dockerHost: "http://198.51.100.7:2376" },
+      'Invalid config "private-registry:dockerHost" = "http://198.51.100.7:2376": must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT].'],
+    ["a bare host", { dockerHost: "198.51.100.7" },
+      'Invalid config "private-registry:dockerHost" = "198.51.100.7": must be unix:///path/to/docker.sock,'],
+    ["ssh:// with a bad host", { dockerHost: "ssh://deploy@bad_host" },
+      'Invalid config "private-registry:dockerHost" = "ssh://deploy@bad_host": must be unix:///path'],
+    ["TLS values with ssh://", { dockerHost: "ssh://deploy@registry.example.com", dockerTlsCaCert: CA },
+      'Invalid config "private-registry:dockerTlsCaCert" = "[secret]": is used only with a tcp:// dockerHost, not ssh://.'],
+    ["TLS values without dockerHost", { dockerTlsKey: TLS_KEY },
+      'Invalid config "private-registry:dockerTlsKey" = "[secret]": is used only with a tcp:// dockerHost, and dockerHost is not set (the local engine).'],
+    ["a certificate that is not PEM", { dockerHost: "tcp://198.51.100.7:2376", ...tls, dockerTlsCert: "not a certificate" },
+      'Invalid config "private-registry:dockerTlsCert" = "[secret]": must be a PEM certificate.'],
+    ["a key that is not PEM", { dockerHost: "tcp://198.51.100.7:2376", ...tls, dockerTlsKey: "hunter2" },
+      'Invalid config "private-registry:dockerTlsKey" = "[secret]": must be a PEM private key.'],
+  ])("%s", (_label, raw, expected) => {
+    const message = messageFor(raw as Record<string, string>, allSecret);
+    expect(message.startsWith(expected)).toBe(true);
+    expect(message.split("\n")).toHaveLength(1);
+    expect(message).not.toContain("hunter2");
+    expect(message).not.toContain("MIIB");
+  });
+
+  test("a client key in plain text is refused, and never shown", () => {
+    const message = messageFor({ dockerHost: "tcp://198.51.100.7:2376", ...tls }, ["dockerTlsCaCert", "dockerTlsCert"]);
+    expect(message).toBe('Invalid config "private-registry:dockerTlsKey" = "[hidden]": must be a secret: set it with `pulumi config set --secret dockerTlsKey < key.pem` ' +
+      "(a key in plain text in the stack file gives root on the Docker host to whoever reads it).");
+    expectHidden(message, TLS_KEY_BODY);
+    expectHidden(messageFor({ dockerHost: "tcp://198.51.100.7", ...tls }), TLS_KEY_BODY);
+  });
+});
+
+describe("dockerHost in the pre-flight check: the docker CLI asks the same engine", () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { preflight } = require("../lib/preflight") as typeof import("../lib/preflight");
+  const CA = "-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n";
+  const KEY_BODY = "MHcCAQEEIPreflightKeyBodyNeverOnACommandLine0123456789";
+  const tlsKey = `-----BEGIN EC PRIVATE KEY-----\n${KEY_BODY}\n-----END EC PRIVATE KEY-----\n`;
+  const settings = parse({ dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CA, dockerTlsKey: tlsKey, pullImages: "false" },
+    ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"]);
+
+  test("DOCKER_HOST and 0600 TLS files in a folder removed afterwards; the key never in an argument; no local port probe", () => {
+    const calls: { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; files?: Record<string, string> }[] = [];
+    const result = preflight("private-registry", "dev", settings, (cmd, args, _t, env) => {
+      const dir = env?.DOCKER_CERT_PATH;
+      const files = dir ? Object.fromEntries(fs.readdirSync(dir).map((f) => [f, (fs.statSync(path.join(dir, f)).mode & 0o777).toString(8)])) : undefined;
+      if (dir) expect(fs.readFileSync(path.join(dir, "key.pem"), "utf8")).toBe(tlsKey);
+      calls.push({ cmd, args, env, files });
+      return { status: args[0] === "version" ? 0 : 1, stdout: "", stderr: "" };
+    });
+    expect(calls.every((c) => c.cmd === "docker")).toBe(true); // no node probe of a port on this machine
+    for (const c of calls) {
+      expect(c.env).toMatchObject({ DOCKER_HOST: "tcp://198.51.100.7:2376", DOCKER_TLS_VERIFY: "1" });
+      expect(c.files).toEqual({ "ca.pem": "600", "cert.pem": "600", "key.pem": "600" });
+      expect(c.args.join(" ")).not.toContain(KEY_BODY);
+    }
+    expect(fs.existsSync(calls[0].env!.DOCKER_CERT_PATH!)).toBe(false);
+    expect(result.notes.join("\n")).toContain("the Docker engine at tcp://198.51.100.7:2376 is not this machine's socket");
+  });
+
+  test("an engine that does not answer: one message naming dockerHost, nothing of the key", () => {
+    const result = preflight("private-registry", "dev", settings, () => ({ status: 1, stdout: "", stderr: "error during connect: remote error: tls: bad certificate\n" }));
+    expect(result.problems).toEqual(['Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2376": the Docker engine there does not answer (error during connect: remote error: tls: bad certificate); nothing was created.']);
   });
 });

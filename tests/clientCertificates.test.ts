@@ -1,0 +1,165 @@
+// Mutual TLS on a real deployment (real `pulumi up` through the Automation API,
+// registry and nginx from the local images, two SSH client hosts with skopeo, which
+// reads certs.d, client certificates included, like Docker): one certificate per
+// host installed where Docker looks, nothing served without one, and a host removed
+// from the config refused at the next `up` although its certificate is still signed
+// by the CA (nginx's allow list of the current hosts' certificates).
+// Traffic goes only to this test's own network and containers.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { spawnSync } from "child_process";
+import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
+import { setAllConfigSafely } from "./helpers/config";
+import { containerSh, docker, dockerQuiet, waitForSsh } from "./helpers/e2e";
+import { MAKE_IMAGE_SH } from "./helpers/ociImage";
+
+jest.setTimeout(900_000);
+
+const projectDir = path.join(__dirname, "..");
+const id = `mtls${process.pid % 100000}`;
+const SUBNET = "10.251.91.0/24";
+const GATEWAY = "10.251.91.1"; // outside 127/8: clients verify TLS
+const CLIENT_IPS = ["10.251.91.21", "10.251.91.22"];
+const PORT = 19843;
+const ENDPOINT = `${GATEWAY}:${PORT}`;
+const CERTS = `/etc/docker/certs.d/${ENDPOINT}`;
+const clients = [`${id}-client-1`, `${id}-client-2`];
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "client-certificates-test-"));
+const sshKeyFile = path.join(workDir, "id_ed25519");
+const env: Record<string, string> = {
+  PULUMI_BACKEND_URL: `file://${path.join(workDir, "state")}`,
+  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+  PULUMI_SKIP_UPDATE_CHECK: "true",
+  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+};
+fs.mkdirSync(path.join(workDir, "state"));
+
+let stack: Stack;
+let password = "";
+let digest = "";
+const client = (i: number, script: string, stdin = "") => containerSh(clients[i], script, stdin);
+
+/** The status line nginx answers GET /v2/ with, verifying TLS with the installed CA, with the given extra curl options. */
+function status(i: number, curlOptions: string): string {
+  const r = client(i, `curl -sS --noproxy '*' --max-time 10 --cacert ${CERTS}/ca.crt ${curlOptions} -o /tmp/body -w '%{http_code}' https://${ENDPOINT}/v2/; echo; cat /tmp/body`);
+  return r.out.trim();
+}
+
+function config(withSecond: boolean): ConfigMap {
+  const c = (value: string, secret = false) => ({ value, secret });
+  const key = fs.readFileSync(sshKeyFile, "utf8");
+  return {
+    "private-registry:ipAddresses[0]": c(GATEWAY),
+    "private-registry:dnsNames[0]": c("registry.mtls.test"),
+    "private-registry:port": c(String(PORT)),
+    "private-registry:listenAddress": c(GATEWAY),
+    "private-registry:keyAlgorithm": c("ECDSA"),
+    "private-registry:registryImage": c("private-registry/registry:2.8.2-debian"),
+    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
+    "private-registry:pullImages": c("false"),
+    "private-registry:namePrefix": c(id),
+    "private-registry:keepDataOnDestroy": c("false"),
+    "private-registry:clientCertificates": c("true"),
+    "private-registry:clients[0].host": c(CLIENT_IPS[0]),
+    "private-registry:clients[0].privateKey": c(key, true),
+    ...(withSecond ? {
+      "private-registry:clients[1].host": c(CLIENT_IPS[1]),
+      "private-registry:clients[1].privateKey": c(key, true),
+    } : {}),
+  };
+}
+
+beforeAll(async () => {
+  spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
+  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
+  clients.forEach((name, i) => docker("run", "-d", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i], "--add-host", `registry.mtls.test:${GATEWAY}`,
+    "-e", `AUTHORIZED_KEY=${fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim()}`, "private-registry/ssh-client-host:bookworm"));
+  CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
+  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
+  await setAllConfigSafely(stack, config(true), true);
+  const up = await stack.up();
+  expect(up.summary.result).toBe("succeeded");
+  password = up.outputs.credentials.value.admin;
+});
+
+afterAll(async () => {
+  if (stack) {
+    try { await stack.destroy(); } catch { /* removed below */ }
+    try { await stack.workspace.removeStack(id, { force: true }); } catch { /* gone */ }
+  }
+  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
+  dockerQuiet("rm", "-f", ...clients, `${id}-registry`, `${id}-nginx`);
+  for (const n of [`${id}-clients`, `${id}-net`]) dockerQuiet("network", "rm", n);
+  dockerQuiet("volume", "rm", `${id}-data`);
+  fs.rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("clientCertificates: mutual TLS with one certificate per client host", () => {
+  test("each host has its own client.cert (0644) and client.key (0600, root) beside ca.crt, for client authentication only", () => {
+    const serials: string[] = [];
+    for (const i of [0, 1]) {
+      expect(client(i, `stat -c '%n %a %U' ${CERTS}/ca.crt ${CERTS}/client.cert ${CERTS}/client.key`).out.trim().split("\n")).toEqual([
+        `${CERTS}/ca.crt 644 root`, `${CERTS}/client.cert 644 root`, `${CERTS}/client.key 600 root`,
+      ]);
+      const text = client(i, `openssl x509 -in ${CERTS}/client.cert -noout -subject -serial -ext extendedKeyUsage -nameopt multiline`).out;
+      expect(text).toMatch(new RegExp(`commonName\\s*=\\s*root@${CLIENT_IPS[i].replace(/\./g, "\\.")}:22`));
+      expect(text).toContain("TLS Web Client Authentication");
+      expect(text).not.toContain("Server Authentication");
+      serials.push((/serial=(\S+)/.exec(text) ?? ["", ""])[1]);
+      // The key belongs to the certificate.
+      expect(client(i, `[ "$(openssl pkey -in ${CERTS}/client.key -pubout)" = "$(openssl x509 -in ${CERTS}/client.cert -noout -pubkey)" ] && echo match`).out).toBe("match\n");
+    }
+    expect(serials[0]).not.toBe(serials[1]);
+  });
+
+  test("skopeo (reading certs.d like Docker) pushes from one host and pulls the same digest on the other", () => {
+    for (const i of [0, 1]) expect(client(i, `skopeo login --username admin --password-stdin ${ENDPOINT}`, password).status).toBe(0);
+    const made = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/app 2 65536`);
+    digest = made.out.trim();
+    expect(client(0, `skopeo copy oci:/tmp/app:latest docker://${ENDPOINT}/mtls/app:1 >/dev/null`).status).toBe(0);
+    const pulled = client(1, `skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/mtls/app:1 oci:/tmp/pulled:x >/dev/null && cat /tmp/pd`);
+    expect(pulled.out.trim()).toBe(digest);
+  });
+
+  test("with its certificate a host gets to basic auth (401 without a password); without one, or with one from another CA, nothing is served", () => {
+    // (A copy without the colon of host:port in its path, which curl's --cert would read as a password.)
+    expect(client(0, `mkdir -p /tmp/mine && cp ${CERTS}/client.cert ${CERTS}/client.key /tmp/mine/`).status).toBe(0);
+    expect(status(0, "--cert /tmp/mine/client.cert --key /tmp/mine/client.key")).toMatch(/^401\n/);
+    const none = status(0, "");
+    expect(none).toMatch(/^400\n/);
+    expect(none).toContain("No required SSL certificate was sent");
+    // A certificate for the same name from a CA of the host's own making.
+    expect(client(0, "cd /tmp && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue.key -out rogue.crt " +
+      `-days 1 -subj '/CN=root@${CLIENT_IPS[0]}:22' -addext extendedKeyUsage=clientAuth 2>/dev/null && echo made`).out).toBe("made\n");
+    const rogue = status(0, "--cert /tmp/rogue.crt --key /tmp/rogue.key");
+    expect(rogue).toMatch(/^400\n/);
+    expect(rogue).toContain("The SSL certificate error");
+    // skopeo with the CA alone (no client certificate) cannot pull.
+    expect(client(0, `mkdir -p /tmp/ca-only && cp ${CERTS}/ca.crt /tmp/ca-only/ && skopeo inspect --cert-dir /tmp/ca-only docker://${ENDPOINT}/mtls/app:1`).status).not.toBe(0);
+  });
+
+  test("a host removed from the config is refused at the next `up`, although its certificate is still signed by the CA", async () => {
+    // What an attacker who kept the removed host's files would hold.
+    expect(client(1, `mkdir -p /tmp/kept && cp ${CERTS}/client.cert ${CERTS}/client.key ${CERTS}/ca.crt /tmp/kept/`).status).toBe(0);
+    const before = status(1, "--cert /tmp/kept/client.cert --key /tmp/kept/client.key");
+    expect(before).toMatch(/^401\n/);
+    await stack.removeConfig("private-registry:clients[1]", true);
+    const up = await stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    expect(up.outputs.clientHosts.value).toEqual([`root@${CLIENT_IPS[0]}:22`]);
+    // The host's own files went with it (its remove script ran).
+    expect(client(1, `ls ${CERTS} 2>/dev/null; true`).out.trim()).toBe("");
+    const after = client(1, `curl -sS --noproxy '*' --max-time 10 --cacert /tmp/kept/ca.crt --cert /tmp/kept/client.cert --key /tmp/kept/client.key ` +
+      `-H @- -o /tmp/body -w '%{http_code}' https://${ENDPOINT}/v2/; echo; cat /tmp/body`,
+      `Authorization: Basic ${Buffer.from(`admin:${password}`).toString("base64")}\n`).out;
+    expect(after).toMatch(/^403\n/);
+    expect(after).toContain('"code":"DENIED"');
+    // The host that stays still pulls.
+    const pulled = client(0, `rm -rf /tmp/p && skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/mtls/app:1 oci:/tmp/p:x >/dev/null && cat /tmp/pd`);
+    expect(pulled.out.trim()).toBe(digest);
+    const quiet = await stack.preview({ expectNoChanges: true });
+    expect(Object.keys(quiet.changeSummary)).toEqual(["same"]);
+  });
+});
