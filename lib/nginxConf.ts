@@ -168,7 +168,12 @@ ${clientCertCheck}${pullOnlyCheck}
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_read_timeout 900;
       proxy_request_buffering off;
-      proxy_buffering off;
+      # Pulls: buffered in memory (never on disk) so that the registry's answer flows at
+      # its own pace; measured here, a 1 GiB pull went from 41 to 73 MiB/s (docs/benchmarks.md).
+      proxy_buffering on;
+      proxy_buffers 16 64k;
+      proxy_busy_buffers_size 128k;
+      proxy_max_temp_file_size 0;
     }
 
     location / {
