@@ -270,9 +270,9 @@ export class AttemptLog {
     return lines.join("\n");
   }
 
-  /** Writes the table where SECURITY_AUDIT_TABLE points, if it is set. */
-  writeIfAsked(header: string): void {
-    const file = process.env.SECURITY_AUDIT_TABLE;
+  /** Writes the table where the variable (SECURITY_AUDIT_TABLE by default) points, if it is set. */
+  writeIfAsked(header: string, variable = "SECURITY_AUDIT_TABLE"): void {
+    const file = process.env[variable];
     if (file) fs.writeFileSync(file, this.markdown(header));
   }
 }
