@@ -98,7 +98,7 @@ function errorMessage(output: string): string {
 }
 
 const fixtures: Fixtures = {
-  sshPort: 0, sshKey: "", otherKey: "", noSudoUser: "nosudo", sshContainer: `${id}-sshd`, silentPort: 0, busyPort: 0, freePort: 0,
+  sshPort: 0, sshKey: "", otherKey: "", noSudoUser: "nosudo", sshContainer: `${id}-sshd`, silentPort: 0, busyPort: 0, freePort: 0, refusedPort: 0,
   takenNetworkPrefix: `${id}n`, takenVolumePrefix: `${id}v`, takenContainerPrefix: `${id}c`,
 };
 const servers: net.Server[] = [];
@@ -119,9 +119,12 @@ beforeAll(async () => {
   const silent = net.createServer(() => undefined); // accepts TCP, never speaks
   const busy = net.createServer((s) => s.destroy());
   const free = net.createServer();
+  const refused = net.createServer();
   servers.push(silent, busy);
-  [fixtures.silentPort, fixtures.busyPort, fixtures.freePort] = [await listen(silent), await listen(busy), await listen(free)];
+  [fixtures.silentPort, fixtures.busyPort, fixtures.freePort, fixtures.refusedPort] =
+    [await listen(silent), await listen(busy), await listen(free), await listen(refused)];
   await new Promise((r) => free.close(r));
+  await new Promise((r) => refused.close(r));
   // Names taken by things no stack made.
   docker("network", "create", `${fixtures.takenNetworkPrefix}-net`);
   docker("volume", "create", `${fixtures.takenVolumePrefix}-data`);
@@ -214,8 +217,8 @@ describe("a bad change to a running stack: one message, nothing changed (real pu
   const changes: [string, () => ConfigEntry[], () => string][] = [
     ["the port moved to one another program listens on", () => [["port", String(fixtures.busyPort)]],
       () => `Invalid config "private-registry:port" = ${fixtures.busyPort}: is already in use on 127.0.0.1 on the Docker host.`],
-    ["a client host added that refuses the connection", () => [["clients[1].host", "127.0.0.1"], ["clients[1].port", String(fixtures.freePort)], ["clients[1].privateKey", fixtures.sshKey, true]],
-      () => `Invalid config "private-registry:clients[1].host" = "127.0.0.1": cannot log in over SSH with the configured key as root on port ${fixtures.freePort}`],
+    ["a client host added that refuses the connection", () => [["clients[1].host", "127.0.0.1"], ["clients[1].port", String(fixtures.refusedPort)], ["clients[1].privateKey", fixtures.sshKey, true]],
+      () => `Invalid config "private-registry:clients[1].host" = "127.0.0.1": cannot log in over SSH with the configured key as root on port ${fixtures.refusedPort} (ssh: connect to host 127.0.0.1 port ${fixtures.refusedPort}: Connection refused).`],
     ["the registry image changed to one that is not there", () => [["registryImage", "private-registry/missing:2"]],
       () => 'Invalid config "private-registry:registryImage" = "private-registry/missing:2": is not on the Docker host, and pullImages is false'],
     ["a user added with a bad name", () => [["users[0]", "admin"], ["users[1]", "ci:bot"]],

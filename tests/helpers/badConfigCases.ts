@@ -19,8 +19,10 @@ export interface Fixtures {
   silentPort: number;
   /** Another program listens here. */
   busyPort: number;
-  /** Nothing listens here: a free port for the registry, and a refused one for SSH. */
+  /** Nothing listens here: a free port for the registry. */
   freePort: number;
+  /** Nothing listens here either, and nothing will: a refused one for SSH. */
+  refusedPort: number;
   /** Name prefixes whose network, volume or registry container exists and belongs to no stack. */
   takenNetworkPrefix: string;
   takenVolumePrefix: string;
@@ -147,14 +149,14 @@ export const hostCases: BadConfigCase[] = [
     message: (f) => invalid("namePrefix", `"${f.takenVolumePrefix}"`, `a Docker volume named ${f.takenVolumePrefix}-data already exists on the Docker host and belongs to no stack of this program; to use its data as this registry's, set adoptExistingVolume to true`) },
   { name: "a container name someone else has", config: (f) => [...sound(f), ["namePrefix", f.takenContainerPrefix]],
     message: (f) => invalid("namePrefix", `"${f.takenContainerPrefix}"`, `a Docker container named ${f.takenContainerPrefix}-registry already exists on the Docker host and belongs to no stack of this program`) },
-  { name: "a client host that refuses the connection", config: (f) => [...sound(f), ...client(0, f.freePort, f.sshKey)],
-    message: (f) => invalid("clients[0].host", '"127.0.0.1"', `cannot log in over SSH with the configured key as root on port ${f.freePort} (ssh: connect to host 127.0.0.1 port ${f.freePort}: Connection refused).`) },
+  { name: "a client host that refuses the connection", config: (f) => [...sound(f), ...client(0, f.refusedPort, f.sshKey)],
+    message: (f) => invalid("clients[0].host", '"127.0.0.1"', `cannot log in over SSH with the configured key as root on port ${f.refusedPort} (ssh: connect to host 127.0.0.1 port ${f.refusedPort}: Connection refused).`) },
   { name: "a client host that refuses the key", config: (f) => [...sound(f), ...client(0, f.sshPort, f.otherKey)],
     message: (f) => invalid("clients[0].host", '"127.0.0.1"', `cannot log in over SSH with the configured key as root on port ${f.sshPort} (root@127.0.0.1: Permission denied (publickey).`) },
   { name: "a client host that accepts TCP and never speaks SSH", config: (f) => [...sound(f), ...client(0, f.silentPort, f.sshKey)],
     message: (f) => invalid("clients[0].host", '"127.0.0.1"', `cannot log in over SSH with the configured key as root on port ${f.silentPort} (`) },
   { name: "a client login without passwordless sudo", config: (f) => [...sound(f), ...client(0, f.sshPort, f.sshKey, f.noSudoUser), ["clients[0].sudo", "true"]],
     message: (f) => invalid("clients[0].host", '"127.0.0.1"', `passwordless sudo (sudo -n) does not work as ${f.noSudoUser} on port ${f.sshPort} (`) },
-  { name: "a good client host and a bad one", config: (f) => [...sound(f), ...client(0, f.sshPort, f.sshKey), ...client(1, f.freePort, f.sshKey)],
-    message: (f) => invalid("clients[1].host", '"127.0.0.1"', `cannot log in over SSH with the configured key as root on port ${f.freePort} (ssh: connect to host 127.0.0.1 port ${f.freePort}: Connection refused).`) },
+  { name: "a good client host and a bad one", config: (f) => [...sound(f), ...client(0, f.sshPort, f.sshKey), ...client(1, f.refusedPort, f.sshKey)],
+    message: (f) => invalid("clients[1].host", '"127.0.0.1"', `cannot log in over SSH with the configured key as root on port ${f.refusedPort} (ssh: connect to host 127.0.0.1 port ${f.refusedPort}: Connection refused).`) },
 ];
