@@ -76,7 +76,9 @@ function stateResources(stack: string): string[] {
 
 /** Every Docker object of this run's stacks (by label or by name), with ids: what a run may have made. */
 function dockerObjects(): string[] {
-  const list = (...args: string[]) => docker(...args).split("\n").filter((line) => line.includes(id) || line.includes("private-registry/bad-"));
+  // Lines trimmed: an empty label leaves a trailing space, which the last line of a listing loses.
+  const list = (...args: string[]) => docker(...args).split("\n").map((line) => line.trim())
+    .filter((line) => line.includes(id) || line.includes("private-registry/bad-"));
   return [
     ...list("ps", "-a", "--format", '{{.ID}} {{.Names}} {{.Label "private-registry.stack"}}'),
     ...list("network", "ls", "--format", '{{.ID}} {{.Name}} {{.Label "private-registry.stack"}}'),
