@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClientHostSettings } from "../lib/settings";
 import { asCommand, renderInstallScript, renderRemoveScript, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER } from "../lib/clientTrustScript";
+import { withNewline } from "../lib/pem";
 
 export interface LocalClientArgs {
   sudo: boolean;
@@ -84,8 +85,4 @@ export class ClientTrust extends pulumi.ComponentResource {
     this.hosts = pulumi.all(installed);
     this.registerOutputs({ hosts: this.hosts });
   }
-}
-
-function withNewline(pem: string): string {
-  return pem.endsWith("\n") ? pem : `${pem}\n`;
 }

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { Settings } from "../lib/settings";
 import { registryEndpoints } from "../lib/endpoints";
+import { withNewline } from "../lib/pem";
 import { renderNginxConf } from "../lib/nginxConf";
 import { CertificateAuthority } from "./certificateAuthority";
 import { ServerCertificate } from "./serverCertificate";
@@ -57,7 +58,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     const ca = cas.get(settings.caGeneration) as CertificateAuthority;
     // What clients trust: every CA in use, the signing one first (Docker reads them all from ca.crt).
     const trustedCaPem = pulumi.all(trusted.map((g) => (cas.get(g) as CertificateAuthority).certPem))
-      .apply((pems) => (pems.length === 1 ? pems[0] : pems.map((pem) => (pem.endsWith("\n") ? pem : `${pem}\n`)).join("")));
+      .apply((pems) => (pems.length === 1 ? pems[0] : pems.map(withNewline).join("")));
 
     const serverCert = new ServerCertificate(`${name}-server`, {
       ...keySpec,

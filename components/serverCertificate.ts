@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeySpec, privateKeyArgs } from "./certificateAuthority";
+import { withNewline } from "../lib/pem";
 
 export interface ServerCertificateArgs extends KeySpec {
   caCertPem: pulumi.Input<string>;
@@ -53,8 +54,4 @@ export class ServerCertificate extends pulumi.ComponentResource {
     this.expiresAt = cert.validityEndTime;
     this.registerOutputs({ certPem: this.certPem, chainPem: this.chainPem, expiresAt: this.expiresAt });
   }
-}
-
-function withNewline(pem: string): string {
-  return pem.endsWith("\n") ? pem : `${pem}\n`;
 }

@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { Settings, plainPrivateKey, plainDockerTls, isLocalEngine } from "./settings";
 import { dockerNames } from "./dockerNames";
+import { withNewline } from "./pem";
 
 /** Docker label that marks what a stack made: `<project>/<stack>`. */
 export const STACK_LABEL = "private-registry.stack";
@@ -64,7 +65,7 @@ export function preflight(project: string, stack: string, settings: Settings, ru
     if (tls) {
       tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), "private-registry-docker-tls-"));
       for (const [file, pem] of [["ca.pem", tls.caCert], ["cert.pem", tls.cert], ["key.pem", tls.key]]) {
-        fs.writeFileSync(path.join(tlsDir, file), pem.endsWith("\n") ? pem : `${pem}\n`, { mode: 0o600 });
+        fs.writeFileSync(path.join(tlsDir, file), withNewline(pem), { mode: 0o600 });
       }
       env.DOCKER_TLS_VERIFY = "1";
       env.DOCKER_CERT_PATH = tlsDir;
@@ -153,7 +154,7 @@ export function preflight(project: string, stack: string, settings: Settings, ru
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "private-registry-ssh-"));
     try {
       const keyFile = path.join(dir, "key");
-      fs.writeFileSync(keyFile, key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
+      fs.writeFileSync(keyFile, withNewline(key), { mode: 0o600 });
       const r = run("ssh", ["-F", "/dev/null", "-i", keyFile, "-p", String(client.port),
         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
         "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",

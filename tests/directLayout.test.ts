@@ -10,10 +10,10 @@ import * as os from "os";
 import * as path from "path";
 import * as https from "https";
 import * as crypto from "crypto";
-import { execFileSync, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
 import { setAllConfigSafely } from "./helpers/config";
-import { docker, dockerQuiet, containerSh, planRecorder, ShResult, Plan } from "./helpers/e2e";
+import { docker, dockerQuiet, containerSh, planRecorder, ShResult, Plan, copyTinyImageInto } from "./helpers/e2e";
 
 jest.setTimeout(900_000);
 
@@ -127,11 +127,7 @@ beforeAll(async () => {
   removeLeftovers(/^dir[0-9]+-/);
   docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
   docker("run", "-d", "--name", clientName, "--network", `${id}-clients`, "--ip", CLIENT_IP, "--entrypoint", "sleep", CLIENT_IMAGE, "infinity");
-  // A tiny image to push: one file, imported, saved as an archive inside the client.
-  fs.writeFileSync(path.join(workDir, "hello.txt"), `hello from ${id}\n`);
-  execFileSync("sh", ["-c", `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 >/dev/null && ` +
-    `docker save ${id}-tiny:1 -o ${workDir}/tiny.tar && docker rmi ${id}-tiny:1 >/dev/null`]);
-  docker("cp", `${workDir}/tiny.tar`, `${clientName}:/tmp/tiny.tar`);
+  copyTinyImageInto(clientName, workDir, id);
 
   stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
   await setAllConfigSafely(stack, config("registry"), true);

@@ -1,6 +1,8 @@
 // Small helpers for the real-deployment test: the docker CLI, SSH client-host
 // containers, and the plan of a Pulumi operation as a user reads it.
 import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import { EngineEvent } from "@pulumi/pulumi/automation";
 
 /** Runs the docker CLI; returns trimmed stdout, throws with stderr on failure. */
@@ -62,4 +64,12 @@ export function planRecorder(): { onEvent: (event: EngineEvent) => void; plan: (
       };
     },
   };
+}
+
+/** A one-file image, imported and saved as a docker-archive at /tmp/tiny.tar inside `container`: something small to push. */
+export function copyTinyImageInto(container: string, workDir: string, id: string): void {
+  fs.writeFileSync(path.join(workDir, "hello.txt"), `hello from ${id}\n`);
+  execFileSync("sh", ["-c", `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 >/dev/null && ` +
+    `docker save ${id}-tiny:1 -o ${workDir}/tiny.tar && docker rmi ${id}-tiny:1 >/dev/null`]);
+  docker("cp", `${workDir}/tiny.tar`, `${container}:/tmp/tiny.tar`);
 }
