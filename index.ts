@@ -11,7 +11,7 @@ const checked = preflight(pulumi.getProject(), pulumi.getStack(), settings);
 if (checked.problems.length > 0) throw new ConfigError(checked.problems);
 checked.notes.forEach((note) => pulumi.log.info(note));
 
-const registry = new PrivateRegistry("registry", settings);
+const registry = new PrivateRegistry("registry", settings, {}, checked.facts);
 
 export const endpoints = registry.endpoints;
 export const caCertPem = registry.caCertPem;

@@ -11,7 +11,7 @@ import { Registry, REGISTRY_HOST, REGISTRY_PORT } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust } from "./clientTrust";
 import { ClientCertificate } from "./clientCertificate";
-import { STACK_LABEL } from "../lib/preflight";
+import { STACK_LABEL, HostFacts } from "../lib/preflight";
 
 /**
  * The whole product: CA, server certificate, users, registry, TLS proxy and client trust.
@@ -39,7 +39,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
   /** The registry's and the proxy's container names (for `npm run gc`); proxy is "" when the registry terminates TLS. */
   readonly containers: pulumi.Output<{ registry: string; proxy: string }>;
 
-  constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions) {
+  /** `facts`: what the pre-flight check learned of the Docker host (lib/preflight.ts). */
+  constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions, facts: HostFacts = {}) {
     super("private-registry:index:PrivateRegistry", name, {}, opts);
     const parent = { parent: this };
     const keySpec = { keyAlgorithm: settings.keyAlgorithm, rsaBits: settings.rsaBits };
@@ -123,8 +124,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       listenPort: PROXY_CONTAINER_PORT,
       certificatePath: PROXY_PATHS.certificateChain,
       privateKeyPath: PROXY_PATHS.privateKey,
-      htpasswdPath: PROXY_PATHS.htpasswd,
-      pullOnlyUsers: settings.pullOnlyUsers,
+      usersDirectory: PROXY_PATHS.usersDirectory,
     };
     const nginxConf: pulumi.Input<string> = !settings.clientCertificates
       ? renderNginxConf(nginxConfInput)
@@ -141,6 +141,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       certificateChainPem: serverCert.chainPem,
       privateKeyPem: serverCert.privateKeyPem,
       htpasswd: users.htpasswd,
+      pushUsers: settings.users.filter((user) => !settings.pullOnlyUsers.includes(user)),
+      rerunOf: facts.usersWriterRerunOf,
       // Client certificates from the CAs clients trust (a rotation keeps both valid).
       clientCaPem: settings.clientCertificates ? trustedCaPem : undefined,
       labels,

@@ -9,5 +9,8 @@ export function dockerNames(namePrefix: string) {
     volume: `${namePrefix}-data`,
     registryContainer: `${namePrefix}-registry`,
     proxyContainer: `${namePrefix}-nginx`,
+    /** The proxy layout's users (htpasswd, push rights), and the one-shot container that writes them. */
+    usersVolume: `${namePrefix}-users`,
+    usersWriterContainer: `${namePrefix}-users-writer`,
   };
 }

@@ -2,6 +2,8 @@
 // recipe, with a modern TLS policy. nginx shares the registry container's network
 // namespace and reaches it on loopback: a fixed address, so a kept-alive upstream.
 
+import { USERS_DIRECTORY } from "./usersDirectory";
+
 export interface NginxConfInput {
   /** Names and addresses the certificate covers; used as server_name. */
   serverNames: string[];
@@ -12,9 +14,11 @@ export interface NginxConfInput {
   listenPort: number;
   certificatePath: string;
   privateKeyPath: string;
-  htpasswdPath: string;
-  /** Users who may only pull: any other method than GET and HEAD is refused with 403. */
-  pullOnlyUsers?: string[];
+  /**
+   * The users directory (lib/usersDirectory.ts): its htpasswd checks every request, and
+   * only users with a file in its may-push/ get past GET and HEAD; 403 for the others.
+   */
+  usersDirectory: string;
   /**
    * Mutual TLS: a client must present a certificate from the CAs in caPath, and only
    * the certificates whose SHA-1 fingerprints (lower-case hex, as nginx's
@@ -47,32 +51,6 @@ export const AUTH_FAILURE_BURST = 100;
 
 export function renderNginxConf(input: NginxConfInput): string {
   const serverNames = input.serverNames.map((n) => (n.includes(":") ? `"[${n}]"` : n)).join(" ");
-  const pullOnly = input.pullOnlyUsers ?? [];
-  // User names are letters, digits, '.', '_' and '-' (lib/settings.ts): only the dot needs escaping.
-  const pullOnlyPattern = pullOnly.map((u) => u.replace(/\./g, "\\.")).join("|");
-  const pullOnlyMap = pullOnly.length === 0 ? "" : `
-  # Pull-only users: anything but GET and HEAD (a push, a delete) is refused. The
-  # name comes from the Authorization header; checked before the password, which
-  # only ever refuses more.
-  map "$remote_user:$request_method" $registry_write_refused {
-    default 0;
-    "~^(?:${pullOnlyPattern}):(?!(?:GET|HEAD)$)" 1;
-  }
-`;
-  const pullOnlyCheck = pullOnly.length === 0 ? "" : `
-      if ($registry_write_refused) {
-        return 403;
-      }
-      error_page 403 = @pull_only;
-`;
-  const pullOnlyLocation = pullOnly.length === 0 ? "" : `
-    # What Docker prints for it: "denied: this user may only pull".
-    location @pull_only {
-      default_type application/json;
-      add_header 'Docker-Distribution-Api-Version' 'registry/2.0' always;
-      return 403 '{"errors":[{"code":"DENIED","message":"this user may only pull"}]}';
-    }
-`;
   const mtls = input.clientCertificates;
   const clientCertMap = !mtls ? "" : `  # Client certificates allowed in: one per client host in the config. A host removed
   # from it keeps a certificate the CA signed, and is refused here (403).
@@ -126,7 +104,17 @@ ${clientCertMap}  # Connections to the registry are kept open and reused (HTTP/1
     server ${input.upstreamHost}:${input.upstreamPort};
     keepalive 32;
   }
-${pullOnlyMap}
+
+  # What a request needs besides a valid password, as a file in the users directory
+  # that must exist (try_files below): reads need nothing more (the htpasswd is there);
+  # anything else (a push, a delete) needs the user's file in may-push/. Looked up on
+  # every request, like the htpasswd: a user change needs no reload.
+  map $request_method $registry_permission_file {
+    GET /${USERS_DIRECTORY.htpasswd};
+    HEAD /${USERS_DIRECTORY.htpasswd};
+    default /${USERS_DIRECTORY.mayPush}/$remote_user;
+  }
+
   server {
     listen ${input.listenPort} ssl;
     server_name ${serverNames};
@@ -149,14 +137,19 @@ ${clientCertTls}
       if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {
         return 404;
       }
-${clientCertCheck}${pullOnlyCheck}
+${clientCertCheck}
       auth_basic "Registry realm";
-      auth_basic_user_file ${input.htpasswdPath};
+      auth_basic_user_file ${input.usersDirectory}/${USERS_DIRECTORY.htpasswd};
       # nginx's own 401 only (the registry's answers are not intercepted): counted below.
       error_page 401 = @auth_failed;
       add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;
 
-      proxy_pass http://registry_upstream;
+      # After the password (try_files runs after the access phase): a write by a user
+      # who may only pull goes to @pull_only. The request URI is passed as the client
+      # sent it ($request_uri): try_files rewrote $uri to the file it found.
+      root ${input.usersDirectory};
+      try_files $registry_permission_file @pull_only;
+      proxy_pass http://registry_upstream$request_uri;
       # HTTP/1.1 to the registry: with HTTP/1.0 nginx buffers a chunked upload in
       # full whatever proxy_request_buffering says. No "Connection: close" either.
       proxy_http_version 1.1;
@@ -196,7 +189,13 @@ ${clientCertCheck}${pullOnlyCheck}
       root /nonexistent;
       try_files /nothing =401;
     }
-${pullOnlyLocation}
+
+    # What Docker prints for it: "denied: this user may only pull".
+    location @pull_only {
+      default_type application/json;
+      add_header 'Docker-Distribution-Api-Version' 'registry/2.0' always;
+      return 403 '{"errors":[{"code":"DENIED","message":"this user may only pull"}]}';
+    }
   }
 }
 `;

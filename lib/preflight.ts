@@ -13,6 +13,12 @@ import { withNewline } from "./pem";
 
 /** Docker label that marks what a stack made: `<project>/<stack>`. */
 export const STACK_LABEL = "private-registry.stack";
+/**
+ * Docker label on the users writer: the ID of an earlier writer of this stack that
+ * failed. A new value makes the writer run again (its inputs changed); kept as it is
+ * once the re-run succeeded, so that nothing changes after that.
+ */
+export const RERUN_OF_LABEL = "private-registry.rerun-of";
 
 export interface RunResult {
   status: number | null;
@@ -33,6 +39,17 @@ export interface PreflightResult {
   problems: string[];
   /** Things `up` should say it did (adopting a volume). */
   notes: string[];
+  /** What the program needs to know of the Docker host's state (see HostFacts). */
+  facts: HostFacts;
+}
+
+/** What the Docker host tells the program beyond its config. */
+export interface HostFacts {
+  /**
+   * The users writer's RERUN_OF_LABEL value: the ID of this stack's writer that exited
+   * non-zero (so it runs again), or the label the current writer carries, or undefined.
+   */
+  usersWriterRerunOf?: string;
 }
 
 const SSH_TIMEOUT_MS = 30_000;
@@ -44,6 +61,7 @@ function lastLine(text: string): string {
 export function preflight(project: string, stack: string, settings: Settings, run: Run = systemRun): PreflightResult {
   const problems: string[] = [];
   const notes: string[] = [];
+  const facts: HostFacts = {};
   const owner = `${project}/${stack}`;
   const bad = (key: string, value: unknown, why: string) =>
     problems.push(`Invalid config "${project}:${key}" = ${JSON.stringify(value)}: ${why}.`);
@@ -96,7 +114,10 @@ export function preflight(project: string, stack: string, settings: Settings, ru
       const whose = (label: string) => (label ? `stack ${label}` : "no stack of this program");
       const prefix = settings.namePrefix;
       const names = dockerNames(prefix);
-      for (const [kind, name] of [["container", names.registryContainer], ["container", names.proxyContainer], ["network", names.network]] as const) {
+      // What this stack will make: the proxy layout's users volume and writer only with the proxy.
+      const proxyOnly = settings.tlsTermination === "registry" ? [] as const
+        : [["container", names.proxyContainer], ["container", names.usersWriterContainer], ["volume", names.usersVolume]] as const;
+      for (const [kind, name] of [["container", names.registryContainer], ...proxyOnly, ["network", names.network]] as const) {
         const label = ownerOf(kind, name);
         if (label !== undefined && label !== owner) {
           bad("namePrefix", prefix, `a Docker ${kind} named ${name} already exists on the Docker host and belongs to ${whose(label)}; choose another namePrefix, or remove the ${kind} if it is not needed`);
@@ -109,6 +130,22 @@ export function preflight(project: string, stack: string, settings: Settings, ru
           notes.push(`using the existing volume ${volume} (it belongs to ${whose(volumeLabel)}) as the registry's data, as adoptExistingVolume asks; destroy will keep it`);
         } else {
           bad("namePrefix", prefix, `a Docker volume named ${volume} already exists on the Docker host and belongs to ${whose(volumeLabel)}; to use its data as this registry's, set adoptExistingVolume to true (destroy then never deletes it), else choose another namePrefix`);
+        }
+      }
+
+      // This stack's users writer: one that failed (a run that failed with it) runs again now.
+      if (settings.tlsTermination !== "registry") {
+        const writer = docker("container", "inspect", "--format",
+          `{{.State.Status}}|{{.State.ExitCode}}|{{.Id}}|{{index .Config.Labels "${STACK_LABEL}"}}|{{index .Config.Labels "${RERUN_OF_LABEL}"}}`,
+          names.usersWriterContainer);
+        const [status, exitCode, containerId, label, rerunOf] = writer.stdout.trim().split("|").map((v) => v.replace(/^<no value>$/, ""));
+        if (writer.status === 0 && label === owner) {
+          if (status === "exited" && exitCode !== "0") {
+            facts.usersWriterRerunOf = containerId.slice(0, 12);
+            notes.push(`the users writer ${names.usersWriterContainer} failed in an earlier run (exit ${exitCode}): it runs again`);
+          } else if (rerunOf) {
+            facts.usersWriterRerunOf = rerunOf;
+          }
         }
       }
 
@@ -171,5 +208,5 @@ export function preflight(project: string, stack: string, settings: Settings, ru
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
-  return { problems, notes: [...new Set(notes)] };
+  return { problems, notes: [...new Set(notes)], facts };
 }

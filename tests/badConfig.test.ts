@@ -206,14 +206,15 @@ describe("a bad change to a running stack: one message, nothing changed (real pu
     expect(up.output).toContain("Resources:");
     expect(up.status).toBe(0);
     containerIds = docker("ps", "-a", "-q", "--no-trunc", "--filter", `name=^${id}run-`);
-    expect(containerIds.split("\n")).toHaveLength(2);
+    // The registry, nginx and the users writer (exited).
+    expect(containerIds.split("\n")).toHaveLength(3);
   });
   afterAll(() => {
     pulumi(["destroy", "--yes", "--skip-preview", ...configFile(stack)]);
     pulumi(["stack", "rm", "--yes", "--force", "--stack", stack]);
-    dockerQuiet("rm", "-f", `${id}run-nginx`, `${id}run-registry`);
+    dockerQuiet("rm", "-f", `${id}run-nginx`, `${id}run-registry`, `${id}run-users-writer`);
     dockerQuiet("network", "rm", `${id}run-net`);
-    dockerQuiet("volume", "rm", `${id}run-data`);
+    dockerQuiet("volume", "rm", `${id}run-data`, `${id}run-users`);
   });
 
   const changes: [string, () => ConfigEntry[], () => string][] = [

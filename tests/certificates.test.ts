@@ -119,10 +119,10 @@ afterAll(async () => {
     try { await stack.workspace.removeStack(id, { force: true }); } catch { /* gone */ }
   }
   fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-  dockerQuiet("rm", "-f", clientName, `${id}-registry`, `${id}-nginx`);
+  dockerQuiet("rm", "-f", clientName, `${id}-registry`, `${id}-nginx`, `${id}-users-writer`);
   dockerQuiet("network", "rm", `${id}-clients`);
   dockerQuiet("network", "rm", `${id}-net`);
-  dockerQuiet("volume", "rm", `${id}-data`);
+  dockerQuiet("volume", "rm", `${id}-data`, `${id}-users`);
   fs.rmSync(workDir, { recursive: true, force: true });
 });
 

@@ -90,9 +90,9 @@ afterAll(async () => {
     try { await stack.workspace.removeStack(id, { force: true }); } catch { /* gone */ }
   }
   fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-  dockerQuiet("rm", "-f", ...clients, `${id}-registry`, `${id}-nginx`);
+  dockerQuiet("rm", "-f", ...clients, `${id}-registry`, `${id}-nginx`, `${id}-users-writer`);
   for (const n of [`${id}-clients`, `${id}-net`]) dockerQuiet("network", "rm", n);
-  dockerQuiet("volume", "rm", `${id}-data`);
+  dockerQuiet("volume", "rm", `${id}-data`, `${id}-users`);
   fs.rmSync(workDir, { recursive: true, force: true });
 });
 

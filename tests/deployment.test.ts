@@ -229,9 +229,9 @@ describe("a real `pulumi up` of the program", () => {
       }
     }
     secrets.push(["ssh key", fs.readFileSync(sshKeyFile, "utf8").split("\n")[2]]);
-    // The htpasswd nginx checks (hashed by the program): each hash, as uploaded.
-    const proxy = resources.find((r) => r.urn.endsWith("::registry-proxy-container"));
-    const uploads = revealed(proxy?.outputs.uploads) as { file: string; content: string }[];
+    // The htpasswd nginx checks (hashed by the program): each hash, as the users writer uploads it.
+    const writer = resources.find((r) => r.urn.endsWith("::registry-proxy-users-writer"));
+    const uploads = revealed(writer?.outputs.uploads) as { file: string; content: string }[];
     const htpasswd = uploads.find((u) => u.file.endsWith("/htpasswd"))?.content ?? "";
     for (const line of htpasswd.split("\n").filter(Boolean)) secrets.push([`htpasswd ${line.split(":")[0]}`, line.split(":")[1]]);
     expect(secrets.filter(([n]) => n.startsWith("htpasswd "))).toHaveLength(2);
@@ -430,7 +430,7 @@ describe("a real `pulumi up` of the program", () => {
         created: ["registry-users-reader", "registry-users-reader-salt"],
         updated: [],
         // New SAN: a new CSR and certificate; new files: a new nginx; new endpoints on the clients.
-        replaced: ["registry-proxy-container", "registry-server-cert", "registry-server-csr",
+        replaced: ["registry-proxy-container", "registry-proxy-users-writer", "registry-server-cert", "registry-server-csr",
           `registry-trust-${CLIENT_IPS[0]}-22`, `registry-trust-${CLIENT_IPS[1]}-22`, "registry-trust-local"].sort(),
         deleted: [],
       });
@@ -464,23 +464,118 @@ describe("a real `pulumi up` of the program", () => {
     });
   });
 
-  test("an `up` that removes a user refuses that user at once, and only that user", async () => {
-    // users: admin, ci, reader -> admin, reader.
-    await setAllConfigSafely(stack, {
-      "private-registry:users[1]": { value: "reader" },
-    }, true);
-    await stack.removeConfig("private-registry:users[2]", true);
+  /** Container IDs of the registry and nginx: equal before and after means neither was replaced nor recreated. */
+  const servingContainerIds = () => docker("inspect", "--format", "{{.Id}} {{.State.StartedAt}}", `${id}-registry`, `${id}-nginx`);
+
+  /**
+   * Runs `during` while admin asks /v2/ every 50 ms over one kept-alive connection;
+   * the answers' statuses, in order, to see whether the users change interrupted anyone.
+   */
+  async function adminRequestsDuring<T>(during: () => Promise<T>): Promise<{ result: T; statuses: number[] }> {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    const statuses: number[] = [];
+    let done = false;
+    const poller = (async () => {
+      while (!done) {
+        statuses.push(await new Promise<number>((resolve) => {
+          https.get({ host: GATEWAY, port: PORT, path: "/v2/", ca: caPem, agent,
+            headers: { Authorization: `Basic ${Buffer.from(`admin:${passwords.admin}`).toString("base64")}` } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          }).on("error", () => resolve(0));
+        }));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      return { result: await during(), statuses };
+    } finally {
+      done = true;
+      await poller;
+      agent.destroy();
+    }
+  }
+
+  test("an `up` that adds a push user replaces no container: the user pushes at once, and nobody's requests fail meanwhile", async () => {
+    // users: admin, ci, reader -> admin, ci, reader, deployer.
+    await setAllConfigSafely(stack, { "private-registry:users[3]": { value: "deployer" } }, true);
+    const before = servingContainerIds();
     const recorder = planRecorder();
-    const result = await stack.up({ onEvent: recorder.onEvent });
+    const { result, statuses } = await adminRequestsDuring(() => stack.up({ onEvent: recorder.onEvent }));
     expect(result.summary.result).toBe("succeeded");
     expect(recorder.plan()).toEqual({
-      created: [], updated: [], deleted: ["registry-users-ci", "registry-users-ci-salt"], replaced: ["registry-proxy-container"],
+      created: ["registry-users-deployer", "registry-users-deployer-salt"], updated: [], deleted: [],
+      // Only the one-shot writer of the users volume; nginx and the registry keep running.
+      replaced: ["registry-proxy-users-writer"],
     });
+    expect(servingContainerIds()).toBe(before);
+    expect(statuses.length).toBeGreaterThan(5);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
     const passwordsNow: Record<string, string> = result.outputs.credentials.value;
-    expect(Object.keys(passwordsNow).sort()).toEqual(["admin", "reader"]);
+    expect([passwordsNow.admin, passwordsNow.ci]).toEqual([passwords.admin, passwords.ci]);
+    expect(Object.keys(result.outputs.dockerLoginCommands.value).sort()).toEqual(["admin", "ci", "deployer", "reader"]);
+    expect(client(0, `skopeo copy --dest-creds deployer:${passwordsNow.deployer} docker://${ENDPOINT}/${REPO} docker://${ENDPOINT}/e2e/deployed:1 >/dev/null && echo pushed`))
+      .toEqual({ status: 0, out: "pushed\n" });
+  });
+
+  test("an `up` that removes a user refuses that user at once, and only that user, with no container replaced", async () => {
+    // users: admin, ci, reader, deployer -> admin, reader, deployer.
+    await setAllConfigSafely(stack, {
+      "private-registry:users[1]": { value: "reader" },
+      "private-registry:users[2]": { value: "deployer" },
+    }, true);
+    await stack.removeConfig("private-registry:users[3]", true);
+    // ci asks just before the up, and again as soon as it returns.
+    expect((await httpsGet(GATEWAY, "/v2/", `ci:${passwords.ci}`)).status).toBe(200);
+    const before = servingContainerIds();
+    const recorder = planRecorder();
+    const { result, statuses } = await adminRequestsDuring(() => stack.up({ onEvent: recorder.onEvent }));
+    expect(result.summary.result).toBe("succeeded");
     expect((await httpsGet(GATEWAY, "/v2/", `ci:${passwords.ci}`)).status).toBe(401);
+    expect(recorder.plan()).toEqual({
+      created: [], updated: [], deleted: ["registry-users-ci", "registry-users-ci-salt"], replaced: ["registry-proxy-users-writer"],
+    });
+    expect(servingContainerIds()).toBe(before);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    const passwordsNow: Record<string, string> = result.outputs.credentials.value;
+    expect(Object.keys(passwordsNow).sort()).toEqual(["admin", "deployer", "reader"]);
+    expect(passwordsNow.admin).toBe(passwords.admin);
     expect((await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
     expect((await httpsGet(GATEWAY, "/v2/", `reader:${passwordsNow.reader}`)).status).toBe(200);
+    // ci's push rights went with it: nothing is left in the users volume under its name.
+    expect(docker("exec", `${id}-nginx`, "ls", "/etc/nginx/registry/users/may-push")).toBe("admin\ndeployer");
+  });
+
+  test("a users writer that fails fails the `up` with its output and changes no user; the next `up` runs it again and converges", async () => {
+    // Someone made may-push/ a file in the users volume: the writer's mkdir fails.
+    const inUsersVolume = (script: string) => docker("run", "--rm", "--network", "none", "-v", `${id}-users:/u`,
+      "--entrypoint", "sh", "private-registry/nginx:1.22.1-debian", "-c", script);
+    inUsersVolume("rm -rf /u/may-push && touch /u/may-push");
+    await setAllConfigSafely(stack, { "private-registry:users[3]": { value: "late" } }, true);
+    let failure = "";
+    await stack.up().catch((e: Error) => { failure = e.message; });
+    expect(failure).toContain(`the users writer (container ${id}-users-writer) exited with 1`);
+    expect(failure).toMatch(/mkdir: cannot create directory '?may-push'?: File exists/);
+    expect(failure).toContain("the users nginx checks were not changed");
+    expect(failure).not.toMatch(/\n\s+at /); // one message, no stack trace
+    const credentials: Record<string, string> = (await stack.outputs()).credentials.value;
+    // The users nginx checks are the ones from before: no "late", admin still in.
+    expect(docker("exec", `${id}-nginx`, "cut", "-d:", "-f1", "/etc/nginx/registry/users/htpasswd")).toBe("admin\nreader\ndeployer");
+    expect((await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
+    // The repair, then a plain `up` again: the pre-flight check sees the failed writer, which runs again.
+    inUsersVolume("rm -f /u/may-push");
+    const recorder = planRecorder();
+    let output = "";
+    const result = await stack.up({ onEvent: recorder.onEvent, onOutput: (o) => { output += o; } });
+    expect(result.summary.result).toBe("succeeded");
+    expect(output).toContain(`the users writer ${id}-users-writer failed in an earlier run (exit 1): it runs again`);
+    expect(recorder.plan().replaced).toEqual(["registry-proxy-users-writer"]);
+    const late: string = result.outputs.credentials.value.late;
+    expect(late).toBeTruthy();
+    expect(credentials.late === undefined || credentials.late === late).toBe(true);
+    expect((await httpsGet(GATEWAY, "/v2/", `late:${late}`)).status).toBe(200);
+    expect(docker("exec", `${id}-nginx`, "ls", "/etc/nginx/registry/users/may-push")).toBe("admin\ndeployer\nlate");
+    await stack.preview({ expectNoChanges: true });
   });
 
   test("destroy removes containers, network and every client-side file it made, keeps the user's files and the adopted volume", async () => {
@@ -496,8 +591,9 @@ describe("a real `pulumi up` of the program", () => {
     expect(client(1, "ls /usr/local/share/ca-certificates/").out.trim()).toBe("");
     expect(client(1, `grep -c -F '${caPem.split("\n")[3]}' /etc/ssl/certs/ca-certificates.crt`).out.trim()).toBe("0");
     for (const endpoint of [ENDPOINT, NAME_ENDPOINT, ALT_ENDPOINT]) expect(fs.existsSync(`/etc/docker/certs.d/${endpoint}`)).toBe(false);
-    expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx)$`, "-q")).toBe("");
+    expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx|users-writer)$`, "-q")).toBe("");
     expect(docker("network", "ls", "--filter", `name=^${id}-net$`, "-q")).toBe("");
+    expect(docker("volume", "ls", "--filter", `name=^${id}-users$`, "-q")).toBe("");
     // The adopted volume stays, with what it held before, though keepDataOnDestroy is false.
     expect(docker("run", "--rm", "-v", `${id}-data:/data`, "private-registry/registry:2.8.2-debian", "cat", "/data/adopted.txt")).toBe("kept");
   });

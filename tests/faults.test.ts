@@ -144,9 +144,9 @@ afterAll(async () => {
   }
   fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
   fs.rmSync(path.join(projectDir, `Pulumi.${id}d.yaml`), { force: true });
-  dockerQuiet("rm", "-f", ...clients, `${id}-registry`, `${id}-nginx`, `${id}d-registry`, `${id}d-nginx`);
+  dockerQuiet("rm", "-f", ...clients, `${id}-registry`, `${id}-nginx`, `${id}-users-writer`, `${id}d-registry`, `${id}d-nginx`, `${id}d-users-writer`);
   for (const n of [`${id}-clients`, `${id}-net`, `${id}d-net`]) dockerQuiet("network", "rm", n);
-  for (const v of [`${id}-data`, `${id}d-data`]) dockerQuiet("volume", "rm", v);
+  for (const v of [`${id}-data`, `${id}-users`, `${id}d-data`, `${id}d-users`]) dockerQuiet("volume", "rm", v);
   writeReport();
   fs.rmSync(workDir, { recursive: true, force: true });
 });
@@ -395,7 +395,8 @@ done`;
     expect(forget.status).toBe(0);
     const destroyed = await stack.destroy();
     expect(destroyed.summary.result).toBe("succeeded");
-    expect(docker("ps", "-a", "-q", "--filter", `name=^${id}-(registry|nginx)$`)).toBe("");
+    expect(docker("ps", "-a", "-q", "--filter", `name=^${id}-(registry|nginx|users-writer)$`)).toBe("");
+    expect(docker("volume", "ls", "-q", "--filter", `name=^${id}-users$`)).toBe("");
     expect(docker("network", "ls", "-q", "--filter", `name=^${id}-net$`)).toBe("");
     expect(client(0, "ls /etc/docker/certs.d 2>/dev/null; true").out.trim()).toBe("");
     drills.push({

@@ -13,6 +13,7 @@ import { renderNginxConf, AUTH_FAILURE_BURST, AUTH_FAILURE_NO_DELAY, AUTH_FAILUR
 import { basic, burstOfFailures, request, Target } from "./helpers/attack";
 import { makeTestPki, TestPki } from "./helpers/pki";
 import { scratchDir } from "./helpers/scratch";
+import { USERS_DIRECTORY, renderMayPushList, renderUsersWriterScript } from "../lib/usersDirectory";
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p)) ?? "nginx";
 
@@ -35,24 +36,35 @@ const OTHER_TLS12_CIPHERS = tls.getCiphers().map((c) => c.toUpperCase())
   .filter((c) => !c.startsWith("TLS_") && !MOZILLA_INTERMEDIATE.includes(c));
 
 function render(pki: TestPki, dir: string, listenPort: number, upstream = { host: "127.0.0.1", port: 5000 }): string {
-  const htpasswd = path.join(dir, "htpasswd");
-  // A $2a$ cost-10 entry, the format of @pulumi/random's bcryptHash.
-  fs.writeFileSync(htpasswd, `admin:${bcrypt.hashSync(PASSWORD, 10)}\nre.ader:${bcrypt.hashSync(PASSWORD, 4)}\n`);
+  // The users directory as the program's writer lays it out: its own script, run here.
+  // A $2a$ cost-10 entry (the format of @pulumi/random's bcryptHash) and a cost-4 one.
+  // re.ader may only pull: the dot in the name must not match another character.
+  const usersDirectory = path.join(dir, "users");
+  writeUsers(usersDirectory, `admin:${bcrypt.hashSync(PASSWORD, 10)}\nre.ader:${bcrypt.hashSync(PASSWORD, 4)}\n`, ["admin"]);
   return renderNginxConf({
     serverNames: ["registry.example.com", "127.0.0.1", "2001:db8::1"],
     upstreamHost: upstream.host, upstreamPort: upstream.port, listenPort,
-    certificatePath: pki.chain, privateKeyPath: pki.key, htpasswdPath: htpasswd,
-    // A dot in the name: the pattern must match it literally, not as any character.
-    pullOnlyUsers: ["re.ader"],
+    certificatePath: pki.chain, privateKeyPath: pki.key, usersDirectory,
     // The test's stdio are sockets, which /dev/stdout cannot be opened on.
     pidPath: path.join(dir, "nginx.pid"), accessLogPath: path.join(dir, "access.log"),
   });
 }
 
+/** Stages an htpasswd and a push list as the program uploads them, and runs the writer's script. */
+function writeUsers(usersDirectory: string, htpasswd: string, pushUsers: string[]): void {
+  const staging = path.join(usersDirectory, USERS_DIRECTORY.staging);
+  fs.mkdirSync(staging, { recursive: true, mode: 0o755 });
+  fs.chmodSync(usersDirectory, 0o755);
+  fs.writeFileSync(path.join(staging, USERS_DIRECTORY.htpasswd), htpasswd, { mode: 0o600 });
+  fs.writeFileSync(path.join(staging, USERS_DIRECTORY.mayPushList), renderMayPushList(pushUsers));
+  const run = spawnSync("sh", ["-c", renderUsersWriterScript(usersDirectory)], { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`users writer failed: ${run.stderr}`);
+}
+
 describe("renderNginxConf", () => {
   const conf = renderNginxConf({
     serverNames: ["registry.example.com", "192.0.2.10"], upstreamHost: "registry", upstreamPort: 5000, listenPort: 443,
-    certificatePath: "/c.pem", privateKeyPath: "/k.pem", htpasswdPath: "/h",
+    certificatePath: "/c.pem", privateKeyPath: "/k.pem", usersDirectory: "/u",
   });
 
   test.each([
@@ -60,7 +72,7 @@ describe("renderNginxConf", () => {
     ["the header default when the registry did not answer", "'' 'registry/2.0';"],
     ["no 413 on big layers", "client_max_body_size 0;"],
     ["no 411 on chunked uploads", "chunked_transfer_encoding on;"],
-    ["basic auth from the htpasswd", "auth_basic_user_file /h;"],
+    ["basic auth from the users directory's htpasswd", "auth_basic_user_file /u/htpasswd;"],
     ["the client's Host", "proxy_set_header Host $http_host;"],
     ["the client's address", "proxy_set_header X-Real-IP $remote_addr;"],
     ["the scheme", "proxy_set_header X-Forwarded-Proto $scheme;"],
@@ -72,7 +84,9 @@ describe("renderNginxConf", () => {
     ["no version in answers", "server_tokens off;"],
     ["the registry at its one address", "server registry:5000;"],
     ["kept-alive upstream connections", "keepalive 32;"],
-    ["to the upstream", "proxy_pass http://registry_upstream;"],
+    ["to the upstream, the request URI as the client sent it", "proxy_pass http://registry_upstream$request_uri;"],
+    ["writes only for users with a may-push file, after the password", "try_files $registry_permission_file @pull_only;"],
+    ["reads need only the password", "GET /htpasswd;"],
     ["old Docker and bare Go refused", 'if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {'],
     ["the chain as the certificate", "ssl_certificate /c.pem;"],
     ["every server name", "server_name registry.example.com 192.0.2.10;"],
@@ -220,6 +234,34 @@ describe("a real nginx serving the rendered config on loopback", () => {
     pusher.request.end();
     expect((await pusher.answer).status).toBeLessThan(300);
     expect(forwarded.length).toBe(before + 1);
+  });
+
+  test("a user change the writer makes takes effect on the next request, with no reload: removed users 401, new push rights, lost push rights", async () => {
+    const reader = `Basic ${Buffer.from(`re.ader:${PASSWORD}`).toString("base64")}`;
+    const newcomer = `Basic ${Buffer.from(`new-user:${PASSWORD}`).toString("base64")}`;
+    const put = async (authorization: string) => {
+      const { request, answer } = upload("PUT", "/v2/team/app/blobs/uploads/x", { Authorization: authorization, "Content-Length": "0" });
+      request.end();
+      return (await answer).status;
+    };
+    const original = fs.readFileSync(path.join(dir, "users", USERS_DIRECTORY.htpasswd), "utf8");
+    const pid = fs.readFileSync(path.join(dir, "nginx.pid"), "utf8").trim();
+    expect(await put(newcomer)).toBe(401);
+    // admin removed; re.ader may push now; new-user added, pull only.
+    writeUsers(path.join(dir, "users"), `re.ader:${bcrypt.hashSync(PASSWORD, 4)}\nnew-user:${bcrypt.hashSync(PASSWORD, 4)}\n`, ["re.ader"]);
+    try {
+      expect((await get("/v2/", { Authorization: AUTH })).status).toBe(401);
+      expect(await put(reader)).toBeLessThan(300);
+      expect((await get("/v2/", { Authorization: newcomer })).status).toBe(200);
+      expect(await put(newcomer)).toBe(403);
+      expect(fs.readdirSync(path.join(dir, "users", USERS_DIRECTORY.mayPush))).toEqual(["re.ader"]);
+      // The same nginx: no restart, no reload.
+      expect(fs.readFileSync(path.join(dir, "nginx.pid"), "utf8").trim()).toBe(pid);
+    } finally {
+      writeUsers(path.join(dir, "users"), original, ["admin"]);
+    }
+    expect((await get("/v2/", { Authorization: AUTH })).status).toBe(200);
+    expect(await put(reader)).toBe(403);
   });
 
   test("/v2/ with a wrong password: 401", async () => {

@@ -5,6 +5,7 @@ import { recordResources, recordOptions, valueOf, waitForResource, RecordedResou
 import { parseSettings, Settings } from "../lib/settings";
 import { renderNginxConf } from "../lib/nginxConf";
 import { asCommand, renderInstallScript, renderRemoveScript } from "../lib/clientTrustScript";
+import { renderUsersWriterScript } from "../lib/usersDirectory";
 import { renderRegistryConfig, REGISTRY_TLS12_CIPHER_SUITES, htpasswdDigestLine } from "../lib/registryConfig";
 // A dependency of jest's own (no types of its own here): only to read the rendered YAML back.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -145,7 +146,7 @@ describe("PrivateRegistry wiring", () => {
     expect(registry.inputs.uploads[1].content).toBe(registry.inputs.uploads[0].content);
     expect(registry.inputs.uploads[0].content).toContain("\n  addr: 127.0.0.1:5000\n");
     expect(registry.inputs.healthcheck.tests[0]).toBe("CMD-SHELL");
-    expect(d.one(T.volume).inputs.name).toBe("reg-t-data");
+    expect(d.one(T.volume, "registry-data").inputs.name).toBe("reg-t-data");
     expect(d.options.get("lab-registry-data")?.retainOnDelete).toBe(true);
     expect(d.options.get("lab-registry-container")?.deleteBeforeReplace).toBe(true);
   });
@@ -153,39 +154,54 @@ describe("PrivateRegistry wiring", () => {
   test("the registry is on the private network; nginx joins the registry's network namespace", () => {
     const network = d.one(T.network);
     expect(network.inputs.name).toBe("reg-t-net");
-    const [registry, proxy] = [d.one(T.container, "registry"), d.one(T.container, "proxy")];
+    const [registry, proxy] = [d.one(T.container, "registry"), d.one(T.container, "proxy-container")];
     expect(registry.inputs.networksAdvanced).toEqual([{ name: "reg-t-net" }]);
     expect(proxy.inputs.networkMode).toBe("container:lab-registry-container-id");
     expect(proxy.inputs.networksAdvanced ?? []).toEqual([]);
     expect(proxy.inputs.ports ?? []).toEqual([]);
   });
 
-  test("nginx receives exactly the rendered config, the chain, the key and the htpasswd", () => {
-    const proxy = d.one(T.container, "proxy");
+  test("nginx receives exactly the rendered config, the chain and the key, and reads the users from their volume", () => {
+    const proxy = d.one(T.container, "proxy-container");
     const uploads = Object.fromEntries(proxy.inputs.uploads.map((u: { file: string }) => [u.file, u]));
     expect(Object.keys(uploads).sort()).toEqual([
-      "/etc/nginx/nginx.conf", "/etc/nginx/registry/chain.pem", "/etc/nginx/registry/htpasswd", "/etc/nginx/registry/key.pem",
+      "/etc/nginx/nginx.conf", "/etc/nginx/registry/chain.pem", "/etc/nginx/registry/key.pem",
     ]);
     expect(uploads["/etc/nginx/nginx.conf"].content).toBe(renderNginxConf({
       serverNames: ["registry.example.com", "localhost", "192.0.2.10", "198.51.100.10"],
       upstreamHost: "127.0.0.1", upstreamPort: 5000, listenPort: 443,
       certificatePath: "/etc/nginx/registry/chain.pem",
       privateKeyPath: "/etc/nginx/registry/key.pem",
-      htpasswdPath: "/etc/nginx/registry/htpasswd",
+      usersDirectory: "/etc/nginx/registry/users",
     }));
     expect(uploads["/etc/nginx/registry/chain.pem"].content).toBe("CERT(lab-server-cert)\nCERT(lab-ca-cert)\n");
     expect(uploads["/etc/nginx/registry/key.pem"].content).toBe("PRIVATE-KEY(lab-server-key)");
     expect(uploads["/etc/nginx/registry/key.pem"].permissions).toBe("0600");
+    expect(proxy.inputs.volumes).toEqual([{ volumeName: "reg-t-users", containerPath: "/etc/nginx/registry/users", readOnly: true }]);
+    const opts = d.options.get("lab-proxy-container");
+    expect(opts?.deleteBeforeReplace).toBe(true);
+    expect(opts?.replaceOnChanges).toEqual(["uploads", "networkMode", "healthcheck"]);
+  });
+
+  test("the users writer stages the htpasswd and the push list in the users volume, runs once to the end, offline", () => {
+    const writer = d.one(T.container, "proxy-users-writer");
+    expect(d.one(T.volume, "proxy-users").inputs.name).toBe("reg-t-users");
+    expect(writer.inputs).toMatchObject({
+      name: "reg-t-users-writer", image: "sha256:id-of-nginx:1.27.5", networkMode: "none", restart: "no",
+      mustRun: false, attach: true, command: ["sh", "-c", renderUsersWriterScript("/etc/nginx/registry/users")],
+      volumes: [{ volumeName: "reg-t-users", containerPath: "/etc/nginx/registry/users" }],
+    });
+    const uploads = Object.fromEntries(writer.inputs.uploads.map((u: { file: string }) => [u.file, u]));
+    expect(Object.keys(uploads).sort()).toEqual(["/etc/nginx/registry/users/.next/htpasswd", "/etc/nginx/registry/users/.next/may-push.list"]);
     // Hashed by the program at the configured cost (default 4) with the salt kept in the state,
     // each checking the user's own password.
-    const lines = uploads["/etc/nginx/registry/htpasswd"].content.split("\n");
+    const lines = uploads["/etc/nginx/registry/users/.next/htpasswd"].content.split("\n");
     expect(lines).toEqual([expect.stringMatching(/^admin:\$2a\$04\$labusersadminsalt/), expect.stringMatching(/^ci:\$2a\$04\$labusersci/), ""]);
     expect(bcrypt.compareSync("password-of-lab-users-admin", lines[0].slice("admin:".length))).toBe(true);
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[1].slice("ci:".length))).toBe(true);
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[0].slice("admin:".length))).toBe(false);
-    const opts = d.options.get("lab-proxy-container");
-    expect(opts?.deleteBeforeReplace).toBe(true);
-    expect(opts?.replaceOnChanges).toEqual(["uploads", "networkMode", "healthcheck"]);
+    expect(uploads["/etc/nginx/registry/users/.next/may-push.list"].content).toBe("admin\nci\n");
+    expect(d.options.get("lab-proxy-users-writer")?.replaceOnChanges).toEqual(["uploads", "command", "labels"]);
   });
 
   test("images are pulled by default and the containers run the pulled image IDs", () => {
@@ -193,7 +209,7 @@ describe("PrivateRegistry wiring", () => {
       { name: "registry:2.8.3", keepLocally: true }, { name: "nginx:1.27.5", keepLocally: true },
     ]);
     expect(d.one(T.container, "registry").inputs.image).toBe("sha256:id-of-registry:2.8.3");
-    expect(d.one(T.container, "proxy").inputs.image).toBe("sha256:id-of-nginx:1.27.5");
+    expect(d.one(T.container, "proxy-container").inputs.image).toBe("sha256:id-of-nginx:1.27.5");
   });
 
   test("one remote command per client host installs the CA for every endpoint, with a delete", async () => {
@@ -245,15 +261,16 @@ describe("PrivateRegistry wiring", () => {
   test("keys, passwords, the htpasswd and the SSH keys are secrets", async () => {
     expect(isSecretInput(d.one(T.leaf).raw.caPrivateKeyPem)).toBe(true);
     // One secret element makes the whole uploads list secret in the state.
-    expect(isSecretInput(d.one(T.container, "proxy").raw.uploads)).toBe(true);
+    expect(isSecretInput(d.one(T.container, "proxy-container").raw.uploads)).toBe(true);
     // So each upload is checked as the program hands it to the container: the htpasswd and the key themselves are secrets.
-    const uploads: { file: string; content: pulumi.Input<string> }[] = d.props.get("lab-proxy-container")?.uploads;
+    const uploads: { file: string; content: pulumi.Input<string> }[] = [
+      ...d.props.get("lab-proxy-container")?.uploads, ...d.props.get("lab-proxy-users-writer")?.uploads];
     const content = (file: string) => {
       const found = uploads.filter((u) => u.file === file);
       expect(found).toHaveLength(1);
       return pulumi.output(found[0].content);
     };
-    const htpasswd = content("/etc/nginx/registry/htpasswd");
+    const htpasswd = content("/etc/nginx/registry/users/.next/htpasswd");
     expect(await pulumi.isSecret(htpasswd)).toBe(true);
     expect((await valueOf(htpasswd)).split("\n")).toEqual([
       expect.stringMatching(/^admin:\$2a\$04\$\S+$/), expect.stringMatching(/^ci:\$2a\$04\$\S+$/), "",
@@ -367,7 +384,7 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     const names = (x: Deployment, prefix: string) => [...new Set(recorded.filter((r) => r.name.startsWith(`${prefix}-`))
       .map((r) => `${r.type} ${r.name.slice(prefix.length)}`))].sort();
     expect(names(d, "direct")).toEqual(names(proxied, "same").filter((n) => !n.includes("-proxy-")));
-    expect(d.one(T.volume).inputs.name).toBe("reg-t-data");
+    expect(d.one(T.volume, "registry-data").inputs.name).toBe("reg-t-data");
     expect(d.one(T.network).inputs.name).toBe("reg-t-net");
     expect(d.options.get("direct-registry-data")?.retainOnDelete).toBe(true);
   });
@@ -475,7 +492,7 @@ describe("dockerHost: the Docker resources on another engine", () => {
 
   test("every Docker resource (network, volume, images, containers) uses it; the others keep their own providers", () => {
     const names = dockerNamesOf(remote, "far-");
-    expect(names.sort()).toEqual(["far-proxy-container", "far-proxy-image", "far-registry-container", "far-registry-data",
+    expect(names.sort()).toEqual(["far-proxy-container", "far-proxy-image", "far-proxy-users", "far-proxy-users-writer", "far-registry-container", "far-registry-data",
       "far-registry-image", "far-registry-network"]);
     for (const n of names) expect(providerOf.get(n)).toMatch(/::far-docker::/);
     for (const n of ["far-ca-key", "far-server-key", "far-registry-http-secret"]) expect(providerOf.get(n) ?? "").not.toMatch(/far-docker/);

@@ -16,9 +16,9 @@ const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-health-"));
 
 afterAll(() => {
   fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-  dockerQuiet("rm", "-f", `${id}-registry`, `${id}-nginx`);
+  dockerQuiet("rm", "-f", `${id}-registry`, `${id}-nginx`, `${id}-users-writer`);
   dockerQuiet("network", "rm", `${id}-net`);
-  dockerQuiet("volume", "rm", `${id}-data`);
+  dockerQuiet("volume", "rm", `${id}-data`, `${id}-users`);
   fs.rmSync(stateDir, { recursive: true, force: true });
 });
 

@@ -33,7 +33,10 @@ const DNS_NAME = "remote-registry.example.com"; // resolved to GATEWAY inside th
 const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
 const REPO = `${ENDPOINT}/remote/tiny:1`;
 const clientName = `${id}-client`;
-const names = { registry: `${id}-registry`, proxy: `${id}-nginx`, network: `${id}-net`, volume: `${id}-data`, clients: `${id}-clients` };
+const names = {
+  registry: `${id}-registry`, proxy: `${id}-nginx`, network: `${id}-net`, volume: `${id}-data`, clients: `${id}-clients`,
+  usersWriter: `${id}-users-writer`, usersVolume: `${id}-users`,
+};
 
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "remote-engine-test-"));
 const stateDir = path.join(workDir, "state");
@@ -209,7 +212,7 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
     expect(output).not.toMatch(/warning/i);
     // The engine was reached through the TLS listener.
     expect(acceptedConnections()).toBeGreaterThan(before);
-    expect(existing()).toEqual([names.proxy, names.registry, names.volume, names.network].sort());
+    expect(existing()).toEqual([names.proxy, names.registry, names.usersWriter, names.volume, names.usersVolume, names.network].sort());
     expect(docker("port", names.registry)).toBe(`443/tcp -> ${ENDPOINT}`);
     const outputs = await stack!.outputs();
     expect(Object.keys(outputs).sort()).toEqual(["caCertPem", "clientHosts", "containers", "credentials", "dockerLoginCommand",

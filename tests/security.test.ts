@@ -153,8 +153,9 @@ function deployedSecrets(): [string, string][] {
       secrets.push([`private key ${name} (a middle line)`, lines[Math.floor(lines.length / 2)]], [`private key ${name} (last full line)`, lines[lines.length - 2]]);
     }
   }
-  const proxy = resources.find((r) => r.urn.endsWith("::registry-proxy-container"));
-  const uploads = revealed(proxy?.outputs.uploads) as { file: string; content: string }[];
+  // The htpasswd as the users writer uploads it into the users volume.
+  const writer = resources.find((r) => r.urn.endsWith("::registry-proxy-users-writer"));
+  const uploads = revealed(writer?.outputs.uploads) as { file: string; content: string }[];
   const htpasswd = uploads.find((u) => u.file.endsWith("/htpasswd"))?.content ?? "";
   for (const line of htpasswd.split("\n").filter(Boolean)) secrets.push([`bcrypt hash of ${line.split(":")[0]}`, line.split(":")[1]]);
   const sshLines = fs.readFileSync(sshKeyFile, "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
@@ -185,9 +186,10 @@ beforeAll(async () => {
     passwords = result.outputs.credentials.value;
     caPem = result.outputs.caCertPem.value;
     // A control for the sampler: a command sshd runs for a whole second, as it runs the
-    // install (which is often over between two samples).
+    // install (which is often over between two samples). Two commands, so that the shell
+    // stays (with a single one bash execs it, and the marker vanishes from ps at once).
     spawnSync("ssh", ["-i", sshKeyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-      "-o", "LogLevel=ERROR", `root@${CLIENT_IP}`, "sleep 1 # sampler-control"]);
+      "-o", "LogLevel=ERROR", `root@${CLIENT_IP}`, "sleep 1; : sampler-control"]);
   } finally {
     await stopSampling();
   }
@@ -636,9 +638,9 @@ test("destroy succeeds and leaves no container, network or volume of the test's 
   const result = await stack.destroy();
   destroyed = true;
   expect(result.summary.result).toBe("succeeded");
-  expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx)$`, "-q")).toBe("");
+  expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx|users-writer)$`, "-q")).toBe("");
   expect(docker("network", "ls", "--filter", `name=^${id}-net$`, "-q")).toBe("");
-  expect(docker("volume", "ls", "--filter", `name=^${id}-data$`, "-q")).toBe("");
+  expect(docker("volume", "ls", "--filter", `name=^${id}-(data|users)$`, "-q")).toBe("");
   expect(containerSh(client, `ls /etc/docker/certs.d/${GATEWAY}:${PORT} 2>&1; true`).out).toMatch(/No such file/);
 });
 

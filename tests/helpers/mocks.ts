@@ -22,6 +22,9 @@ function computedOutputs(type: string, name: string, inputs: Record<string, any>
     case "random:index/randomString:RandomString":
       // A valid bcrypt salt: 22 characters of [./A-Za-z0-9].
       return { result: `${name.replace(/[^A-Za-z0-9]/g, "")}${"./".repeat(11)}`.slice(0, 22) };
+    case "docker:index/container:Container":
+      // A one-shot container (attach) ran to the end, successfully.
+      return inputs.attach ? { exitCode: 0, containerLogs: "" } : {};
     case "docker:index/remoteImage:RemoteImage":
       return { imageId: `sha256:id-of-${inputs.name}` };
     default:
