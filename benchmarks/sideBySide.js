@@ -28,7 +28,7 @@ const SMALL_LAYERS = 50;
 const SMALL_BYTES = 100 * 1024;
 const CONCURRENCY = [1, 8, 32];
 const MANIFEST_ACCEPT = "application/vnd.oci.image.manifest.v1+json";
-// --subset (the tuning variants of run.sh): only the big layer and GET /v2/ at 8 clients.
+// --subset (the tuning variants of run.sh): the big layer (unless BENCH_SKIP_BIG=1), the 50-layer image and GET /v2/ at 8 clients.
 const subset = process.argv.includes("--subset");
 // Repository names carry this tag, so that a later run against the same registry uploads again.
 const TAG = process.env.BENCH_TAG ?? "";
@@ -127,7 +127,7 @@ async function main() {
     // Round-robin: every workload visits every target in turn, starting one later each repetition.
     const order = targets.map((_, i) => targets[(i + rep) % targets.length]);
     const images = [["big", results.bigImageBytes], ["small", results.smallImageBytes]];
-    for (const [image, bytes] of subset ? images.slice(0, process.env.BENCH_SKIP_BIG === "1" ? 0 : 1) : images) {
+    for (const [image, bytes] of subset && process.env.BENCH_SKIP_BIG === "1" ? images.slice(1) : images) {
       for (const t of order) {
         // Per target too: (c) and (d) share one registry (the recipe proxies to it).
         const ref = `docker://${endpoint(t)}/bench/${image}-${t.key}-${TAG}r${rep}:latest`;

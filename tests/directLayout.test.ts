@@ -216,7 +216,7 @@ describe("tlsTermination: registry (no proxy)", () => {
 
   test("adding a user replaces the registry container (distribution reads its htpasswd at start): the user logs in, the others keep their passwords; the gap is measured", async () => {
     const idBefore = docker("inspect", "--format", "{{.Id}}", names.registry);
-    await stack!.setConfig("private-registry:users[1]", { value: "deployer" });
+    await setAllConfigSafely(stack!, { "private-registry:users[1]": { value: "deployer" } }, true);
     // admin asks /v2/ every 50 ms on a new connection while the up runs: the gap is the span of failed asks.
     const asks: { at: number; ok: boolean }[] = [];
     let done = false;
