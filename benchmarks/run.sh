@@ -272,28 +272,27 @@ node benchmarks/sideBySide.js "$WORK/targets.json" "$WORK/results.json" "${QUICK
 
 # --- tunings of the proxy's nginx, ad hoc on (a)'s running nginx (the program is unchanged) ---
 NGINX_CONTAINER=bench-proxy-nginx
-# The "ecdsa" variant serves an ECDSA P-256 server key and certificate instead of the
-# stack's (RSA 4096 by default), from a CA made here, which the client and the load
-# generator trust beside the stack's: what a TLS handshake's signature costs.
-openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/ecdsa-ca.key" 2>/dev/null
-openssl req -x509 -new -key "$WORK/ecdsa-ca.key" -out "$WORK/ecdsa-ca.crt" -days 2 -subj "/CN=bench ECDSA CA" 2>/dev/null
-openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/ecdsa-server.key" 2>/dev/null
-openssl req -new -key "$WORK/ecdsa-server.key" -subj "/CN=$GATEWAY" -out "$WORK/ecdsa-server.csr" 2>/dev/null
-printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$GATEWAY" >"$WORK/ecdsa-ext.cnf"
-openssl x509 -req -in "$WORK/ecdsa-server.csr" -CA "$WORK/ecdsa-ca.crt" -CAkey "$WORK/ecdsa-ca.key" -CAcreateserial \
-  -days 2 -extfile "$WORK/ecdsa-ext.cnf" -out "$WORK/ecdsa-server.crt" 2>/dev/null
-cat "$WORK/ecdsa-server.crt" "$WORK/ecdsa-ca.crt" >"$WORK/ecdsa-chain.pem"
-docker exec -i "$CLIENT" sh -c "cat >>/etc/docker/certs.d/$GATEWAY:$PORT_PROXY/ca.crt" <"$WORK/ecdsa-ca.crt"
-ECDSA_CA="$(cat "$WORK/ecdsa-ca.crt")" node -e '
+# The "rsa" variant serves an RSA 4096 server key and certificate instead of the stack's
+# (ECDSA P-256 by default, serverKeyAlgorithm), from a CA made here, which the client and
+# the load generator trust beside the stack's: what a TLS handshake's signature costs.
+openssl req -x509 -newkey rsa:4096 -nodes -keyout "$WORK/rsa-ca.key" -out "$WORK/rsa-ca.crt" -days 2 -subj "/CN=bench RSA CA" 2>/dev/null
+openssl req -newkey rsa:4096 -nodes -keyout "$WORK/rsa-server.key" -subj "/CN=$GATEWAY" -out "$WORK/rsa-server.csr" 2>/dev/null
+printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$GATEWAY" >"$WORK/rsa-ext.cnf"
+openssl x509 -req -in "$WORK/rsa-server.csr" -CA "$WORK/rsa-ca.crt" -CAkey "$WORK/rsa-ca.key" -CAcreateserial \
+  -days 2 -extfile "$WORK/rsa-ext.cnf" -out "$WORK/rsa-server.crt" 2>/dev/null
+cat "$WORK/rsa-server.crt" "$WORK/rsa-ca.crt" >"$WORK/rsa-chain.pem"
+docker exec -i "$CLIENT" sh -c "cat >>/etc/docker/certs.d/$GATEWAY:$PORT_PROXY/ca.crt" <"$WORK/rsa-ca.crt"
+# shellcheck disable=SC2016 # JavaScript, not shell
+EXTRA_CA="$(cat "$WORK/rsa-ca.crt")" node -e '
 const fs = require("fs"); const t = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-fs.writeFileSync(process.argv[2], JSON.stringify(t.filter((x) => x.key === "proxy").map((x) => ({ ...x, ca: `${x.ca}\n${process.env.ECDSA_CA}\n` }))));
+fs.writeFileSync(process.argv[2], JSON.stringify(t.filter((x) => x.key === "proxy").map((x) => ({ ...x, ca: `${x.ca}\n${process.env.EXTRA_CA}\n` }))));
 ' "$WORK/targets.json" "$WORK/targets-variant.json"
-variant() { # NAME ROUND DESCRIPTION SED_SCRIPT (applied to the program's nginx.conf) [ecdsa]
+variant() { # NAME ROUND DESCRIPTION SED_SCRIPT (applied to the program's nginx.conf) [rsa]
   local name=$1 round=$2 description=$3 script=$4 key=${5:-}
   docker exec "$NGINX_CONTAINER" sh -c "cp /etc/nginx/registry/chain.pem.program /etc/nginx/registry/chain.pem && cp /etc/nginx/registry/key.pem.program /etc/nginx/registry/key.pem"
-  if [[ $key == ecdsa ]]; then
-    docker cp "$WORK/ecdsa-chain.pem" "$NGINX_CONTAINER:/etc/nginx/registry/chain.pem"
-    docker cp "$WORK/ecdsa-server.key" "$NGINX_CONTAINER:/etc/nginx/registry/key.pem"
+  if [[ $key == rsa ]]; then
+    docker cp "$WORK/rsa-chain.pem" "$NGINX_CONTAINER:/etc/nginx/registry/chain.pem"
+    docker cp "$WORK/rsa-server.key" "$NGINX_CONTAINER:/etc/nginx/registry/key.pem"
   fi
   docker exec "$NGINX_CONTAINER" sh -c "cp /etc/nginx/nginx.conf.program /etc/nginx/nginx.conf && sed -i '$script' /etc/nginx/nginx.conf && nginx -t -q && nginx -s reload 2>/dev/null"
   sleep 1
@@ -314,7 +313,7 @@ for round in $(seq 1 "$ROUNDS"); do
   variant baseline "$round" "the program's nginx.conf, measured again beside the variants" ''
   variant reqbuf "$round" "proxy_request_buffering on: nginx reads a whole upload before passing it on (small layers in one piece)" \
     's|proxy_request_buffering off;|proxy_request_buffering on;|'
-  variant ecdsa "$round" "an ECDSA P-256 server key instead of RSA 4096: the signature of every TLS handshake" '' ecdsa
+  variant rsa "$round" "an RSA 4096 server key instead of ECDSA P-256 (the program's server key before serverKeyAlgorithm): what signing every TLS handshake costs" '' rsa
 done
 docker exec "$NGINX_CONTAINER" sh -c 'for f in /etc/nginx/nginx.conf /etc/nginx/registry/chain.pem /etc/nginx/registry/key.pem; do cp -p "$f.program" "$f"; done; nginx -s reload 2>/dev/null'
 

@@ -62,7 +62,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       .apply((pems) => (pems.length === 1 ? pems[0] : pems.map(withNewline).join("")));
 
     const serverCert = new ServerCertificate(`${name}-server`, {
-      ...keySpec,
+      keyAlgorithm: settings.serverKeyAlgorithm,
+      rsaBits: settings.rsaBits,
       caCertPem: ca.certPem,
       caPrivateKeyPem: ca.privateKeyPem,
       ipAddresses: settings.ipAddresses,

@@ -45,7 +45,13 @@ export interface Settings {
   passwordLength: number;
   /** bcrypt cost of the htpasswd entries. */
   bcryptCost: number;
+  /** The CA's key (and the server key's unless serverKeyAlgorithm says otherwise). */
   keyAlgorithm: KeyAlgorithm;
+  /**
+   * The server certificate's key: signed with at every TLS handshake, and Docker opens
+   * a new connection for every request (docs/benchmarks.md), so ECDSA by default.
+   */
+  serverKeyAlgorithm: KeyAlgorithm;
   rsaBits: number;
   caCommonName: string;
   organization: string;
@@ -113,7 +119,7 @@ export class ConfigError extends pulumi.RunError {
 }
 
 const KNOWN_KEYS = [
-  "ipAddresses", "dnsNames", "port", "listenAddress", "tlsTermination", "users", "pullOnlyUsers", "passwordLength", "bcryptCost", "keyAlgorithm", "rsaBits",
+  "ipAddresses", "dnsNames", "port", "listenAddress", "tlsTermination", "users", "pullOnlyUsers", "passwordLength", "bcryptCost", "keyAlgorithm", "serverKeyAlgorithm", "rsaBits",
   "caCommonName", "organization", "caValidityDays", "serverCertValidityDays", "serverCertEarlyRenewalDays",
   "serverCertValidityHours", "serverCertEarlyRenewalHours", "caGeneration", "caAlsoTrust", "verifyFromClients",
   "clientCertificates",
@@ -371,6 +377,8 @@ export function parseSettings(
   const bcryptCost = int("bcryptCost", 4, 4, 14) ?? 4;
   const keyAlgorithm = str("keyAlgorithm", "RSA");
   if (keyAlgorithm !== "RSA" && keyAlgorithm !== "ECDSA") bad("keyAlgorithm", keyAlgorithm, 'must be "RSA" or "ECDSA"');
+  const serverKeyAlgorithm = str("serverKeyAlgorithm", "ECDSA");
+  if (serverKeyAlgorithm !== "RSA" && serverKeyAlgorithm !== "ECDSA") bad("serverKeyAlgorithm", serverKeyAlgorithm, 'must be "RSA" or "ECDSA"');
   const rsaBits = int("rsaBits", 4096, 2048, 8192);
   if (rsaBits !== undefined && rsaBits % 1024 !== 0) bad("rsaBits", rsaBits, "must be a multiple of 1024");
 
@@ -444,7 +452,7 @@ export function parseSettings(
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
-    ipAddresses, dnsNames, port, listenAddress, tlsTermination: tlsTermination as TlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm: keyAlgorithm as KeyAlgorithm,
+    ipAddresses, dnsNames, port, listenAddress, tlsTermination: tlsTermination as TlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm: keyAlgorithm as KeyAlgorithm, serverKeyAlgorithm: serverKeyAlgorithm as KeyAlgorithm,
     rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
     serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
     serverCertValidityHours: validity.hours ?? 365 * 24, serverCertEarlyRenewalHours: earlyRenewal.hours ?? 30 * 24,

@@ -110,7 +110,8 @@ describe("PrivateRegistry wiring", () => {
     expect(leaf.inputs.caCertPem).toBe("CERT(lab-ca-cert)");
     expect(leaf.inputs.caPrivateKeyPem).toBe("PRIVATE-KEY(lab-ca-key)");
     expect(leaf.inputs.certRequestPem).toBe("CSR(lab-server-csr)");
-    expect(leaf.inputs.allowedUses).toEqual(["digital_signature", "key_encipherment", "server_auth"]);
+    // An ECDSA server key (the default): no key_encipherment, which only RSA key exchange uses.
+    expect(leaf.inputs.allowedUses).toEqual(["digital_signature", "server_auth"]);
     expect(leaf.inputs.isCaCertificate ?? false).toBe(false);
     expect(leaf.inputs.validityPeriodHours).toBe(365 * 24);
     expect(leaf.inputs.earlyRenewalHours).toBe(30 * 24);
@@ -123,9 +124,10 @@ describe("PrivateRegistry wiring", () => {
     expect(ca.inputs.privateKeyPem).toBe("PRIVATE-KEY(lab-ca-key)");
     expect(ca.inputs.subject).toEqual({ commonName: "Private Registry CA", organization: "Private Registry" });
     expect(ca.inputs.validityPeriodHours).toBe(3650 * 24);
-    expect(d.resources(T.key).map((k) => k.inputs)).toEqual([
-      { algorithm: "RSA", rsaBits: 4096 }, { algorithm: "RSA", rsaBits: 4096 },
-    ]);
+    // The CA's key RSA 4096 (keyAlgorithm), the server's ECDSA P-256 (serverKeyAlgorithm), by default.
+    expect(Object.fromEntries(d.resources(T.key).map((k) => [k.name, k.inputs]))).toEqual({
+      "lab-ca-key": { algorithm: "RSA", rsaBits: 4096 }, "lab-server-key": { algorithm: "ECDSA", ecdsaCurve: "P256" },
+    });
   });
 
   test("the registry listens on loopback only, keeps its data in the named volume, and owns the proxy's published port", () => {
@@ -299,6 +301,14 @@ describe("PrivateRegistry wiring", () => {
 });
 
 describe("PrivateRegistry options", () => {
+  test("an RSA server key when asked: key_encipherment added", async () => {
+    const d = await deploy("rsa", labSettings({ serverKeyAlgorithm: "RSA", rsaBits: "3072" }));
+    expect(Object.fromEntries(d.resources(T.key).map((k) => [k.name, k.inputs]))).toEqual({
+      "rsa-ca-key": { algorithm: "RSA", rsaBits: 3072 }, "rsa-server-key": { algorithm: "RSA", rsaBits: 3072 },
+    });
+    expect(d.one(T.leaf).inputs.allowedUses).toEqual(["digital_signature", "key_encipherment", "server_auth"]);
+  });
+
   test("ECDSA keys, local images, no clients, data deleted on destroy, port 443 endpoints", async () => {
     const d = await deploy("alt", labSettings({
       keyAlgorithm: "ECDSA", pullImages: "false", clients: "[]", localClient: "false", keepDataOnDestroy: "false", port: "443",

@@ -317,8 +317,8 @@ describe("TLS", () => {
       if (!aeadWithFs) a.check(`TLS 1.2 with ${suite} only`, "refused by the server", got, got.startsWith("refused"));
     }
     expect(tried).toBeGreaterThan(15);
-    // The good ones do work (an RSA certificate: the RSA ones).
-    expect(accepted).toEqual(expect.arrayContaining(["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"]));
+    // The good ones do work (an ECDSA server key, the default: the ECDSA ones).
+    expect(accepted).toEqual(expect.arrayContaining(["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]));
     a.done();
   });
 
@@ -340,10 +340,10 @@ describe("TLS", () => {
     a.check("server basic constraints", "CA:FALSE", ext(leafText, "X509v3 Basic Constraints"), ext(leafText, "X509v3 Basic Constraints") === "CA:FALSE");
     a.check("server key usage", "no Certificate Sign", ext(leafText, "X509v3 Key Usage"), !ext(leafText, "X509v3 Key Usage").includes("Certificate Sign"));
     a.check("server extended key usage", "TLS Web Server Authentication", ext(leafText, "X509v3 Extended Key Usage"), ext(leafText, "X509v3 Extended Key Usage").includes("TLS Web Server Authentication"));
-    for (const [name, t] of [["CA", caText], ["server", leafText]]) {
-      const bits = /Public-Key: \((\d+) bit\)/.exec(t)?.[1] ?? "?";
-      a.check(`${name} key size`, "RSA 4096 (the default)", `RSA ${bits}`, /rsaEncryption/.test(t) && bits === "4096");
-    }
+    const keyOf = (t: string) => `${/rsaEncryption/.test(t) ? "RSA" : /id-ecPublicKey/.test(t) ? "EC" : "?"} ${/Public-Key: \((\d+) bit\)/.exec(t)?.[1] ?? "?"}` +
+      (/NIST CURVE: (\S+)/.exec(t) ? ` ${/NIST CURVE: (\S+)/.exec(t)?.[1]}` : "");
+    a.check("CA key", "RSA 4096 (keyAlgorithm's default)", keyOf(caText), keyOf(caText) === "RSA 4096");
+    a.check("server key", "EC 256 P-256 (serverKeyAlgorithm's default)", keyOf(leafText), keyOf(leafText) === "EC 256 P-256");
     a.done();
   });
 });

@@ -155,7 +155,7 @@ describe("TLS (tlsTermination: registry)", () => {
     a.done();
   });
 
-  test("over TLS 1.2 only forward-secret AEAD suites are accepted, and those of the RSA key are (every TLS 1.2 suite this OpenSSL knows is tried)", async () => {
+  test("over TLS 1.2 only forward-secret AEAD suites are accepted, and those of the ECDSA key are (every TLS 1.2 suite this OpenSSL knows is tried)", async () => {
     const a = area("TLS 1.2 cipher suites (direct layout)");
     const suites = tls.getCiphers().map((c) => c.toUpperCase()).filter((c) => !c.startsWith("TLS_"));
     for (const suite of suites) {
@@ -164,12 +164,13 @@ describe("TLS (tlsTermination: registry)", () => {
           ciphers: `${suite}:@SECLEVEL=0` }, () => { resolve(socket.getCipher().name); socket.end(); });
         socket.on("error", () => resolve("refused"));
       });
-      // The server's key is RSA: its ECDHE-RSA AEAD suites must work; every suite that is not
-      // AEAD with forward secrecy must be refused; the rest (ECDSA, PSK) cannot apply to this key.
+      // The server's key is ECDSA (serverKeyAlgorithm's default): its ECDHE-ECDSA AEAD suites must
+      // work; every suite that is not AEAD with forward secrecy must be refused; the rest (RSA, PSK)
+      // cannot apply to this key.
       const aead = /GCM|CHACHA20/.test(suite) && /^ECDHE-/.test(suite);
-      const mustWork = aead && /^ECDHE-RSA-/.test(suite);
+      const mustWork = aead && /^ECDHE-ECDSA-/.test(suite);
       const gotText = got === "refused" ? "refused" : `accepted ${got}`;
-      if (mustWork) a.check(suite, "accepted (AEAD, ECDHE, RSA key)", gotText, got !== "refused");
+      if (mustWork) a.check(suite, "accepted (AEAD, ECDHE, ECDSA key)", gotText, got !== "refused");
       else if (!aead) a.check(suite, "refused", gotText, got === "refused");
     }
     a.done();

@@ -22,7 +22,7 @@ describe("parseSettings defaults", () => {
     const s = parse({});
     expect(s).toMatchObject({
       ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"], port: 443, listenAddress: "0.0.0.0", users: ["admin"],
-      passwordLength: 32, keyAlgorithm: "RSA", rsaBits: 4096, registryImage: "registry:2.8.3", nginxImage: "nginx:1.27.5",
+      passwordLength: 32, keyAlgorithm: "RSA", serverKeyAlgorithm: "ECDSA", rsaBits: 4096, registryImage: "registry:2.8.3", nginxImage: "nginx:1.27.5",
       pullImages: true, namePrefix: "registry-dev", keepDataOnDestroy: true, clients: [], localClient: false,
       tlsTermination: "proxy",
     });
@@ -39,7 +39,7 @@ describe("parseSettings defaults", () => {
     const declared = [...configSection.matchAll(/^ {2}([A-Za-z]+):$/gm)].map((m) => m[1]);
     for (const key of declared) expect(() => parse({ [key]: "" })).not.toThrow(/unknown setting/);
     expect(messageFor({ notDeclared: "x" })).toMatch(/unknown setting/);
-    expect(declared).toHaveLength(37);
+    expect(declared).toHaveLength(38);
   });
 });
 
@@ -59,6 +59,7 @@ describe("parseSettings rejects bad input with one message naming the key and th
     ["an unknown option (its value hidden)", { prot: "443" }, 'Invalid config "private-registry:prot" = "[value hidden]": unknown setting; known settings are ipAddresses, '],
     ["a bad listen address", { listenAddress: "localhost" }, 'Invalid config "private-registry:listenAddress" = "localhost": is not an IPv4 or IPv6 address.'],
     ["an unknown key algorithm", { keyAlgorithm: "DSA" }, 'Invalid config "private-registry:keyAlgorithm" = "DSA": must be "RSA" or "ECDSA".'],
+    ["an unknown server key algorithm", { serverKeyAlgorithm: "ed25519" }, 'Invalid config "private-registry:serverKeyAlgorithm" = "ed25519": must be "RSA" or "ECDSA".'],
     ["an odd RSA size", { rsaBits: "3000" }, 'Invalid config "private-registry:rsaBits" = 3000: must be a multiple of 1024.'],
     ["a boolean that is not one", { pullImages: "yes" }, 'Invalid config "private-registry:pullImages" = "yes": must be true or false.'],
     ["early renewal longer than validity", { serverCertValidityDays: "30", serverCertEarlyRenewalDays: "31" }, 'Invalid config "private-registry:serverCertEarlyRenewalDays" = 31: must not exceed serverCertValidityDays (30).'],
