@@ -14,6 +14,7 @@ const https = require("https");
 const os = require("os");
 const path = require("path");
 const bcrypt = require("bcryptjs");
+const crypto = require("crypto");
 
 const requests = Number(process.argv[2] ?? 200);
 const { renderNginxConf } = loadTs("../lib/nginxConf.ts");
@@ -38,11 +39,20 @@ async function main() {
   const port = 21000 + (process.pid % 10000);
   const password = "a".repeat(32);
   const results = [];
-  for (const cost of [4, 10, 12]) {
-    fs.writeFileSync(`${dir}/htpasswd`, `admin:${bcrypt.hashSync(password, cost)}\n`);
+  fs.mkdirSync(`${dir}/users`, { mode: 0o755 });
+  // The hashes nginx can check: bcrypt at three costs, and, for comparison, salted SHA-1
+  // ({SSHA}, nginx's own code) and no hash at all ({PLAIN}): the floor of the check.
+  const salt = crypto.randomBytes(8);
+  const hashes = [
+    ...[4, 10, 12].map((cost) => [`bcrypt cost ${cost}`, bcrypt.hashSync(password, cost)]),
+    ["{SSHA} (salted SHA-1)", `{SSHA}${Buffer.concat([crypto.createHash("sha1").update(password).update(salt).digest(), salt]).toString("base64")}`],
+    ["{PLAIN} (no hash)", `{PLAIN}${password}`],
+  ];
+  for (const [hash, entry] of hashes) {
+    fs.writeFileSync(`${dir}/users/htpasswd`, `admin:${entry}\n`, { mode: 0o644 });
     fs.writeFileSync(`${dir}/nginx.conf`, renderNginxConf({
       serverNames: ["127.0.0.1"], upstreamHost: "127.0.0.1", upstreamPort: upstream.address().port, listenPort: port,
-      certificatePath: `${dir}/cert.pem`, privateKeyPath: `${dir}/key.pem`, htpasswdPath: `${dir}/htpasswd`,
+      certificatePath: `${dir}/cert.pem`, privateKeyPath: `${dir}/key.pem`, usersDirectory: `${dir}/users`,
       pidPath: `${dir}/nginx.pid`, accessLogPath: "off",
     }));
     const nginx = spawn("nginx", ["-p", dir, "-c", `${dir}/nginx.conf`, "-g", "daemon off;"], { stdio: "ignore" });
@@ -57,7 +67,7 @@ async function main() {
     const start = process.hrtime.bigint();
     for (let i = 0; i < requests; i++) await get();
     const ms = Number(process.hrtime.bigint() - start) / 1e6 / requests;
-    results.push({ cost, msPerRequest: ms.toFixed(2), requestsPerSecond: Math.round(1000 / ms) });
+    results.push({ hash, msPerRequest: ms.toFixed(2), requestsPerSecond: Math.round(1000 / ms) });
     agent.destroy();
     nginx.kill("SIGQUIT");
     await new Promise((r) => nginx.on("exit", r));

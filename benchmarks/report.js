@@ -84,7 +84,7 @@ const pulumiLines = [
   ] : []),
 ];
 
-const variantOrder = ["baseline", "reqbuf", "bodybuf", "rsa"];
+const variantOrder = ["baseline", "reqbuf", "bodybuf16k", "rsa"];
 variants.sort((a, b) => variantOrder.indexOf(a.variant) - variantOrder.indexOf(b.variant));
 const variantLines = variants.length === 0 ? [] : [
   `| nginx of (a), changed in place | ${bigName} push, MiB/s | ${bigName} pull, MiB/s | 50-layer push, s | 50-layer pull, s | \`GET /v2/\` 8 clients, req/s |`,

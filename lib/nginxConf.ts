@@ -128,8 +128,11 @@ ${clientCertMap}  # Connections to the registry are kept open and reused (HTTP/1
     ssl_session_timeout 1d;
     ssl_session_tickets off;
 ${clientCertTls}
-    # Layers can be large and are sent chunked: no 413, no 411.
+    # Layers can be large and are sent chunked: no 413, no 411. Uploads are relayed to
+    # the registry as they arrive, in pieces of up to 1 MiB (nginx's default, 16k, makes a
+    # 100 KiB layer several writes): docs/benchmarks.md.
     client_max_body_size 0;
+    client_body_buffer_size 1m;
     chunked_transfer_encoding on;
 
     location /v2/ {

@@ -77,6 +77,7 @@ describe("renderNginxConf", () => {
     ["the client's address", "proxy_set_header X-Real-IP $remote_addr;"],
     ["the scheme", "proxy_set_header X-Forwarded-Proto $scheme;"],
     ["long uploads", "proxy_read_timeout 900;"],
+    ["uploads relayed in pieces of up to 1 MiB", "client_body_buffer_size 1m;"],
     ["HTTP/1.1 to the registry (HTTP/1.0 would make nginx buffer chunked uploads)", "proxy_http_version 1.1;"],
     ["no Connection: close to the registry", 'proxy_set_header Connection "";'],
     ["TLS 1.2 and 1.3 only", "ssl_protocols TLSv1.2 TLSv1.3;"],
