@@ -25,7 +25,9 @@ function loadTs(rel) {
   const source = fs.readFileSync(path.join(__dirname, rel), "utf8");
   const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
   const m = { exports: {} };
-  new Function("module", "exports", "require", js)(m, m.exports, require);
+  // Its own relative imports are TypeScript modules beside it: compiled the same way.
+  const localRequire = (id) => (id.startsWith(".") ? loadTs(path.join(path.dirname(rel), `${id}.ts`)) : require(id));
+  new Function("module", "exports", "require", js)(m, m.exports, localRequire);
   return m.exports;
 }
 
