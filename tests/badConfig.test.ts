@@ -276,8 +276,11 @@ describe("a bad change to a running stack: one message, nothing changed (real pu
   test("after the bad changes are taken back, the stack is as it was: a no-change preview", () => {
     const preview = pulumi(["preview", "--expect-no-changes", ...configFile(stack)]);
     expect(preview.status).toBe(0);
-    expect(docker("ps", "-q", "--no-trunc", "--filter", `name=^${id}run-`, "--filter", "status=running").split("\n").sort())
+    // The same containers (the users writer among them, exited), and the registry and nginx serving.
+    expect(docker("ps", "-a", "-q", "--no-trunc", "--filter", `name=^${id}run-`).split("\n").sort())
       .toEqual(containerIds.split("\n").sort());
+    expect(docker("ps", "--format", "{{.Names}}", "--filter", `name=^${id}run-`, "--filter", "status=running").split("\n").sort())
+      .toEqual([`${id}run-nginx`, `${id}run-registry`]);
   });
 });
 
