@@ -45,7 +45,7 @@ export interface Settings {
   passwordLength: number;
   /** bcrypt cost of the htpasswd entries. */
   bcryptCost: number;
-  /** The CA's key (and the server key's unless serverKeyAlgorithm says otherwise). */
+  /** The CA's key. */
   keyAlgorithm: KeyAlgorithm;
   /**
    * The server certificate's key: signed with at every TLS handshake, and Docker opens
@@ -375,10 +375,13 @@ export function parseSettings(
 
   const passwordLength = int("passwordLength", 32, 16, 72) ?? 32; // bcrypt reads at most 72 bytes
   const bcryptCost = int("bcryptCost", 4, 4, 14) ?? 4;
-  const keyAlgorithm = str("keyAlgorithm", "RSA");
-  if (keyAlgorithm !== "RSA" && keyAlgorithm !== "ECDSA") bad("keyAlgorithm", keyAlgorithm, 'must be "RSA" or "ECDSA"');
-  const serverKeyAlgorithm = str("serverKeyAlgorithm", "ECDSA");
-  if (serverKeyAlgorithm !== "RSA" && serverKeyAlgorithm !== "ECDSA") bad("serverKeyAlgorithm", serverKeyAlgorithm, 'must be "RSA" or "ECDSA"');
+  const keyAlgorithmOf = (key: string, fallback: KeyAlgorithm): KeyAlgorithm => {
+    const value = str(key, fallback);
+    if (value !== "RSA" && value !== "ECDSA") bad(key, value, 'must be "RSA" or "ECDSA"');
+    return value as KeyAlgorithm;
+  };
+  const keyAlgorithm = keyAlgorithmOf("keyAlgorithm", "RSA");
+  const serverKeyAlgorithm = keyAlgorithmOf("serverKeyAlgorithm", "ECDSA");
   const rsaBits = int("rsaBits", 4096, 2048, 8192);
   if (rsaBits !== undefined && rsaBits % 1024 !== 0) bad("rsaBits", rsaBits, "must be a multiple of 1024");
 
@@ -452,7 +455,7 @@ export function parseSettings(
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
-    ipAddresses, dnsNames, port, listenAddress, tlsTermination: tlsTermination as TlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm: keyAlgorithm as KeyAlgorithm, serverKeyAlgorithm: serverKeyAlgorithm as KeyAlgorithm,
+    ipAddresses, dnsNames, port, listenAddress, tlsTermination: tlsTermination as TlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm, serverKeyAlgorithm,
     rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
     serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
     serverCertValidityHours: validity.hours ?? 365 * 24, serverCertEarlyRenewalHours: earlyRenewal.hours ?? 30 * 24,

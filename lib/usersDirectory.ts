@@ -36,7 +36,9 @@ export function renderUsersWriterScript(directory: string): string {
     "set -eu",
     "umask 022",
     `cd '${directory}'`,
-    `test -f '${staging}/${htpasswd}' && test -f '${staging}/${mayPushList}'`,
+    // Two commands, not one `a && b` list: set -e ignores a failure before the last `&&`.
+    `test -f '${staging}/${htpasswd}'`,
+    `test -f '${staging}/${mayPushList}'`,
     `mkdir -p '${mayPush}'`,
     `while IFS= read -r user; do if [ -n "$user" ]; then : > '${mayPush}/'"$user"; fi; done < '${staging}/${mayPushList}'`,
     `for marker in '${mayPush}'/*; do`,
