@@ -8,10 +8,21 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
+const median = (xs) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 const results = JSON.parse(fs.readFileSync(args.results, "utf8"));
 const times = JSON.parse(fs.readFileSync(args.times, "utf8"));
+// Medians of the samples: up from nothing and destroy three times each; the no-change
+// preview type-checked three times (the first, and the first of each pair below).
+times.upFresh = median(times.upFreshSamples);
+times.destroy = median(times.destroySamples);
+times.previewNoChangeSamples = [times.previewNoChangeFirst, ...(times.previewPairs ?? []).map((p) => p[0])];
+times.previewNoChange = median(times.previewNoChangeSamples);
 // Variant files are variant-NAME-ROUND.json: the rounds of one variant pooled.
 const variants = [];
 for (const f of args.variants ? fs.readdirSync(args.variants).filter((f) => /^variant-.*\.json$/.test(f)).sort() : []) {
@@ -20,11 +31,6 @@ for (const f of args.variants ? fs.readdirSync(args.variants).filter((f) => /^va
   if (known) known.samples.push(...r.samples); else variants.push(r);
 }
 
-const median = (xs) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 /** The median of one field over the samples of a target and metric. */
 const med = (r, target, metric, field) => median(r.samples.filter((s) => s.target === target && s.metric === metric).map((s) => s[field]));
 const failures = (r, target, metric) => r.samples.filter((s) => s.target === target && s.metric === metric).reduce((n, s) => n + (s.failed ?? 0), 0);
@@ -54,6 +60,43 @@ const table = [
   }).join(" | ")} |`),
 ];
 
+// Where the CPU went (samples carry it since benchmarks/cpuAccounting.js): per unit of
+// work, the median over the repetitions of each part; "else" is what the machine used
+// besides the client and the target's containers (kernel network and disk work, the
+// Docker engine and its log pipes, docker-proxy, this machine's other work).
+const cpuParts = (s) => {
+  const c = s.cpu;
+  if (!c) return undefined;
+  const client = (c.client ?? 0) + (c.loadGenerator ?? 0);
+  const nginx = c.nginx ?? 0;
+  const registry = c.registry ?? NaN;
+  return { client, nginx, registry, else: c.total - client - nginx - registry, total: c.total };
+};
+const cpuUnits = [
+  ["big-push", `${bigName} layer push`, "CPU s per GiB", (s) => 1000 * (results.bigImageBytes / 2 ** 30)],
+  ["big-pull", `${bigName} layer pull`, "CPU s per GiB", (s) => 1000 * (results.bigImageBytes / 2 ** 30)],
+  ["small-push", `${results.smallLayers}-layer push`, "CPU s per push", () => 1000],
+  ["get-v2-c8", "`GET /v2/`, 8 clients", "CPU ms per request", (s) => s.requests],
+];
+const cpuRows = cpuUnits.flatMap(([metric, name, unit, per]) => keys.map((k) => {
+  const metered = results.samples.filter((s) => s.target === k && s.metric === metric && s.cpu);
+  const hasNginx = metered.some((s) => s.cpu.nginx !== undefined);
+  const parts = metered.map((s) => {
+    const p = cpuParts(s);
+    const d = per(s);
+    return Object.fromEntries(Object.entries(p).map(([part, v]) => [part, v / d]));
+  });
+  if (parts.length === 0) return undefined;
+  const m = (part) => median(parts.map((p) => p[part]));
+  const fmt = (x) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
+  return `| ${name} | ${labels[k]} | ${unit} | ${fmt(m("client"))} | ${hasNginx ? fmt(m("nginx")) : "–"} | ${fmt(m("registry"))} | ${fmt(m("else"))} | ${fmt(m("total"))} |`;
+})).filter(Boolean);
+const cpuLines = cpuRows.length === 0 ? [] : [
+  "| workload | target | unit | client | nginx | registry | everything else | machine total |",
+  "|---|---|---|---:|---:|---:|---:|---:|",
+  ...cpuRows,
+];
+
 const ratio = (a, b) => a / b;
 const goals = [
   [`proxy push of the ${bigName} layer ≥ 95 % of (c)`, ratio(med(results, "proxy", "big-push", "mibPerSecond"), med(results, "plain", "big-push", "mibPerSecond")), (x) => x >= 0.95, "%"],
@@ -73,10 +116,10 @@ const goalLines = [
 const pulumiLines = [
   "| proxy layout | wall time |",
   "|---|---:|",
-  `| \`pulumi up\` from nothing to a healthy registry | ${f1(times.upFresh)} s |`,
+  `| \`pulumi up\` from nothing to a healthy registry (median of ${times.upFreshSamples.map(f1).join(", ")}) | ${f1(times.upFresh)} s |`,
   `| \`pulumi up\`, no change | ${f1(times.upNoChange)} s |`,
-  `| \`pulumi preview\`, no change | ${f1(times.previewNoChange)} s |`,
-  `| \`pulumi destroy\` | ${f1(times.destroy)} s |`,
+  `| \`pulumi preview\`, no change (median of ${times.previewNoChangeSamples.map(f1).join(", ")}) | ${f1(times.previewNoChange)} s |`,
+  `| \`pulumi destroy\` (median of ${times.destroySamples.map(f1).join(", ")}) | ${f1(times.destroy)} s |`,
   `| (direct layout: \`pulumi up\` from nothing) | ${f1(times.upFreshDirect)} s |`,
   ...(times.previewPairs?.length ? [
     `| tuning: no-change \`preview\` type-checked by ts-node (the default), alternating with the next row | ${f1(median(times.previewPairs.map((p) => p[0])))} s |`,
@@ -84,7 +127,7 @@ const pulumiLines = [
   ] : []),
 ];
 
-const variantOrder = ["baseline", "reqbuf", "bodybuf16k", "rsa"];
+const variantOrder = ["baseline", "reqbuf", "bodybuf16k", "rsa", "ssha"];
 variants.sort((a, b) => variantOrder.indexOf(a.variant) - variantOrder.indexOf(b.variant));
 const variantLines = variants.length === 0 ? [] : [
   `| nginx of (a), changed in place | ${bigName} push, MiB/s | ${bigName} pull, MiB/s | 50-layer push, s | 50-layer pull, s | \`GET /v2/\` 8 clients, req/s |`,
@@ -111,6 +154,7 @@ const block = [
   ...goalLines,
   "",
   ...pulumiLines,
+  ...(cpuLines.length ? ["", "Where the CPU went (medians of the repetitions; the client is skopeo in its container, or for the request rate the load generator; \"everything else\" is the machine's total less those: the kernel's network and disk work, the Docker engine and its log pipes, docker-proxy):", "", ...cpuLines] : []),
   ...(variantLines.length ? ["", `Tunings tried on the running nginx of (a) (the program unchanged), in turn: the ${bigName} layer once per variant, the 50-layer image and \`GET /v2/\` at 8 clients once per round (medians of the rounds):`, "", ...variantLines] : []),
   "",
   `The whole run took ${f1(times.runSeconds / 60)} minutes.`,

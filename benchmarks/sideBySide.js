@@ -3,7 +3,7 @@
 // target, interleaved (round-robin per repetition, the order rotated each time), so
 // that whatever else the machine does falls on all of them alike.
 //   node benchmarks/sideBySide.js TARGETS.json RESULTS.json [--quick]
-// TARGETS.json: [{ key, label, host, port, tls, user?, password? }]; the client
+// TARGETS.json: [{ key, label, host, port, tls, user?, password?, containers?: { role: name } }]; the client
 // container (CLIENT, default bench-client) already trusts each TLS target's CA in
 // /etc/docker/certs.d. Workloads:
 //   - skopeo push of one big random layer (1 GiB; 256 MiB with --quick) and pull of
@@ -11,6 +11,8 @@
 //   - the same for an image of 50 layers of 100 KiB;
 //   - request rates of `GET /v2/` and of a manifest HEAD at 1, 8 and 32 concurrent
 //     clients: a keep-alive load generator in this process, fixed duration.
+// Every sample also says where the CPU went meanwhile (benchmarks/cpuAccounting.js):
+// the client container, each of the target's containers, this process, the machine.
 "use strict";
 const { spawn, spawnSync } = require("child_process");
 const fs = require("fs");
@@ -34,6 +36,9 @@ const subset = process.argv.includes("--subset");
 const TAG = process.env.BENCH_TAG ?? "";
 
 const targets = JSON.parse(fs.readFileSync(targetsFile, "utf8"));
+const { cpuMeter } = require("./cpuAccounting.js");
+// t.containers: { role: container name }, e.g. { nginx: "bench-proxy-nginx", registry: "bench-proxy-registry" }.
+const meter = cpuMeter([CLIENT, ...new Set(targets.flatMap((t) => Object.values(t.containers ?? {})))]);
 const { MAKE_IMAGE_SH } = loadTs("../tests/helpers/ociImage.ts");
 
 function loadTs(rel) {
@@ -70,7 +75,17 @@ function timedCopy(t, kind, src, dst) {
   return Number(out) / 1e9;
 }
 
-/** Requests per second answered 2xx, for `seconds`, by `concurrency` clients on kept-alive connections. */
+/** The CPU ms a meter measured, named by role: the client container, the target's containers (nginx, registry), this process, the machine. */
+function cpuByRole(t, used) {
+  const cpu = { total: used.total, client: used[CLIENT], loadGenerator: used.loadGenerator };
+  for (const [role, name] of Object.entries(t.containers ?? {})) cpu[role] = used[name];
+  return cpu;
+}
+
+/**
+ * Requests per second answered 2xx, for `seconds`, by `concurrency` clients on kept-alive
+ * connections; with the CPU used meanwhile and the number of requests answered.
+ */
 async function requestRate(t, method, urlPath, concurrency, seconds) {
   const mod = t.tls ? https : http;
   const agent = new mod.Agent({ keepAlive: true, maxSockets: concurrency, ...(t.tls ? { ca: t.ca } : {}) });
@@ -95,19 +110,28 @@ async function requestRate(t, method, urlPath, concurrency, seconds) {
   const loops = Array.from({ length: concurrency }, loop);
   await new Promise((r) => setTimeout(r, 500)); // connections up, TLS done, caches warm
   counting = true;
+  const stopMeter = meter.start();
   const start = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   counting = false;
   const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = cpuByRole(t, stopMeter());
   running = false;
   await Promise.all(loops);
   agent.destroy();
-  return { rate: ok / elapsed, failed };
+  return { rate: ok / elapsed, failed, requests: ok + failed, cpu };
 }
 
 async function main() {
   const results = { quick, reps: REPS, rateSeconds: RATE_SECONDS, bigBytes: BIG_BYTES, smallLayers: SMALL_LAYERS, smallBytes: SMALL_BYTES,
     concurrency: CONCURRENCY, targets: targets.map(({ key, label }) => ({ key, label })), samples: [] };
+  if (meter.missing.length) log(`no CPU counters found for ${meter.missing.join(", ")}: left out of the CPU table`);
+  /** Runs a workload, adding to its sample the CPU used meanwhile: the client, the target's containers by role, the rest. */
+  const metered = async (t, work) => {
+    const stop = meter.start();
+    const result = await work();
+    return { ...result, cpu: cpuByRole(t, stop()) };
+  };
   const sample = (s) => { results.samples.push(s); log(JSON.stringify(s)); fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2)); };
 
   if (!(subset && process.env.BENCH_SKIP_BIG === "1")) log(`making the images in ${CLIENT}: 1 x ${BIG_BYTES / 1048576} MiB and ${SMALL_LAYERS} x ${SMALL_BYTES / 1024} KiB random layers`);
@@ -131,18 +155,17 @@ async function main() {
       for (const t of order) {
         // Per target too: (c) and (d) share one registry (the recipe proxies to it).
         const ref = `docker://${endpoint(t)}/bench/${image}-${t.key}-${TAG}r${rep}:latest`;
-        const push = timedCopy(t, "push", `oci:/bench/${image}:latest`, ref);
-        sample({ rep, target: t.key, metric: `${image}-push`, seconds: push, mibPerSecond: bytes / 1048576 / push });
-        const pull = timedCopy(t, "pull", ref, "oci:/bench/pull:latest");
-        sample({ rep, target: t.key, metric: `${image}-pull`, seconds: pull, mibPerSecond: bytes / 1048576 / pull });
+        const push = await metered(t, () => ({ seconds: timedCopy(t, "push", `oci:/bench/${image}:latest`, ref) }));
+        sample({ rep, target: t.key, metric: `${image}-push`, ...push, mibPerSecond: bytes / 1048576 / push.seconds });
+        const pull = await metered(t, () => ({ seconds: timedCopy(t, "pull", ref, "oci:/bench/pull:latest") }));
+        sample({ rep, target: t.key, metric: `${image}-pull`, ...pull, mibPerSecond: bytes / 1048576 / pull.seconds });
       }
     }
     const requests = [["get-v2", "GET", () => "/v2/"], ["head-manifest", "HEAD", (t) => `/v2/bench/small-${t.key}-${TAG}r${rep}/manifests/latest`]];
     for (const [name, method, urlPath] of subset ? requests.slice(0, 1) : requests) {
       for (const c of subset ? [8] : CONCURRENCY) {
         for (const t of order) {
-          const { rate, failed } = await requestRate(t, method, urlPath(t), c, RATE_SECONDS);
-          sample({ rep, target: t.key, metric: `${name}-c${c}`, rate, failed });
+          sample({ rep, target: t.key, metric: `${name}-c${c}`, ...await requestRate(t, method, urlPath(t), c, RATE_SECONDS) });
         }
       }
     }
