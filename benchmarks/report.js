@@ -127,13 +127,18 @@ const pulumiLines = [
   ] : []),
 ];
 
-const variantOrder = ["baseline", "reqbuf", "bodybuf16k", "rsa", "ssha"];
+const variantOrder = ["reference", "baseline", "reqbuf", "bodybuf16k", "rsa", "ssha"];
 variants.sort((a, b) => variantOrder.indexOf(a.variant) - variantOrder.indexOf(b.variant));
+// Each variant's samples are of one target: (a), or (c) for the reference.
+const vmed = (v, metric, field) => med(v, v.samples[0]?.target ?? "proxy", metric, field);
+const reference = variants.find((v) => v.variant === "reference");
+const pctOfReference = (v) => (reference ? `${f0(100 * vmed(v, "get-v2-c8", "rate") / vmed(reference, "get-v2-c8", "rate"))} %` : "n/a");
+const timesReference = (v) => (reference ? `${f2(vmed(v, "small-push", "seconds") / vmed(reference, "small-push", "seconds"))} ×` : "n/a");
 const variantLines = variants.length === 0 ? [] : [
-  `| nginx of (a), changed in place | ${bigName} push, MiB/s | ${bigName} pull, MiB/s | 50-layer push, s | 50-layer pull, s | \`GET /v2/\` 8 clients, req/s |`,
-  "|---|---:|---:|---:|---:|---:|",
-  ...variants.map((v) => `| ${v.variant}: ${v.description} | ${f0(med(v, "proxy", "big-push", "mibPerSecond"))} | ${f0(med(v, "proxy", "big-pull", "mibPerSecond"))} | ` +
-    `${f2(med(v, "proxy", "small-push", "seconds"))} | ${f2(med(v, "proxy", "small-pull", "seconds"))} | ${f0(med(v, "proxy", "get-v2-c8", "rate"))} |`),
+  `| nginx of (a), changed in place | ${bigName} push, MiB/s | ${bigName} pull, MiB/s | 50-layer push, s | 50-layer pull, s | \`GET /v2/\` 8 clients, req/s | \`GET /v2/\` 8 clients, of (c) | 50-layer push, × (c) |`,
+  "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ...variants.map((v) => `| ${v.variant}: ${v.description} | ${f0(vmed(v, "big-push", "mibPerSecond"))} | ${f0(vmed(v, "big-pull", "mibPerSecond"))} | ` +
+    `${f2(vmed(v, "small-push", "seconds"))} | ${f2(vmed(v, "small-pull", "seconds"))} | ${f0(vmed(v, "get-v2-c8", "rate"))} | ${pctOfReference(v)} | ${timesReference(v)} |`),
 ];
 
 let dockerVersion = "unknown";
@@ -155,7 +160,7 @@ const block = [
   "",
   ...pulumiLines,
   ...(cpuLines.length ? ["", "Where the CPU went (medians of the repetitions; the client is skopeo in its container, or for the request rate the load generator; \"everything else\" is the machine's total less those: the kernel's network and disk work, the Docker engine and its log pipes, docker-proxy):", "", ...cpuLines] : []),
-  ...(variantLines.length ? ["", `Tunings tried on the running nginx of (a) (the program unchanged), in turn: the ${bigName} layer once per variant, the 50-layer image and \`GET /v2/\` at 8 clients once per round (medians of the rounds):`, "", ...variantLines] : []),
+  ...(variantLines.length ? ["", `Tunings tried on the running nginx of (a) (the program unchanged), in turn, with (c) measured in the same rounds: the ${bigName} layer once per variant, the 50-layer image and \`GET /v2/\` at 8 clients once per round (medians of the rounds):`, "", ...variantLines] : []),
   "",
   `The whole run took ${f1(times.runSeconds / 60)} minutes.`,
 ];

@@ -294,6 +294,10 @@ EXTRA_CA="$(cat "$WORK/rsa-ca.crt")" node -e '
 const fs = require("fs"); const t = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
 fs.writeFileSync(process.argv[2], JSON.stringify(t.filter((x) => x.key === "proxy").map((x) => ({ ...x, ca: `${x.ca}\n${process.env.EXTRA_CA}\n` }))));
 ' "$WORK/targets.json" "$WORK/targets-variant.json"
+node -e '
+const fs = require("fs"); const t = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+fs.writeFileSync(process.argv[2], JSON.stringify(t.filter((x) => x.key === "plain")));
+' "$WORK/targets.json" "$WORK/targets-reference.json"
 # The "ssha" variant checks the same password against an htpasswd of salted SHA-1
 # ({SSHA}, which nginx reads natively) instead of bcrypt: what bcrypt costs per request.
 # shellcheck disable=SC2016 # JavaScript, not shell
@@ -304,8 +308,10 @@ process.stdout.write(`admin:{SSHA}${Buffer.concat([digest, salt]).toString("base
 ' "$WORK/out-proxy.json" >"$WORK/htpasswd-ssha"
 docker cp "$WORK/htpasswd-ssha" "$NGINX_CONTAINER:/etc/nginx/registry/htpasswd-ssha"
 docker exec "$NGINX_CONTAINER" chmod 644 /etc/nginx/registry/htpasswd-ssha
-variant() { # NAME ROUND DESCRIPTION SED_SCRIPT (applied to the program's nginx.conf) [rsa]
-  local name=$1 round=$2 description=$3 script=$4 key=${5:-}
+variant() { # NAME ROUND DESCRIPTION SED_SCRIPT (applied to the program's nginx.conf) [rsa|reference]
+  local name=$1 round=$2 description=$3 script=$4 key=${5:-} targets="$WORK/targets-variant.json"
+  # "reference": (c) measured in the same rounds, so that each variant's ratio to it is measured, not scaled.
+  [[ $key == reference ]] && targets="$WORK/targets-reference.json"
   docker exec "$NGINX_CONTAINER" sh -c "cp /etc/nginx/registry/chain.pem.program /etc/nginx/registry/chain.pem && cp /etc/nginx/registry/key.pem.program /etc/nginx/registry/key.pem"
   if [[ $key == rsa ]]; then
     docker cp "$WORK/rsa-chain.pem" "$NGINX_CONTAINER:/etc/nginx/registry/chain.pem"
@@ -316,7 +322,7 @@ variant() { # NAME ROUND DESCRIPTION SED_SCRIPT (applied to the program's nginx.
   log "tuning variant $name (round $round): $description"
   # The 1 GiB layer in the first round only (it is long); the request rate every round.
   BENCH_SKIP_BIG=$([[ $round == 1 ]] && echo 0 || echo 1) BENCH_TAG="$name-$round-" BENCH_REPS=1 \
-    node benchmarks/sideBySide.js "$WORK/targets-variant.json" "$WORK/variant-$name-$round.json" --subset "${QUICK_FLAG[@]}"
+    node benchmarks/sideBySide.js "$targets" "$WORK/variant-$name-$round.json" --subset "${QUICK_FLAG[@]}"
   DESCRIPTION="$description" node -e '
 const fs = require("fs"); const f = process.argv[1]; const r = JSON.parse(fs.readFileSync(f, "utf8"));
 r.variant = process.argv[2]; r.description = process.env.DESCRIPTION; fs.writeFileSync(f, JSON.stringify(r));
@@ -327,6 +333,7 @@ ROUNDS=3
 [[ $QUICK == 1 ]] && ROUNDS=1
 # Round-robin too: baseline, then each variant, ROUNDS times.
 for round in $(seq 1 "$ROUNDS"); do
+  variant reference "$round" "(c), the plain registry (HTTP, no auth), measured in the same rounds: what the ratios compare with" '' reference
   variant baseline "$round" "the program's nginx.conf, measured again beside the variants" ''
   variant reqbuf "$round" "proxy_request_buffering on: nginx reads a whole upload before passing it on (small layers in one piece)" \
     's|proxy_request_buffering off;|proxy_request_buffering on;|'
