@@ -17,19 +17,8 @@ const bcrypt = require("bcryptjs");
 const crypto = require("crypto");
 
 const requests = Number(process.argv[2] ?? 200);
+const loadTs = require("./loadTs.js");
 const { renderNginxConf } = loadTs("../lib/nginxConf.ts");
-
-function loadTs(rel) {
-  // Compile one pure module with the project's TypeScript, no ts-node needed.
-  const ts = require("typescript");
-  const source = fs.readFileSync(path.join(__dirname, rel), "utf8");
-  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
-  const m = { exports: {} };
-  // Its own relative imports are TypeScript modules beside it: compiled the same way.
-  const localRequire = (id) => (id.startsWith(".") ? loadTs(path.join(path.dirname(rel), `${id}.ts`)) : require(id));
-  new Function("module", "exports", "require", js)(m, m.exports, localRequire);
-  return m.exports;
-}
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "auth-bench-"));

@@ -75,10 +75,7 @@ docker exec -i "$CLIENT" sh -c "mkdir -p /etc/docker/certs.d/$ENDPOINT && cat >/
 # nginx logs its connection serial with every request (in this test container only).
 # shellcheck disable=SC2016 # nginx variables, not shell
 docker exec "$NGINX" sh -c 'sed -i "s|^  access_log .*|  log_format conn \"\$connection \$request_method \$status\"; access_log /tmp/conn.log conn;|" /etc/nginx/nginx.conf && nginx -t -q && nginx -s reload 2>/dev/null'
-MAKE_IMAGE_SH=$(node -e '
-const ts = require("typescript"), fs = require("fs");
-const js = ts.transpileModule(fs.readFileSync("tests/helpers/ociImage.ts", "utf8"), { compilerOptions: { module: ts.ModuleKind.CommonJS } }).outputText;
-const m = { exports: {} }; new Function("module", "exports", "require", js)(m, m.exports, require); process.stdout.write(m.exports.MAKE_IMAGE_SH);')
+MAKE_IMAGE_SH=$(node benchmarks/loadTs.js tests/helpers/ociImage.ts MAKE_IMAGE_SH)
 docker exec -i "$CLIENT" sh -c "mkdir -p /bench/tmp && export TMPDIR=/bench/tmp && $MAKE_IMAGE_SH
 make_image /bench/small 50 102400 >/dev/null"
 output credentials admin | docker exec -i "$CLIENT" skopeo login --username admin --password-stdin "$ENDPOINT" >/dev/null

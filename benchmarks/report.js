@@ -64,17 +64,17 @@ const table = [
 // work, the median over the repetitions of each part; "else" is what the machine used
 // besides the client and the target's containers (kernel network and disk work, the
 // Docker engine and its log pipes, docker-proxy, this machine's other work).
-const cpuParts = (s) => {
-  const c = s.cpu;
-  if (!c) return undefined;
-  const client = (c.client ?? 0) + (c.loadGenerator ?? 0);
+const cpuParts = ({ cpu: c }) => {
+  const client = (c.client ?? 0) + c.loadGenerator;
   const nginx = c.nginx ?? 0;
   const registry = c.registry ?? NaN;
   return { client, nginx, registry, else: c.total - client - nginx - registry, total: c.total };
 };
+// The divisor that turns a sample's CPU ms into the unit of its row.
+const msPerGiB = () => 1000 * (results.bigImageBytes / 2 ** 30);
 const cpuUnits = [
-  ["big-push", `${bigName} layer push`, "CPU s per GiB", (s) => 1000 * (results.bigImageBytes / 2 ** 30)],
-  ["big-pull", `${bigName} layer pull`, "CPU s per GiB", (s) => 1000 * (results.bigImageBytes / 2 ** 30)],
+  ["big-push", `${bigName} layer push`, "CPU s per GiB", msPerGiB],
+  ["big-pull", `${bigName} layer pull`, "CPU s per GiB", msPerGiB],
   ["small-push", `${results.smallLayers}-layer push`, "CPU s per push", () => 1000],
   ["get-v2-c8", "`GET /v2/`, 8 clients", "CPU ms per request", (s) => s.requests],
 ];

@@ -290,14 +290,12 @@ openssl x509 -req -in "$WORK/rsa-server.csr" -CA "$WORK/rsa-ca.crt" -CAkey "$WOR
 cat "$WORK/rsa-server.crt" "$WORK/rsa-ca.crt" >"$WORK/rsa-chain.pem"
 docker exec -i "$CLIENT" sh -c "cat >>/etc/docker/certs.d/$GATEWAY:$PORT_PROXY/ca.crt" <"$WORK/rsa-ca.crt"
 # shellcheck disable=SC2016 # JavaScript, not shell
+# The variants' target: (a), also trusting that CA; the reference's: (c).
 EXTRA_CA="$(cat "$WORK/rsa-ca.crt")" node -e '
-const fs = require("fs"); const t = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-fs.writeFileSync(process.argv[2], JSON.stringify(t.filter((x) => x.key === "proxy").map((x) => ({ ...x, ca: `${x.ca}\n${process.env.EXTRA_CA}\n` }))));
-' "$WORK/targets.json" "$WORK/targets-variant.json"
-node -e '
-const fs = require("fs"); const t = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-fs.writeFileSync(process.argv[2], JSON.stringify(t.filter((x) => x.key === "plain")));
-' "$WORK/targets.json" "$WORK/targets-reference.json"
+const fs = require("fs"); const [file, variants, reference] = process.argv.slice(1); const t = JSON.parse(fs.readFileSync(file, "utf8"));
+fs.writeFileSync(variants, JSON.stringify(t.filter((x) => x.key === "proxy").map((x) => ({ ...x, ca: `${x.ca}\n${process.env.EXTRA_CA}\n` }))));
+fs.writeFileSync(reference, JSON.stringify(t.filter((x) => x.key === "plain")));
+' "$WORK/targets.json" "$WORK/targets-variant.json" "$WORK/targets-reference.json"
 # The "ssha" variant checks the same password against an htpasswd of salted SHA-1
 # ({SSHA}, which nginx reads natively) instead of bcrypt: what bcrypt costs per request.
 # shellcheck disable=SC2016 # JavaScript, not shell
@@ -309,11 +307,11 @@ process.stdout.write(`admin:{SSHA}${Buffer.concat([digest, salt]).toString("base
 docker cp "$WORK/htpasswd-ssha" "$NGINX_CONTAINER:/etc/nginx/registry/htpasswd-ssha"
 docker exec "$NGINX_CONTAINER" chmod 644 /etc/nginx/registry/htpasswd-ssha
 variant() { # NAME ROUND DESCRIPTION SED_SCRIPT (applied to the program's nginx.conf) [rsa|reference]
-  local name=$1 round=$2 description=$3 script=$4 key=${5:-} targets="$WORK/targets-variant.json"
+  local name=$1 round=$2 description=$3 script=$4 kind=${5:-} targets="$WORK/targets-variant.json"
   # "reference": (c) measured in the same rounds, so that each variant's ratio to it is measured, not scaled.
-  [[ $key == reference ]] && targets="$WORK/targets-reference.json"
+  [[ $kind == reference ]] && targets="$WORK/targets-reference.json"
   docker exec "$NGINX_CONTAINER" sh -c "cp /etc/nginx/registry/chain.pem.program /etc/nginx/registry/chain.pem && cp /etc/nginx/registry/key.pem.program /etc/nginx/registry/key.pem"
-  if [[ $key == rsa ]]; then
+  if [[ $kind == rsa ]]; then
     docker cp "$WORK/rsa-chain.pem" "$NGINX_CONTAINER:/etc/nginx/registry/chain.pem"
     docker cp "$WORK/rsa-server.key" "$NGINX_CONTAINER:/etc/nginx/registry/key.pem"
   fi

@@ -18,7 +18,6 @@ const { spawn, spawnSync } = require("child_process");
 const fs = require("fs");
 const http = require("http");
 const https = require("https");
-const path = require("path");
 
 const [targetsFile, resultsFile] = process.argv.slice(2, 4);
 const quick = process.argv.includes("--quick");
@@ -39,17 +38,7 @@ const targets = JSON.parse(fs.readFileSync(targetsFile, "utf8"));
 const { cpuMeter } = require("./cpuAccounting.js");
 // t.containers: { role: container name }, e.g. { nginx: "bench-proxy-nginx", registry: "bench-proxy-registry" }.
 const meter = cpuMeter([CLIENT, ...new Set(targets.flatMap((t) => Object.values(t.containers ?? {})))]);
-const { MAKE_IMAGE_SH } = loadTs("../tests/helpers/ociImage.ts");
-
-function loadTs(rel) {
-  // One pure module compiled with the project's TypeScript (as benchmarks/auth-cost.js does).
-  const ts = require("typescript");
-  const source = fs.readFileSync(path.join(__dirname, rel), "utf8");
-  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
-  const m = { exports: {} };
-  new Function("module", "exports", "require", js)(m, m.exports, require);
-  return m.exports;
-}
+const { MAKE_IMAGE_SH } = require("./loadTs.js")("../tests/helpers/ociImage.ts");
 
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
@@ -66,13 +55,14 @@ const tlsFlag = (t, dir) => (t.tls ? "" : `--${dir}-tls-verify=false`);
 /**
  * Times one skopeo copy inside the client, in seconds. The blob-info cache is emptied
  * first so that skopeo neither skips nor cross-mounts a blob it saw before: every
- * push uploads every byte, every pull downloads every byte.
+ * push uploads every byte, every pull downloads every byte. With the CPU used meanwhile.
  */
 function timedCopy(t, kind, src, dst) {
   const flags = kind === "push" ? tlsFlag(t, "dest") : tlsFlag(t, "src");
+  const stopMeter = meter.start();
   const out = client(`rm -rf /var/lib/containers/cache /root/.local/share/containers/cache /bench/pull; ` +
     `s=$(date +%s%N); skopeo copy ${flags} ${src} ${dst} >/dev/null; e=$(date +%s%N); echo $((e - s))`);
-  return Number(out) / 1e9;
+  return { seconds: Number(out) / 1e9, cpu: cpuByRole(t, stopMeter()) };
 }
 
 /** The CPU ms a meter measured, named by role: the client container, the target's containers (nginx, registry), this process, the machine. */
@@ -126,12 +116,6 @@ async function main() {
   const results = { quick, reps: REPS, rateSeconds: RATE_SECONDS, bigBytes: BIG_BYTES, smallLayers: SMALL_LAYERS, smallBytes: SMALL_BYTES,
     concurrency: CONCURRENCY, targets: targets.map(({ key, label }) => ({ key, label })), samples: [] };
   if (meter.missing.length) log(`no CPU counters found for ${meter.missing.join(", ")}: left out of the CPU table`);
-  /** Runs a workload, adding to its sample the CPU used meanwhile: the client, the target's containers by role, the rest. */
-  const metered = async (t, work) => {
-    const stop = meter.start();
-    const result = await work();
-    return { ...result, cpu: cpuByRole(t, stop()) };
-  };
   const sample = (s) => { results.samples.push(s); log(JSON.stringify(s)); fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2)); };
 
   if (!(subset && process.env.BENCH_SKIP_BIG === "1")) log(`making the images in ${CLIENT}: 1 x ${BIG_BYTES / 1048576} MiB and ${SMALL_LAYERS} x ${SMALL_BYTES / 1024} KiB random layers`);
@@ -155,9 +139,9 @@ async function main() {
       for (const t of order) {
         // Per target too: (c) and (d) share one registry (the recipe proxies to it).
         const ref = `docker://${endpoint(t)}/bench/${image}-${t.key}-${TAG}r${rep}:latest`;
-        const push = await metered(t, () => ({ seconds: timedCopy(t, "push", `oci:/bench/${image}:latest`, ref) }));
+        const push = timedCopy(t, "push", `oci:/bench/${image}:latest`, ref);
         sample({ rep, target: t.key, metric: `${image}-push`, ...push, mibPerSecond: bytes / 1048576 / push.seconds });
-        const pull = await metered(t, () => ({ seconds: timedCopy(t, "pull", ref, "oci:/bench/pull:latest") }));
+        const pull = timedCopy(t, "pull", ref, "oci:/bench/pull:latest");
         sample({ rep, target: t.key, metric: `${image}-pull`, ...pull, mibPerSecond: bytes / 1048576 / pull.seconds });
       }
     }
