@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClientHostSettings } from "../lib/settings";
-import { asCommand, renderInstallScript, renderRemoveScript, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER } from "../lib/clientTrustScript";
+import {
+  asCommand, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER,
+} from "../lib/clientTrustScript";
 import { withNewline } from "../lib/pem";
 
 export interface LocalClientArgs {
@@ -18,7 +20,7 @@ export interface ClientTrustArgs {
   local?: LocalClientArgs;
   /** Distinguishes this stack's files in OS trust stores. */
   anchorName: string;
-  /** Each host checks, after the install, that the registry answers it over verified TLS. */
+  /** Each host checks, in a step after the install, that the registry answers it over verified TLS. */
   verify: boolean;
   /** What must be serving before the hosts check (the proxy, or the registry itself). */
   serving?: pulumi.Resource;
@@ -40,47 +42,70 @@ export class ClientTrust extends pulumi.ComponentResource {
   constructor(name: string, args: ClientTrustArgs, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:clients:ClientTrust", name, {}, opts);
 
-    const commandArgs = (trustOs: boolean, sudo: boolean, clientId: string) => {
+    // Each host gets two steps. The install (its files recorded in the state once it
+    // succeeded; a failed one takes its files away again), then, with `verify`, the check
+    // from that host, which changes nothing. So a failed check leaves files the state
+    // knows of, and `destroy` or the next `up` removes them. Scripts go on stdin and the
+    // command line stays short: a failure shows what the script said, not the script.
+    const installArgs = (trustOs: boolean, sudo: boolean, clientId: string) => {
       const own = args.clientCertificates?.get(clientId);
       const input = { endpoints: args.endpoints, trustOs, anchorName: args.anchorName, ...(own ? { clientCertificate: true } : {}) };
-      const install = asCommand(renderInstallScript({ ...input, verify: args.verify }), sudo);
-      const remove = asCommand(renderRemoveScript(input), sudo);
+      const script = renderInstallScript(input);
+      const remove = renderRemoveScript(input);
+      const ca = pulumi.output(args.caCertPem).apply(withNewline);
       return {
-        create: install,
+        create: scriptFromStdin(sudo),
         // A new CA (stdin) re-runs the install in place: files are rewritten atomically.
-        update: install,
-        delete: remove,
-        // The CA, and with mutual TLS this host's certificate and key (so stdin is then a secret).
+        update: scriptFromStdin(sudo),
+        delete: asCommand(remove, sudo),
+        // The script, then the CA, and with mutual TLS this host's certificate and key (so stdin is then a secret).
         stdin: own
-          ? pulumi.secret(pulumi.interpolate`${pulumi.output(args.caCertPem).apply(withNewline)}${CLIENT_CERT_MARKER}\n${own.certPem.apply(withNewline)}${CLIENT_KEY_MARKER}\n${own.privateKeyPem.apply(withNewline)}`)
-          : args.caCertPem,
+          ? pulumi.secret(pulumi.interpolate`${scriptThenInput(script)}${ca}${CLIENT_CERT_MARKER}\n${own.certPem.apply(withNewline)}${CLIENT_KEY_MARKER}\n${own.privateKeyPem.apply(withNewline)}`)
+          : ca.apply((pem) => scriptThenInput(script, pem)),
         // When what would be removed changes (endpoints, trustOs, sudo), replace
         // (the SDK marks triggers replace-on-change): the old delete removes the
         // old set, then the new set is installed.
-        triggers: [remove],
+        triggers: [remove, sudo],
         // The scripts never read their previous output; passing it would make sshd
         // print "Unable to set 'PULUMI_COMMAND_STDOUT'" on every run (AcceptEnv).
         addPreviousOutputInEnv: false,
       };
     };
-    const options = { parent: this, deleteBeforeReplace: true, dependsOn: args.verify && args.serving ? [args.serving] : [] };
+    const checkArgs = (sudo: boolean, clientId: string, install: command.remote.Command | command.local.Command) => {
+      const input = { endpoints: args.endpoints, trustOs: false, anchorName: args.anchorName, ...(args.clientCertificates?.get(clientId) ? { clientCertificate: true } : {}) };
+      return {
+        create: scriptFromStdin(sudo),
+        stdin: scriptThenInput(renderCheckScript(input)),
+        // Checked again whenever the install ran again (a new CA, other endpoints).
+        triggers: [install.id, args.caCertPem],
+        addPreviousOutputInEnv: false,
+      };
+    };
+    const installOptions = { parent: this, deleteBeforeReplace: true };
+    const checkOptions = (install: pulumi.Resource) => ({ parent: this, dependsOn: [install, ...(args.serving ? [args.serving] : [])] });
 
     const installed: pulumi.Output<string>[] = [];
     for (const client of args.clients) {
       const id = `${client.user}@${client.host}:${client.port}`;
+      const connection = {
+        host: client.host, port: client.port, user: client.user, privateKey: client.privateKey,
+        // A host that is down fails the run within about 30 s, not the provider's default 150 s.
+        dialErrorLimit: 3, perDialTimeout: 10,
+      };
       const install = new command.remote.Command(`${name}-${client.host}-${client.port}`, {
-        connection: {
-          host: client.host, port: client.port, user: client.user, privateKey: client.privateKey,
-          // A host that is down fails the run within about 30 s, not the provider's default 150 s.
-          dialErrorLimit: 3, perDialTimeout: 10,
-        },
-        ...commandArgs(client.trustOs, client.sudo, id),
-      }, options);
-      installed.push(install.stdout.apply(() => id));
+        connection, ...installArgs(client.trustOs, client.sudo, id),
+      }, installOptions);
+      const done = args.verify
+        ? new command.remote.Command(`${name}-${client.host}-${client.port}-check`, { connection, ...checkArgs(client.sudo, id, install) }, checkOptions(install))
+        : install;
+      installed.push(done.stdout.apply(() => id));
     }
     if (args.local) {
-      const install = new command.local.Command(`${name}-local`, commandArgs(args.local.trustOs, args.local.sudo, "local"), options);
-      installed.push(install.stdout.apply(() => "local"));
+      const install = new command.local.Command(`${name}-local`, installArgs(args.local.trustOs, args.local.sudo, "local"), installOptions);
+      const done = args.verify
+        ? new command.local.Command(`${name}-local-check`, checkArgs(args.local.sudo, "local", install), checkOptions(install))
+        : install;
+      installed.push(done.stdout.apply(() => "local"));
     }
     this.hosts = pulumi.all(installed);
     this.registerOutputs({ hosts: this.hosts });

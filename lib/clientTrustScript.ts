@@ -11,12 +11,6 @@ export interface ClientTrustScriptInput {
   /** Overridable for tests; Docker reads /etc/docker/certs.d. */
   dockerCertsDir?: string;
   /**
-   * After installing, check from the host that every endpoint answers over TLS
-   * verified by the installed CA alone, as a registry (the API version header and
-   * 401 without credentials). Needs curl on the host.
-   */
-  verify?: boolean;
-  /**
    * Mutual TLS: stdin also carries this host's certificate and key, after the CA,
    * each behind its CLIENT_CERT_MARKER / CLIENT_KEY_MARKER line; they go beside
    * ca.crt as client.cert (0644) and client.key (0600), where Docker looks.
@@ -64,16 +58,22 @@ function endpointWords(input: ClientTrustScriptInput): string {
   return input.endpoints.map(shellQuote).join(" ");
 }
 
-/** Installs the CA from stdin for every endpoint; safe to run any number of times. */
+/**
+ * Installs the CA from stdin for every endpoint; safe to run any number of times.
+ * A run that fails part way takes away again every file and folder it created (so a
+ * failed first install leaves the host as it was: nothing that the state does not know of).
+ */
 export function renderInstallScript(input: ClientTrustScriptInput): string {
   const osTrust = input.trustOs
     ? `
 # OS trust store, the way each family expects it (never appended to a bundle).
 if [ -d ${DEBIAN_ANCHORS} ] && command -v update-ca-certificates >/dev/null 2>&1; then
+  [ -e "${DEBIAN_ANCHORS}/$anchor_name" ] || { made "${DEBIAN_ANCHORS}/$anchor_name"; anchor_tool=update-ca-certificates; }
   install -m 0644 "$ca_file" "${DEBIAN_ANCHORS}/$anchor_name"
   quietly update-ca-certificates
 elif command -v update-ca-trust >/dev/null 2>&1; then
   mkdir -p ${RHEL_ANCHORS}
+  [ -e "${RHEL_ANCHORS}/$anchor_name" ] || { made "${RHEL_ANCHORS}/$anchor_name"; anchor_tool=update-ca-trust; }
   install -m 0644 "$ca_file" "${RHEL_ANCHORS}/$anchor_name"
   quietly update-ca-trust extract
 else
@@ -83,8 +83,115 @@ fi
 echo "private-registry: CA added to the OS trust store as $anchor_name"
 `
     : "";
-  const verify = input.verify
+  const undoAnchor = input.trustOs
     ? `
+  case "$anchor_tool" in
+    update-ca-certificates) quietly update-ca-certificates --fresh || true ;;
+    update-ca-trust) quietly update-ca-trust extract || true ;;
+  esac`
+    : "";
+  const tempFiles = input.clientCertificate ? `"$ca_file" "$cert_file" "$key_file"` : `"$ca_file"`;
+  const read = input.clientCertificate
+    ? `ca_file=$(mktemp)
+cert_file=$(mktemp)
+key_file=$(mktemp)
+# The CA, then this host's certificate and key, each behind its marker line.
+awk -v ca="$ca_file" -v cert="$cert_file" -v key="$key_file" '
+  $0 == "${CLIENT_CERT_MARKER}" { out = cert; next }
+  $0 == "${CLIENT_KEY_MARKER}" { out = key; next }
+  { print > (out == "" ? ca : out) }'
+if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$cert_file" || ! grep -q -- 'PRIVATE KEY-----' "$key_file"; then
+  echo "private-registry: expected this host's client certificate and key on stdin after the CA" >&2
+  exit 1
+fi
+`
+    : `ca_file=$(mktemp)
+cat >"$ca_file"
+`;
+  const installClientCert = input.clientCertificate
+    ? `  for file in client.cert client.key; do
+    [ -e "$certs_dir/$endpoint/$file" ] || made "$certs_dir/$endpoint/$file"
+    made "$certs_dir/$endpoint/$file.new"
+  done
+  install -m 0644 "$cert_file" "$certs_dir/$endpoint/client.cert.new"
+  mv -f "$certs_dir/$endpoint/client.cert.new" "$certs_dir/$endpoint/client.cert"
+  install -m 0600 "$key_file" "$certs_dir/$endpoint/client.key.new"
+  mv -f "$certs_dir/$endpoint/client.key.new" "$certs_dir/$endpoint/client.key"
+  echo "private-registry: client certificate installed at $certs_dir/$endpoint/client.cert"
+`
+    : "";
+  return `${header(input)}# What this run creates, newest first: taken away again should it fail.
+created=""
+made() {
+  created="$1
+$created"
+}
+anchor_tool=""
+ca_file=""${input.clientCertificate ? `
+cert_file=""
+key_file=""` : ""}
+finish() {
+  status=$?
+  rm -f ${tempFiles}
+  if [ "$status" -ne 0 ] && [ -n "$created" ]; then
+    while IFS= read -r path; do
+      if [ -d "$path" ]; then rmdir "$path" 2>/dev/null || true; elif [ -n "$path" ]; then rm -f "$path" || true; fi
+    done <<CREATED
+$created
+CREATED${undoAnchor}
+    echo "private-registry: the install failed; what it had created on this host is removed again" >&2
+  fi
+  exit "$status"
+}
+trap finish EXIT
+${read}if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_file"; then
+  echo "private-registry: expected the CA certificate (PEM) on stdin" >&2
+  exit 1
+fi
+if [ ! -d "$certs_dir" ]; then
+  # Count the folder levels created here, so that remove can take them away again.
+  levels=0
+  dir=$certs_dir
+  new_dirs=""
+  while [ ! -d "$dir" ]; do
+    levels=$((levels + 1))
+    new_dirs="$dir
+$new_dirs"
+    dir=$(dirname "$dir")
+  done
+  # Outermost first, so that the innermost is undone first.
+  while IFS= read -r dir; do
+    [ -z "$dir" ] || made "$dir"
+  done <<NEW_DIRS
+$new_dirs
+NEW_DIRS
+  made "$marker"
+  mkdir -p "$certs_dir"
+  printf '%s\\n' "$levels" >"$marker"
+  echo "private-registry: created $certs_dir"
+fi
+for endpoint in ${endpointWords(input)}; do
+  [ -d "$certs_dir/$endpoint" ] || made "$certs_dir/$endpoint"
+  [ -e "$certs_dir/$endpoint/ca.crt" ] || made "$certs_dir/$endpoint/ca.crt"
+  made "$certs_dir/$endpoint/ca.crt.new"
+  mkdir -p "$certs_dir/$endpoint"
+  # Write beside, then rename: a client never reads a half-written file.
+  install -m 0644 "$ca_file" "$certs_dir/$endpoint/ca.crt.new"
+  mv -f "$certs_dir/$endpoint/ca.crt.new" "$certs_dir/$endpoint/ca.crt"
+  echo "private-registry: CA installed at $certs_dir/$endpoint/ca.crt"
+${installClientCert}done
+${osTrust}`;
+}
+
+/**
+ * The check from the host, a step of its own after the install: every endpoint answers
+ * from this host over TLS verified by the installed CA alone, as a registry (the API
+ * version header, and 401 without credentials). Needs curl on the host. Changes nothing,
+ * so a failed check leaves only what the install recorded in the state.
+ */
+export function renderCheckScript(input: ClientTrustScriptInput): string {
+  return `set -u
+certs_dir=${shellQuote(input.dockerCertsDir ?? DOCKER_CERTS_DIR)}
 # The deployment proves itself: every endpoint answers from this host, over TLS
 # verified by the CA just installed and nothing else, as a registry that wants a login.
 if ! command -v curl >/dev/null 2>&1; then
@@ -112,59 +219,7 @@ for endpoint in ${endpointWords(input)}; do
   fi
 done
 [ "$failed" -eq 0 ]
-`
-    : "";
-  const read = input.clientCertificate
-    ? `ca_file=$(mktemp)
-cert_file=$(mktemp)
-key_file=$(mktemp)
-trap 'rm -f "$ca_file" "$cert_file" "$key_file"' EXIT
-# The CA, then this host's certificate and key, each behind its marker line.
-awk -v ca="$ca_file" -v cert="$cert_file" -v key="$key_file" '
-  $0 == "${CLIENT_CERT_MARKER}" { out = cert; next }
-  $0 == "${CLIENT_KEY_MARKER}" { out = key; next }
-  { print > (out == "" ? ca : out) }'
-if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$cert_file" || ! grep -q -- 'PRIVATE KEY-----' "$key_file"; then
-  echo "private-registry: expected this host's client certificate and key on stdin after the CA" >&2
-  exit 1
-fi
-`
-    : `ca_file=$(mktemp)
-trap 'rm -f "$ca_file"' EXIT
-cat >"$ca_file"
 `;
-  const installClientCert = input.clientCertificate
-    ? `  install -m 0644 "$cert_file" "$certs_dir/$endpoint/client.cert.new"
-  mv -f "$certs_dir/$endpoint/client.cert.new" "$certs_dir/$endpoint/client.cert"
-  install -m 0600 "$key_file" "$certs_dir/$endpoint/client.key.new"
-  mv -f "$certs_dir/$endpoint/client.key.new" "$certs_dir/$endpoint/client.key"
-  echo "private-registry: client certificate installed at $certs_dir/$endpoint/client.cert"
-`
-    : "";
-  return `${header(input)}${read}if ! grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_file"; then
-  echo "private-registry: expected the CA certificate (PEM) on stdin" >&2
-  exit 1
-fi
-if [ ! -d "$certs_dir" ]; then
-  # Count the folder levels created here, so that remove can take them away again.
-  levels=0
-  dir=$certs_dir
-  while [ ! -d "$dir" ]; do
-    levels=$((levels + 1))
-    dir=$(dirname "$dir")
-  done
-  mkdir -p "$certs_dir"
-  printf '%s\\n' "$levels" >"$marker"
-  echo "private-registry: created $certs_dir"
-fi
-for endpoint in ${endpointWords(input)}; do
-  mkdir -p "$certs_dir/$endpoint"
-  # Write beside, then rename: a client never reads a half-written file.
-  install -m 0644 "$ca_file" "$certs_dir/$endpoint/ca.crt.new"
-  mv -f "$certs_dir/$endpoint/ca.crt.new" "$certs_dir/$endpoint/ca.crt"
-  echo "private-registry: CA installed at $certs_dir/$endpoint/ca.crt"
-${installClientCert}done
-${osTrust}${verify}`;
 }
 
 /** Removes exactly what the install script put there; safe when already gone. */
@@ -215,4 +270,23 @@ ${osTrust}`;
 /** Wraps a script as one command line for a remote or local shell, optionally under sudo. */
 export function asCommand(script: string, sudo: boolean): string {
   return `${sudo ? "sudo -n " : ""}sh -c ${shellQuote(script)}`;
+}
+
+/** The line that ends a script sent on stdin; what follows is the script's own input. */
+export const STDIN_SCRIPT_END = "# private-registry: end of script";
+
+/**
+ * A short command line that reads a script from stdin, up to STDIN_SCRIPT_END, and runs
+ * it with the rest of stdin as its input. The script never appears on a command line,
+ * so a failure reports the few lines the script printed, not the script.
+ */
+export function scriptFromStdin(sudo: boolean): string {
+  const boot = `s=; while IFS= read -r l && [ "$l" != ${shellQuote(STDIN_SCRIPT_END)} ]; do s="$s$l
+"; done; [ -n "$s" ] || { echo "private-registry: no script on stdin" >&2; exit 1; }; eval "$s"`;
+  return asCommand(boot, sudo);
+}
+
+/** The stdin for scriptFromStdin: the script, its end line, then its input. */
+export function scriptThenInput(script: string, input = ""): string {
+  return `${script.endsWith("\n") ? script : `${script}\n`}${STDIN_SCRIPT_END}\n${input}`;
 }

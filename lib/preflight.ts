@@ -54,6 +54,24 @@ export interface HostFacts {
 
 const SSH_TIMEOUT_MS = 30_000;
 
+/**
+ * Why an image present on the Docker host is plainly not what `key` asks for, judged by
+ * its default command (Entrypoint and Cmd, which the containers run as they are): a
+ * registry's names the registry or distribution, nginx's names nginx. Undefined when it
+ * may be right (an image of another name is given the benefit of the doubt).
+ */
+export function wrongImageKind(key: "registryImage" | "nginxImage", command: string): string | undefined {
+  const nginx = /nginx/i.test(command);
+  const registry = /registry|distribution/i.test(command);
+  if (key === "nginxImage" && registry && !nginx) {
+    return `is a registry image, not nginx (its command is ${command}); set nginxImage to an nginx image`;
+  }
+  if (key === "registryImage" && nginx && !registry) {
+    return `is an nginx image, not a registry (its command is ${command}); set registryImage to a distribution registry image`;
+  }
+  return undefined;
+}
+
 function lastLine(text: string): string {
   return text.trim().split("\n").filter(Boolean).pop() ?? "";
 }
@@ -149,14 +167,18 @@ export function preflight(project: string, stack: string, settings: Settings, ru
         }
       }
 
-      if (!settings.pullImages) {
-        // Without the proxy nginxImage is not used, so it need not be there.
-        const imageKeys = settings.tlsTermination === "registry" ? ["registryImage"] as const : ["registryImage", "nginxImage"] as const;
-        for (const key of imageKeys) {
-          if (docker("image", "inspect", "--format", "{{.Id}}", settings[key]).status !== 0) {
+      // Without the proxy nginxImage is not used, so it need not be there.
+      const imageKeys = settings.tlsTermination === "registry" ? ["registryImage"] as const : ["registryImage", "nginxImage"] as const;
+      for (const key of imageKeys) {
+        const image = docker("image", "inspect", "--format", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", settings[key]);
+        if (image.status !== 0) {
+          if (!settings.pullImages) {
             bad(key, settings[key], "is not on the Docker host, and pullImages is false, so it is not pulled; load it there (docker load) or build the local images (npm run deploy -- --local-images)");
           }
+          continue;
         }
+        const wrong = wrongImageKind(key, image.stdout.trim());
+        if (wrong) bad(key, settings[key], wrong);
       }
 
       // Containers publishing the port are asked of the engine, wherever it is; a program

@@ -69,12 +69,34 @@ check_images() {
   done
 }
 
+# explain_containers: after a failed up, each container of this stack that is not up
+# and healthy, by name and image, with its state and the last lines of its log and of
+# its health check: the provider's own message names neither.
+explain_containers() {
+  local owner name state image health
+  owner="$(sed -n 's/^name:[[:space:]]*//p' "$PROJECT_DIR/Pulumi.yaml" | head -n 1)/$STACK"
+  docker ps -a --filter "label=private-registry.stack=$owner" --format '{{.Names}}' 2>/dev/null | while read -r name; do
+    state="$(docker inspect --format '{{.State.Status}} (exit {{.State.ExitCode}}){{if .State.Health}}, health: {{.State.Health.Status}}{{end}}' "$name" 2>/dev/null)" || continue
+    case "$state" in
+      "running (exit 0)" | "running (exit 0), health: healthy" | "exited (exit 0)") continue ;;
+    esac
+    image="$(docker inspect --format '{{.Config.Image}}' "$name")"
+    log "container $name (image $image) is $state; the last lines of its log:"
+    docker logs --tail 8 "$name" 2>&1 | cut -c1-300 | sed 's/^/    /' >&2
+    health="$(docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' "$name" | tail -n 3 | cut -c1-300)"
+    [ -z "$health" ] || { log "its last health check said:"; printf '%s\n' "$health" | sed 's/^/    /' >&2; }
+  done
+}
+
 if [ -n "$LOCAL_IMAGES" ]; then use_local_images; else check_images; fi
 
 # --refresh: what was deleted or stopped behind Pulumi's back (a container that the
 # engine did not start again after a restart) is seen and made again, so that a
 # deploy always converges on the config.
-pulumi up --stack "$STACK" --yes --skip-preview --refresh "${PASSTHROUGH[@]}"
+if ! pulumi up --stack "$STACK" --yes --skip-preview --refresh "${PASSTHROUGH[@]}" 2>&1 | pulumi_hints_as_npm; then
+  explain_containers
+  exit 1
+fi
 echo
 echo "Registry endpoints: $(pulumi stack output --stack "$STACK" endpoints --json | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).join(" "))')"
 echo "Log in with (one line per user; run from $PROJECT_DIR):"

@@ -6,4 +6,4 @@ set -euo pipefail
 # shellcheck source=scripts/stack-env.sh
 . "$(dirname "$0")/stack-env.sh"
 prepare_stack "$@"
-pulumi destroy --stack "$STACK" --yes --skip-preview "${PASSTHROUGH[@]}"
+pulumi destroy --stack "$STACK" --yes --skip-preview "${PASSTHROUGH[@]}" 2>&1 | pulumi_hints_as_npm

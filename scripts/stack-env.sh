@@ -25,8 +25,33 @@ prepare_stack() {
   ensure_node_modules
   ensure_pulumi_cli
   select_backend
-  pulumi stack select "$STACK" 2>/dev/null || pulumi stack init "$STACK"
+  pulumi stack select "$STACK" 2>/dev/null || init_stack
   "$PROJECT_DIR/scripts/ensure-provider-plugins.sh"
+}
+
+# init_stack: a new stack in this backend. A stack file salted with another passphrase
+# (its `encryptionsalt` came from someone else's machine) is salted again for this one
+# when it holds no secrets; with secrets it stops, saying which passphrase they need.
+init_stack() {
+  local out file="$PROJECT_DIR/Pulumi.$STACK.yaml"
+  out="$(pulumi stack init "$STACK" 2>&1)" && { [ -z "$out" ] || printf '%s\n' "$out" >&2; return 0; }
+  if ! printf '%s' "$out" | grep -q 'incorrect passphrase' || ! grep -q '^encryptionsalt:' "$file" 2>/dev/null; then
+    printf '%s\n' "$out" >&2
+    return 1
+  fi
+  if grep -q 'secure:' "$file"; then
+    echo "[stack] error: Pulumi.$STACK.yaml holds secrets encrypted with another passphrase than this backend's (its encryptionsalt does not match): set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to the passphrase that stack file was made with, or delete its 'encryptionsalt' line and its 'secure:' values and set those secrets again; nothing was created" >&2
+    return 1
+  fi
+  sed -i '/^encryptionsalt:/d' "$file"
+  echo "[stack] Pulumi.$STACK.yaml was salted for another passphrase and holds no secrets: salted it again for this backend's passphrase" >&2
+  pulumi stack init "$STACK" >&2
+}
+
+# pulumi_hints_as_npm: Pulumi's own hints name `pulumi …`, which need not be on the
+# user's PATH; the project's way to run it is `npm run pulumi -- …`.
+pulumi_hints_as_npm() {
+  sed -u 's/`pulumi \([a-z]\)/`npm run pulumi -- \1/g'
 }
 
 # use_stack_engine: point the docker CLI at the engine the stack's registry runs on

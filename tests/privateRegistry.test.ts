@@ -4,7 +4,7 @@ import * as bcrypt from "bcryptjs";
 import { recordResources, recordOptions, valueOf, waitForResource, RecordedResource, isSecretInput, plain } from "./helpers/mocks";
 import { parseSettings, Settings } from "../lib/settings";
 import { renderNginxConf } from "../lib/nginxConf";
-import { asCommand, renderInstallScript, renderRemoveScript } from "../lib/clientTrustScript";
+import { asCommand, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput } from "../lib/clientTrustScript";
 import { renderUsersWriterScript } from "../lib/usersDirectory";
 import { renderRegistryConfig, REGISTRY_TLS12_CIPHER_SUITES, htpasswdDigestLine } from "../lib/registryConfig";
 // A dependency of jest's own (no types of its own here): only to read the rendered YAML back.
@@ -214,47 +214,64 @@ describe("PrivateRegistry wiring", () => {
     expect(d.one(T.container, "proxy-container").inputs.image).toBe("sha256:id-of-nginx:1.27.5");
   });
 
-  test("one remote command per client host installs the CA for every endpoint, with a delete", async () => {
+  /** The install command whose name ends so (its check's name ends in -check). */
+  const installOf = (type: string, ending: string) => {
+    const found = d.resources(type).filter((r) => r.name.endsWith(ending));
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+
+  test("per client host, an install command (the CA for every endpoint, with a delete) and then a check command", async () => {
     const endpoints = ["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"];
-    const commands = d.resources(T.remote);
+    const all = d.resources(T.remote);
+    const commands = all.filter((c) => !c.name.endsWith("-check"));
+    const checks = all.filter((c) => c.name.endsWith("-check"));
     expect(commands.map((c) => c.inputs.connection)).toEqual([
       expect.objectContaining({ host: "198.51.100.21", port: 22, user: "deploy", privateKey: TEST_KEY }),
       expect.objectContaining({ host: "203.0.113.22", port: 2222, user: "root", privateKey: TEST_KEY }),
     ]);
+    expect(checks.map((c) => c.inputs.connection)).toEqual(commands.map((c) => c.inputs.connection));
     const [sudoOnly, trustOsOnly] = commands;
     const scriptInput = { endpoints, anchorName: "reg-t" };
-    // verifyFromClients is on by default: each install ends with the check from the host.
-    expect(sudoOnly.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false, verify: true }), true));
+    const ca = "CERT(lab-ca-cert)\n";
+    // The scripts travel on stdin before the CA; the command line is a short reader.
+    expect(sudoOnly.inputs.create).toBe(scriptFromStdin(true));
+    expect(sudoOnly.inputs.stdin).toBe(scriptThenInput(renderInstallScript({ ...scriptInput, trustOs: false }), ca));
     expect(sudoOnly.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), true));
-    expect(trustOsOnly.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: true, verify: true }), false));
+    expect(trustOsOnly.inputs.create).toBe(scriptFromStdin(false));
+    expect(trustOsOnly.inputs.stdin).toBe(scriptThenInput(renderInstallScript({ ...scriptInput, trustOs: true }), ca));
     expect(trustOsOnly.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: true }), false));
-    for (const c of [...commands, d.one(T.local)]) {
+    const local = installOf(T.local, "trust-local");
+    for (const c of [...commands, local]) {
       // A new CA re-runs the install in place; a new set of files replaces the command.
       expect(c.inputs.update).toBe(c.inputs.create);
-      expect(c.inputs.triggers).toEqual([c.inputs.delete]);
+      expect(c.inputs.triggers[0]).toBe(renderRemoveScript({ ...scriptInput, trustOs: c === trustOsOnly }));
       expect(d.options.get(c.name)?.replaceOnChanges).toContain("triggers[*]");
-      expect(c.inputs.stdin).toBe("CERT(lab-ca-cert)");
-      expect(c.inputs.create).not.toContain("CERT(lab-ca-cert)");
-      for (const e of endpoints) expect(c.inputs.create).toContain(`'${e}'`);
+      expect(c.inputs.create.length).toBeLessThan(300);
+      for (const e of endpoints) expect(c.inputs.stdin).toContain(`'${e}'`);
       expect(d.options.get(c.name)?.deleteBeforeReplace).toBe(true);
     }
-    const local = d.one(T.local);
-    expect(local.inputs.create).toBe(asCommand(renderInstallScript({ ...scriptInput, trustOs: false, verify: true }), true));
+    // verifyFromClients is on by default: a check per host, after its install, that changes nothing.
+    for (const check of [...checks, d.one(T.local, "local-check")]) {
+      expect(check.inputs.stdin).toBe(scriptThenInput(renderCheckScript({ ...scriptInput, trustOs: false })));
+      expect(check.inputs.delete).toBeUndefined();
+      expect(check.inputs.triggers).toEqual([`${check.name.replace(/-check$/, "")}-id`, "CERT(lab-ca-cert)"]);
+    }
+    expect(local.inputs.create).toBe(scriptFromStdin(true));
     expect(local.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), true));
-    expect(local.inputs.stdin).toBe("CERT(lab-ca-cert)");
     expect(await valueOf(pulumi.output(d.registry.clientHosts))).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
   });
 
   test("sudo -n is used exactly for the hosts that ask for sudo, the OS trust store exactly for those that ask for it", () => {
     const hosts = [
-      { command: d.one(T.remote, "198.51.100.21"), sudo: true, trustOs: false },
-      { command: d.one(T.remote, "203.0.113.22"), sudo: false, trustOs: true },
-      { command: d.one(T.local), sudo: true, trustOs: false },
+      { command: installOf(T.remote, "198.51.100.21-22"), sudo: true, trustOs: false },
+      { command: installOf(T.remote, "203.0.113.22-2222"), sudo: false, trustOs: true },
+      { command: installOf(T.local, "trust-local"), sudo: true, trustOs: false },
     ];
     for (const { command, sudo, trustOs } of hosts) {
-      for (const line of [command.inputs.create, command.inputs.delete] as string[]) {
+      for (const [line, script] of [[command.inputs.create, command.inputs.stdin], [command.inputs.delete, command.inputs.delete]] as string[][]) {
         const seen = { name: command.name, sudo: line.startsWith("sudo -n sh -c "), anySudo: line.includes("sudo"),
-          trustOs: line.includes("update-ca-certificates"), anchor: line.includes("reg-t.crt") };
+          trustOs: script.includes("update-ca-certificates"), anchor: script.includes("reg-t.crt") };
         expect(seen).toEqual({ name: command.name, sudo, anySudo: sudo, trustOs, anchor: trustOs });
       }
     }
@@ -464,7 +481,8 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     expect(await valueOf(d.registry.containers)).toEqual({ registry: "reg-t-registry", proxy: "" });
     expect(await valueOf(proxied.registry.containers)).toEqual({ registry: "reg-t-registry", proxy: "reg-t-nginx" });
     expect(await valueOf(pulumi.output(d.registry.clientHosts))).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
-    expect(d.resources(T.remote)).toHaveLength(2);
+    expect(d.resources(T.remote).map((c) => c.name)).toEqual(["direct-trust-198.51.100.21-22", "direct-trust-203.0.113.22-2222",
+      "direct-trust-198.51.100.21-22-check", "direct-trust-203.0.113.22-2222-check"]);
   });
 });
 

@@ -39,10 +39,13 @@ export interface BadConfigCase {
 const KEY = (k: string) => `"private-registry:${k}"`;
 const invalid = (key: string, shown: string, why: string) => `Invalid config ${KEY(key)} = ${shown}: ${why}`;
 
+const LOCAL_REGISTRY_IMAGE = "private-registry/registry:2.8.2-debian";
+const LOCAL_NGINX_IMAGE = "private-registry/nginx:1.22.1-debian";
+
 /** Local images, no pull, a free loopback port: only the setting under test is wrong. */
 export const sound = (f: Fixtures): ConfigEntry[] => [
-  ["registryImage", "private-registry/registry:2.8.2-debian"],
-  ["nginxImage", "private-registry/nginx:1.22.1-debian"],
+  ["registryImage", LOCAL_REGISTRY_IMAGE],
+  ["nginxImage", LOCAL_NGINX_IMAGE],
   ["pullImages", "false"],
   ["listenAddress", "127.0.0.1"],
   ["port", String(f.freePort)],
@@ -143,6 +146,10 @@ export const hostCases: BadConfigCase[] = [
     message: () => invalid("registryImage", '"private-registry/missing:1"', "is not on the Docker host, and pullImages is false") },
   { name: "an nginx image that is not there, pullImages false", config: (f) => [...sound(f), ["nginxImage", "private-registry/missing-nginx:1"]],
     message: () => invalid("nginxImage", '"private-registry/missing-nginx:1"', "is not on the Docker host, and pullImages is false") },
+  { name: "the registry image given as nginxImage", config: (f) => [...sound(f), ["nginxImage", LOCAL_REGISTRY_IMAGE]],
+    message: () => invalid("nginxImage", JSON.stringify(LOCAL_REGISTRY_IMAGE), "is a registry image, not nginx (its command is ") },
+  { name: "the nginx image given as registryImage", config: (f) => [...sound(f), ["registryImage", LOCAL_NGINX_IMAGE]],
+    message: () => invalid("registryImage", JSON.stringify(LOCAL_NGINX_IMAGE), "is an nginx image, not a registry (its command is ") },
   { name: "a network name someone else has", config: (f) => [...sound(f), ["namePrefix", f.takenNetworkPrefix]],
     message: (f) => invalid("namePrefix", `"${f.takenNetworkPrefix}"`, `a Docker network named ${f.takenNetworkPrefix}-net already exists on the Docker host and belongs to no stack of this program`) },
   { name: "a volume name someone else has", config: (f) => [...sound(f), ["namePrefix", f.takenVolumePrefix]],
