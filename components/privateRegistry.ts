@@ -7,7 +7,7 @@ import { renderNginxConf } from "../lib/nginxConf";
 import { CertificateAuthority } from "./certificateAuthority";
 import { ServerCertificate } from "./serverCertificate";
 import { RegistryCredentials } from "./registryCredentials";
-import { Registry, REGISTRY_HOST, REGISTRY_PORT } from "./registry";
+import { Registry, REGISTRY_SOCKET, REGISTRY_SOCKET_DIR } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust } from "./clientTrust";
 import { ClientCertificate } from "./clientCertificate";
@@ -99,7 +99,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       keepDataOnDestroy: settings.keepDataOnDestroy,
       adoptExistingVolume: settings.adoptExistingVolume,
       deleteEnabled: settings.deleteEnabled,
-      publish: { listenAddress: settings.listenAddress, port: settings.port, containerPort: direct ? REGISTRY_PORT : PROXY_CONTAINER_PORT },
+      publish: { listenAddress: settings.listenAddress, port: settings.port },
       tls: direct ? { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd } : undefined,
       labels,
     }, { ...parent, ...onEngine });
@@ -120,8 +120,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       }, parent)]));
     const nginxConfInput = {
       serverNames: [...settings.dnsNames, ...settings.ipAddresses],
-      upstreamHost: REGISTRY_HOST,
-      upstreamPort: REGISTRY_PORT,
+      upstream: `unix:${REGISTRY_SOCKET}`,
       listenPort: PROXY_CONTAINER_PORT,
       certificatePath: PROXY_PATHS.certificateChain,
       privateKeyPath: PROXY_PATHS.privateKey,
@@ -136,8 +135,9 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       namePrefix: settings.namePrefix,
       image: settings.nginxImage,
       pullImages: settings.pullImages,
-      registryContainerId: registry.containerId,
-      registryPort: REGISTRY_PORT,
+      networkName: registry.networkName,
+      publish: { listenAddress: settings.listenAddress, port: settings.port },
+      registrySocket: { volumeName: registry.socketVolumeName as pulumi.Output<string>, directory: REGISTRY_SOCKET_DIR },
       nginxConf,
       certificateChainPem: serverCert.chainPem,
       privateKeyPem: serverCert.privateKeyPem,

@@ -4,15 +4,19 @@ import * as random from "@pulumi/random";
 import { containerImage } from "./containerImage";
 import { dockerNames } from "../lib/dockerNames";
 import {
-  REGISTRY_AUTH_REALM, REGISTRY_CONFIG_PATHS, REGISTRY_TLS_PATHS, htpasswdDigestLine, registryHealthTest, renderRegistryConfig,
+  REGISTRY_AUTH_REALM, REGISTRY_CONFIG_PATHS, REGISTRY_TLS_PATHS, htpasswdDigestLine, registryHealthTest, registrySocketHealthTest, renderRegistryConfig,
 } from "../lib/registryConfig";
 
 /**
- * Where the registry listens behind the proxy: loopback of its own network namespace,
- * which the TLS proxy shares. Nothing else (not the host, not other containers) can reach it.
+ * Behind the proxy the registry has no network (network mode none): it listens on a unix
+ * socket in a volume that only it and nginx mount. Nothing else (not the host's users,
+ * not other containers) can reach it, and neither container needs the other to start.
  */
-export const REGISTRY_HOST = "127.0.0.1";
-/** The registry's port in its container, in both layouts (unprivileged, as the official image expects). */
+export const REGISTRY_SOCKET_DIR = "/run/registry";
+export const REGISTRY_SOCKET = `${REGISTRY_SOCKET_DIR}/registry.sock`;
+/** distribution's debug server (/debug/health), on loopback of the registry's own empty namespace. */
+const REGISTRY_DEBUG_ADDRESS = "127.0.0.1:5001";
+/** The registry's port in its container when it terminates TLS itself (unprivileged, as the official image expects). */
 export const REGISTRY_PORT = 5000;
 const REGISTRY_DATA_DIR = "/var/lib/registry";
 
@@ -34,15 +38,11 @@ export interface RegistryArgs {
   deleteEnabled: boolean;
   /** The volume may exist already, made by someone else: never delete it. */
   adoptExistingVolume: boolean;
-  /**
-   * The port clients dial. Behind the proxy it is the proxy's: the registry container
-   * owns the network namespace the proxy joins, so the port is published here and the
-   * proxy listens on it. With `tls` it is the registry's own (REGISTRY_PORT).
-   */
-  publish: { listenAddress: string; port: number; containerPort: number };
+  /** Where clients dial, published with `tls` (without it, the proxy publishes the port). */
+  publish: { listenAddress: string; port: number };
   /**
    * Given: the registry serves TLS and basic auth itself on every interface of its
-   * container (no proxy). Omitted: plain HTTP on loopback, for the proxy in its namespace.
+   * container (no proxy). Omitted: plain HTTP on a unix socket in `socketVolume`, for the proxy.
    */
   tls?: RegistryTlsArgs;
   /** Docker labels for every object made here: they tell the pre-flight check what is this stack's. */
@@ -59,7 +59,8 @@ export class Registry extends pulumi.ComponentResource {
   readonly networkName: pulumi.Output<string>;
   readonly volumeName: pulumi.Output<string>;
   readonly containerName: pulumi.Output<string>;
-  readonly containerId: pulumi.Output<string>;
+  /** Behind the proxy: the volume holding the registry's unix socket (REGISTRY_SOCKET), for nginx to mount. */
+  readonly socketVolumeName?: pulumi.Output<string>;
 
   constructor(name: string, args: RegistryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:registry:Registry", name, {}, opts);
@@ -86,11 +87,17 @@ export class Registry extends pulumi.ComponentResource {
     const httpSecret = new random.RandomPassword(`${name}-http-secret`, { length: 48, special: false }, { parent: this });
 
     const tls = args.tls;
-    // Behind the proxy: plain HTTP on loopback. On its own: TLS on every interface of the
+    // Behind the proxy: plain HTTP on the socket. On its own: TLS on every interface of the
     // container (other containers on the private network meet TLS and auth too).
-    const listenAddress = tls ? `:${REGISTRY_PORT}` : `${REGISTRY_HOST}:${REGISTRY_PORT}`;
+    const socketVolume = tls ? undefined : new docker.Volume(`${name}-socket`, {
+      name: dockerNames(args.namePrefix).socketVolume,
+      labels: args.labels,
+    }, { parent: this });
     const config = pulumi.secret(httpSecret.result.apply((secret) => renderRegistryConfig({
-      httpSecret: secret, listenAddress, dataDir: REGISTRY_DATA_DIR, deleteEnabled: args.deleteEnabled,
+      httpSecret: secret,
+      listen: tls ? { net: "tcp", addr: `:${REGISTRY_PORT}` } : { net: "unix", addr: REGISTRY_SOCKET },
+      debugAddress: tls ? undefined : REGISTRY_DEBUG_ADDRESS,
+      dataDir: REGISTRY_DATA_DIR, deleteEnabled: args.deleteEnabled,
       tls: tls && {
         certificatePath: REGISTRY_TLS_PATHS.certificateChain,
         privateKeyPath: REGISTRY_TLS_PATHS.privateKey,
@@ -112,16 +119,21 @@ export class Registry extends pulumi.ComponentResource {
         permissions: "0600",
       },
     ] : [];
-    const healthTest = registryHealthTest(REGISTRY_PORT, tls !== undefined);
+    const healthTest = tls ? registryHealthTest(REGISTRY_PORT) : registrySocketHealthTest(REGISTRY_SOCKET, REGISTRY_DEBUG_ADDRESS);
 
     const container = new docker.Container(`${name}-container`, {
       name: dockerNames(args.namePrefix).registryContainer,
       labels: args.labels,
       image: containerImage(`${name}-image`, args.image, args.pullImages, this),
       restart: "always",
-      networksAdvanced: [{ name: network.name }],
-      ports: [{ internal: args.publish.containerPort, external: args.publish.port, ip: args.publish.listenAddress }],
-      volumes: [{ volumeName: volume.name, containerPath: REGISTRY_DATA_DIR }],
+      ...(tls ? {
+        networksAdvanced: [{ name: network.name }],
+        ports: [{ internal: REGISTRY_PORT, external: args.publish.port, ip: args.publish.listenAddress }],
+      } : { networkMode: "none" }),
+      volumes: [
+        { volumeName: volume.name, containerPath: REGISTRY_DATA_DIR },
+        ...(socketVolume ? [{ volumeName: socketVolume.name, containerPath: REGISTRY_SOCKET_DIR }] : []),
+      ],
       // The HTTP secret travels in the config file, not in the environment `docker inspect` shows.
       // At registry:2's and registry:3's paths alike (see REGISTRY_CONFIG_PATHS).
       uploads: [...REGISTRY_CONFIG_PATHS.map((file) => ({ file, content: config, permissions: "0600" })), ...tlsUploads],
@@ -140,12 +152,14 @@ export class Registry extends pulumi.ComponentResource {
       },
       wait: true,
       waitTimeout: 120,
-    }, { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["uploads", "healthcheck"] });
+    }, { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["uploads", "healthcheck", "networkMode"] });
 
     this.networkName = network.name;
     this.volumeName = volume.name;
     this.containerName = container.name;
-    this.containerId = container.id;
-    this.registerOutputs({ networkName: this.networkName, volumeName: this.volumeName, containerName: this.containerName });
+    this.socketVolumeName = socketVolume?.name;
+    this.registerOutputs({
+      networkName: this.networkName, volumeName: this.volumeName, containerName: this.containerName, socketVolumeName: this.socketVolumeName,
+    });
   }
 }

@@ -21,10 +21,11 @@ export interface TlsProxyArgs {
   namePrefix: string;
   image: string;
   pullImages: boolean;
-  /** The registry container, whose network namespace nginx joins (and whose published port it serves). */
-  registryContainerId: pulumi.Input<string>;
-  /** The registry's port on loopback of that namespace. */
-  registryPort: number;
+  /** The network nginx joins; the port clients dial is published there. */
+  networkName: pulumi.Input<string>;
+  publish: { listenAddress: string; port: number };
+  /** The volume with the registry's unix socket, and where nginx mounts it (the upstream in nginxConf). */
+  registrySocket: { volumeName: pulumi.Input<string>; directory: string };
   nginxConf: pulumi.Input<string>;
   certificateChainPem: pulumi.Input<string>;
   privateKeyPem: pulumi.Input<string>;
@@ -87,9 +88,15 @@ export class TlsProxy extends pulumi.ComponentResource {
       labels: args.labels,
       image,
       restart: "always",
-      networkMode: pulumi.interpolate`container:${args.registryContainerId}`,
-      // Workers (not root) read the users on every request; a change there needs no new nginx.
-      volumes: [{ volumeName: usersVolume.name, containerPath: PROXY_PATHS.usersDirectory, readOnly: true }],
+      // Its own network namespace: it starts whether or not the registry is up (502 until
+      // it is), so after a crash or a reboot the engine brings each back by itself.
+      networksAdvanced: [{ name: args.networkName }],
+      ports: [{ internal: PROXY_CONTAINER_PORT, external: args.publish.port, ip: args.publish.listenAddress }],
+      volumes: [
+        // Workers (not root) read the users on every request; a change there needs no new nginx.
+        { volumeName: usersVolume.name, containerPath: PROXY_PATHS.usersDirectory, readOnly: true },
+        { volumeName: args.registrySocket.volumeName, containerPath: args.registrySocket.directory, readOnly: true },
+      ],
       // Files travel with the container: no host directories to prepare.
       uploads: [
         { file: PROXY_PATHS.config, content: args.nginxConf, permissions: "0644" },
@@ -100,12 +107,8 @@ export class TlsProxy extends pulumi.ComponentResource {
       // `up` fails unless nginx listens: a wrong image or a config nginx refuses is not a success.
       // bash's /dev/tcp, since Debian-based nginx images carry neither curl nor wget.
       healthcheck: {
-        // nginx listens, and the registry answers in the namespace nginx is in. When the
-        // registry container restarts (a crash, restart: always) it gets a new network
-        // namespace and nginx is left in the dead one: then the check stops nginx, and
-        // restart: always brings it back inside the registry's new namespace.
-        tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PROXY_CONTAINER_PORT} || exit 1; ` +
-          `exec 4<>/dev/tcp/127.0.0.1/${args.registryPort} || { kill 1; exit 1; }`],
+        // nginx listens. (Whether the registry answers is the registry's own check.)
+        tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PROXY_CONTAINER_PORT}`],
         interval: "3s",
         timeout: "3s",
         retries: 3,
@@ -116,10 +119,9 @@ export class TlsProxy extends pulumi.ComponentResource {
       parent: this,
       // After the writer, and only once it succeeded: nginx never serves without its users.
       dependsOn: usersWritten.apply(() => [usersWriter]),
-      // Any file change means a new container; the old one must free its name first. A new
-      // registry container is a new network namespace: nginx must join that one. The docker
-      // provider "updates" a changed health check in place, which Docker cannot do: replace.
-      replaceOnChanges: ["uploads", "networkMode", "healthcheck"],
+      // Any file change means a new container; the old one must free its name first. The
+      // docker provider "updates" a changed health check in place, which Docker cannot do: replace.
+      replaceOnChanges: ["uploads", "networkMode", "healthcheck", "ports", "networksAdvanced", "volumes"],
       deleteBeforeReplace: true,
     });
 

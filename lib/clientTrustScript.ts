@@ -126,8 +126,7 @@ made() {
   created="$1
 $created"
 }
-anchor_tool=""
-ca_file=""${input.clientCertificate ? `
+${input.trustOs ? 'anchor_tool=""\n' : ""}ca_file=""${input.clientCertificate ? `
 cert_file=""
 key_file=""` : ""}
 finish() {
@@ -171,7 +170,7 @@ NEW_DIRS
   echo "private-registry: created $certs_dir"
 fi
 for endpoint in ${endpointWords(input)}; do
-  [ -d "$certs_dir/$endpoint" ] || made "$certs_dir/$endpoint"
+  [ -e "$certs_dir/$endpoint" ] || made "$certs_dir/$endpoint"
   [ -e "$certs_dir/$endpoint/ca.crt" ] || made "$certs_dir/$endpoint/ca.crt"
   made "$certs_dir/$endpoint/ca.crt.new"
   mkdir -p "$certs_dir/$endpoint"

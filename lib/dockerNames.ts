@@ -12,5 +12,7 @@ export function dockerNames(namePrefix: string) {
     /** The proxy layout's users (htpasswd, push rights), and the one-shot container that writes them. */
     usersVolume: `${namePrefix}-users`,
     usersWriterContainer: `${namePrefix}-users-writer`,
+    /** The proxy layout's unix socket between nginx and the registry. */
+    socketVolume: `${namePrefix}-socket`,
   };
 }

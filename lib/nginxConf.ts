@@ -1,15 +1,15 @@
 // Renders the TLS proxy's nginx.conf. Based on the distribution project's nginx
-// recipe, with a modern TLS policy. nginx shares the registry container's network
-// namespace and reaches it on loopback: a fixed address, so a kept-alive upstream.
+// recipe, with a modern TLS policy. nginx reaches the registry on a unix socket in a
+// volume the two share: a fixed address, so a kept-alive upstream, and no network
+// path to the registry for anything else.
 
 import { USERS_DIRECTORY } from "./usersDirectory";
 
 export interface NginxConfInput {
   /** Names and addresses the certificate covers; used as server_name. */
   serverNames: string[];
-  /** Where the registry listens, as nginx reaches it (loopback in the shared network namespace). */
-  upstreamHost: string;
-  upstreamPort: number;
+  /** Where the registry listens, as nginx's `server` names it: `unix:/path/to.sock`, or host:port. */
+  upstream: string;
   /** Port nginx listens on inside its container. */
   listenPort: number;
   certificatePath: string;
@@ -101,7 +101,7 @@ http {
 
 ${clientCertMap}  # Connections to the registry are kept open and reused (HTTP/1.1 below).
   upstream registry_upstream {
-    server ${input.upstreamHost}:${input.upstreamPort};
+    server ${input.upstream};
     keepalive 32;
   }
 

@@ -60,8 +60,13 @@ export interface RegistryTlsConfig {
 export interface RegistryConfigInput {
   /** Signs upload state; the same across replacements so that uploads survive them. Quoted as JSON, which YAML reads. */
   httpSecret: string;
-  /** host:port; loopback keeps everything but the proxy in the same namespace out. */
-  listenAddress: string;
+  /**
+   * host:port (TCP), or the path of a unix socket: behind the proxy the registry has no
+   * network at all, and nginx reaches it through the socket in a volume the two share.
+   */
+  listen: { net: "tcp" | "unix"; addr: string };
+  /** distribution's debug server (its /debug/health), on loopback of the registry's own namespace. */
+  debugAddress?: string;
   dataDir: string;
   /** Allow deleting manifests by digest (space comes back with `npm run gc`). */
   deleteEnabled: boolean;
@@ -101,8 +106,8 @@ storage:
   delete:
     enabled: ${input.deleteEnabled}
 http:
-  addr: ${input.listenAddress}
-  secret: ${JSON.stringify(input.httpSecret)}
+${input.listen.net === "unix" ? "  net: unix\n" : ""}  addr: ${input.listen.addr}
+${input.debugAddress ? `  debug:\n    addr: ${input.debugAddress}\n` : ""}  secret: ${JSON.stringify(input.httpSecret)}
   headers:
     X-Content-Type-Options: [nosniff]
 ${tlsSection}${authSection}health:
@@ -122,13 +127,13 @@ export function htpasswdDigestLine(htpasswd: string, htpasswdPath: string = REGI
 }
 
 /**
- * The registry container's health check (a CMD-SHELL line; busybox wget and sha256sum in
- * the official images, GNU ones in the local Debian images).
+ * The registry container's health check when it terminates TLS itself (a CMD-SHELL line;
+ * busybox wget and sha256sum in the official images, GNU ones in the local Debian images).
  *
  * The registry answers `/` with 200 and no auth, and distribution's health handler turns
  * every answer into 503 while the storage check fails: so one GET says the registry
- * serves and its storage works. Behind the proxy: plain HTTP on loopback. With TLS: over
- * TLS without verifying (the check dials 127.0.0.1, which need not be a SAN).
+ * serves and its storage works; over TLS without verifying (the check dials 127.0.0.1,
+ * which need not be a SAN).
  *
  * With TLS the check first requires the htpasswd at the configured path to be, byte for
  * byte, the uploaded one. distribution (v3, and Debian's 2.8.2 alike) answers a missing
@@ -139,8 +144,17 @@ export function htpasswdDigestLine(htpasswd: string, htpasswdPath: string = REGI
  * `pulumi up` (which waits for healthy) fails instead of reporting a registry whose only
  * login is in its log.
  */
-export function registryHealthTest(port: number, tls: boolean): string {
-  return tls
-    ? `sha256sum -c ${REGISTRY_TLS_PATHS.htpasswdDigest} >/dev/null 2>&1 && wget -q --no-check-certificate -O /dev/null https://127.0.0.1:${port}/ || exit 1`
-    : `wget -q -O /dev/null http://127.0.0.1:${port}/v2/ || exit 1`;
+export function registryHealthTest(port: number): string {
+  return `sha256sum -c ${REGISTRY_TLS_PATHS.htpasswdDigest} >/dev/null 2>&1 && wget -q --no-check-certificate -O /dev/null https://127.0.0.1:${port}/ || exit 1`;
+}
+
+/**
+ * Behind the proxy: the socket made writable for nginx's workers (not root; distribution
+ * makes it with the process umask, so 0755, and a connect needs write permission), then
+ * distribution's own health on its debug server (503 while the storage check fails).
+ * Every check repeats the chmod, so a socket made anew by a restarted registry is open to
+ * nginx again within one interval; nothing but the two containers mounts the volume.
+ */
+export function registrySocketHealthTest(socketPath: string, debugAddress: string): string {
+  return `chmod 0666 ${socketPath} && wget -q -O /dev/null http://${debugAddress}/debug/health || exit 1`;
 }

@@ -4,7 +4,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { asCommand, renderInstallScript, renderRemoveScript, shellQuote, ClientTrustScriptInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER } from "../lib/clientTrustScript";
+import {
+  asCommand, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput, shellQuote, ClientTrustScriptInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER,
+} from "../lib/clientTrustScript";
 import { registryEndpoints } from "../lib/endpoints";
 import { makeTestCa } from "./helpers/pki";
 import { ClientHost, countCerts, startClientHost } from "./helpers/script-client-host";
@@ -24,7 +26,7 @@ function sharedCa(): string {
 // Scripts run on this machine see only the tools they need for certs.d: no
 // update-ca-certificates, update-ca-trust or sudo. A script that wrongly reached
 // for the OS trust store fails here instead of changing this machine's.
-const SCRATCH_TOOLS = ["sh", "mktemp", "cat", "grep", "install", "mv", "mkdir", "rm", "rmdir", "dirname"];
+const SCRATCH_TOOLS = ["sh", "mktemp", "cat", "grep", "install", "mv", "mkdir", "rm", "rmdir", "dirname", "awk"];
 let scratchPath: string | undefined;
 function toolsOnlyPath(): string {
   if (!scratchPath) {
@@ -143,35 +145,108 @@ describe("running the scripts against a scratch certs.d", () => {
   });
 });
 
-describe("verifyFromClients: the install ends with a check of every endpoint from the host", () => {
+describe("verifyFromClients: after the install, a check of every endpoint from the host", () => {
   const ca = sharedCa();
   // Nothing listens here (loopback only): the check must fail and say where and why.
   const closed = spawnSync(process.execPath, ["-e",
     "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"], { encoding: "utf8" }).stdout.trim();
-  const input = { endpoints: [`127.0.0.1:${closed}`, `localhost:${closed}`], trustOs: false, anchorName: "registry-test", verify: true };
+  const input = { endpoints: [`127.0.0.1:${closed}`, `localhost:${closed}`], trustOs: false, anchorName: "registry-test" };
 
-  test("the script with the check passes sh -n and shellcheck", () => {
-    const script = renderInstallScript(input);
+  test("the check script passes sh -n and shellcheck", () => {
+    const script = renderCheckScript(input);
     expect(spawnSync("sh", ["-n"], { input: script, encoding: "utf8" }).status).toBe(0);
     const lint = spawnSync("shellcheck", ["--shell=sh", "-"], { input: script, encoding: "utf8" });
     expect(lint.stdout).toBe("");
     expect(lint.status).toBe(0);
   });
 
-  test("an endpoint that does not answer fails the install, naming the URL and curl's reason", () => {
+  test("an endpoint that does not answer fails the check in a few lines naming the URL and curl's reason, no script text; the installed files stay (the state records them)", () => {
     const certsDir = path.join(scratchDir("client-trust-verify-"), "certs.d");
-    const result = spawnSync("sh", ["-c", asCommand(renderInstallScript({ ...input, dockerCertsDir: certsDir }), false)], { input: ca, encoding: "utf8" });
+    const installed = spawnSync("sh", ["-c", scriptFromStdin(false)], { input: scriptThenInput(renderInstallScript({ ...input, dockerCertsDir: certsDir }), ca), encoding: "utf8" });
+    expect(installed.status).toBe(0);
+    const result = spawnSync("sh", ["-c", scriptFromStdin(false)], { input: scriptThenInput(renderCheckScript({ ...input, dockerCertsDir: certsDir })), encoding: "utf8" });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain(`private-registry: https://127.0.0.1:${closed}/v2/ does not answer from this host over TLS verified by the installed CA: curl: (7)`);
-    // The CA is installed all the same: the check reports, it does not undo.
+    expect(result.stderr).toContain(`https://localhost:${closed}/v2/`);
+    expect(`${result.stdout}${result.stderr}`.length).toBeLessThan(2000);
+    expect(`${result.stdout}${result.stderr}`).not.toMatch(/headers=|for endpoint in/);
     expect(fs.readFileSync(path.join(certsDir, `127.0.0.1:${closed}`, "ca.crt"), "utf8")).toBe(ca);
   });
 
   test("a host without curl is told so, with the way out", () => {
     const certsDir = path.join(scratchDir("client-trust-verify-"), "certs.d");
-    const result = sh(asCommand(renderInstallScript({ ...input, dockerCertsDir: certsDir }), false), ca);
+    const result = sh(asCommand(renderCheckScript({ ...input, dockerCertsDir: certsDir }), false));
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain("private-registry: no curl on this host to check the registry from here; install curl, or set verifyFromClients to false");
+  });
+});
+
+describe("the scripts on stdin: a short command line reads the script, then the script reads the rest", () => {
+  const ca = sharedCa();
+
+  test("the reader passes shellcheck, and an empty stdin fails instead of doing nothing", () => {
+    for (const sudo of [false, true]) {
+      const lint = spawnSync("shellcheck", ["--shell=sh", "-"], { input: scriptFromStdin(sudo), encoding: "utf8" });
+      expect(lint.stdout).toBe("");
+    }
+    const empty = spawnSync("sh", ["-c", scriptFromStdin(false)], { input: "", encoding: "utf8" });
+    expect(empty.status).not.toBe(0);
+    expect(empty.stderr).toContain("private-registry: no script on stdin");
+  });
+
+  test("the install through the reader writes the same files as the script run directly", () => {
+    const viaReader = path.join(scratchDir("client-trust-stdin-"), "certs.d");
+    const direct = path.join(scratchDir("client-trust-stdin-"), "certs.d");
+    const input = { endpoints, trustOs: false, anchorName: "registry-test" };
+    expect(sh(scriptFromStdin(false), scriptThenInput(renderInstallScript({ ...input, dockerCertsDir: viaReader }), ca)).status).toBe(0);
+    expect(sh(asCommand(renderInstallScript({ ...input, dockerCertsDir: direct }), false), ca).status).toBe(0);
+    expect(listTree(viaReader)).toEqual(listTree(direct));
+    expect(listTree(viaReader)).toContain(`${endpoints[0]}/ca.crt`);
+  });
+});
+
+/** Every path under dir (relative), with each file's content: a file-by-file picture of a folder. */
+function listTree(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).sort().map((rel) => {
+    const full = path.join(dir, rel);
+    return fs.statSync(full).isDirectory() ? `${rel}/` : `${rel} ${fs.readFileSync(full, "utf8").length}`;
+  }).map((line) => line.replace(/ \d+$/, (n) => n)).map((line) => line.endsWith("/") ? line : line.split(" ")[0]);
+}
+
+describe("an install that fails half way takes away what it created, and nothing else", () => {
+  const ca = sharedCa();
+  const input = { endpoints, trustOs: false, anchorName: "registry-test" };
+
+  test("certs.d there before with a user's file; the second endpoint cannot be made: the folder is as it was", () => {
+    const certsDir = path.join(scratchDir("client-trust-half-"), "certs.d");
+    fs.mkdirSync(path.join(certsDir, "mine.example.com"), { recursive: true });
+    fs.writeFileSync(path.join(certsDir, "mine.example.com", "ca.crt"), "a user's own CA\n");
+    // A plain file where the second endpoint's folder would go: mkdir fails there.
+    fs.writeFileSync(path.join(certsDir, endpoints[1]), "in the way\n");
+    const before = listTree(certsDir);
+    const result = sh(scriptFromStdin(false), scriptThenInput(renderInstallScript({ ...input, dockerCertsDir: certsDir }), ca));
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("private-registry: the install failed; what it had created on this host is removed again");
+    expect(listTree(certsDir)).toEqual(before);
+    expect(fs.readFileSync(path.join(certsDir, "mine.example.com", "ca.crt"), "utf8")).toBe("a user's own CA\n");
+  });
+
+  test("no /etc/docker before, a read-only parent half way: nothing is left, not even the folders", () => {
+    const root = scratchDir("client-trust-half-");
+    const certsDir = path.join(root, "etc", "docker", "certs.d");
+    // The install can make etc/docker/certs.d but not an endpoint inside: certs.d is made read-only by a stand-in mkdir.
+    const bin = scratchDir("client-trust-bin-half-");
+    for (const tool of fs.readdirSync(toolsOnlyPath())) fs.symlinkSync(fs.readlinkSync(path.join(toolsOnlyPath(), tool)), path.join(bin, tool));
+    fs.rmSync(path.join(bin, "mkdir"));
+    const realMkdir = spawnSync("sh", ["-c", "command -v mkdir"], { encoding: "utf8" }).stdout.trim();
+    fs.writeFileSync(path.join(bin, "mkdir"), `#!/bin/sh\ncase "$*" in *${endpoints[2]}*) echo "mkdir: Read-only file system" >&2; exit 1 ;; esac\nexec ${realMkdir} "$@"\n`, { mode: 0o755 });
+    const result = spawnSync("sh", ["-c", scriptFromStdin(false)], {
+      input: scriptThenInput(renderInstallScript({ ...input, dockerCertsDir: certsDir }), ca), encoding: "utf8", env: { ...process.env, PATH: bin },
+    });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("Read-only file system");
+    expect(fs.readdirSync(root)).toEqual([]);
   });
 });
 

@@ -306,8 +306,9 @@ describe("a real `pulumi up` of the program", () => {
       .toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
-  test("the registry's own port is reachable from nowhere but nginx: not from the clients, not from this host, not published", () => {
-    const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `${id}-registry`);
+  test("the registry is reachable from nowhere but nginx: no network of its own, nothing on 5000 for the clients or this host, not published", () => {
+    expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${id}-registry`)).toBe("none");
+    const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `${id}-nginx`);
     expect(registryIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     for (const target of [`${registryIp}:5000`, `${GATEWAY}:5000`]) {
       expect(client(1, `curl -sS -m 3 -o /dev/null http://${target}/v2/`).status).not.toBe(0);
@@ -316,9 +317,9 @@ describe("a real `pulumi up` of the program", () => {
     const fromHost = spawnSync("curl", ["-sS", "-m", "3", "-o", "/dev/null", `http://${registryIp}:5000/v2/`], { encoding: "utf8" });
     expect(fromHost.status).not.toBe(0);
     expect(fromHost.stderr).toMatch(/Connection refused|Failed to connect/);
-    // The only published port is the proxy's (nginx serves it inside the registry's network namespace).
-    expect(docker("port", `${id}-registry`)).toBe(`443/tcp -> 0.0.0.0:${PORT}`);
-    expect(docker("port", `${id}-nginx`)).toBe("");
+    // The only published port is the proxy's.
+    expect(docker("port", `${id}-nginx`)).toBe(`443/tcp -> 0.0.0.0:${PORT}`);
+    expect(docker("port", `${id}-registry`)).toBe("");
   });
 
   test("`npm run pulumi` reaches the stack, and the README's login line logs this machine's Docker in; it pushes and pulls", () => {
@@ -335,16 +336,18 @@ describe("a real `pulumi up` of the program", () => {
     expect(docker("image", "inspect", "-f", "{{.Id}}", `${ENDPOINT}/${HOST_REPO}`)).toBe(docker("image", "inspect", "-f", "{{.Id}}", `${id}-tiny:1`));
   });
 
-  test("replacing the registry container replaces it and the proxy that shares its network, and keeps the data", async () => {
+  test("replacing the registry container replaces it alone (nginx keeps running: it reaches the new one on the socket), and keeps the data", async () => {
     const before = docker("inspect", "-f", "{{.Id}}", `${id}-registry`);
+    const nginxBefore = docker("inspect", "-f", "{{.Id}}", `${id}-nginx`);
     const urn = (await stack.exportStack()).deployment.resources
       .find((r: { urn: string }) => r.urn.endsWith("::registry-registry-container")).urn;
     const recorder = planRecorder();
     const result = await stack.up({ replace: [urn], onEvent: recorder.onEvent });
     expect(result.summary.result).toBe("succeeded");
-    expect(recorder.plan()).toMatchObject({ replaced: ["registry-proxy-container", "registry-registry-container"], created: [], deleted: [] });
+    expect(recorder.plan()).toMatchObject({ replaced: ["registry-registry-container"], created: [], deleted: [] });
+    expect(docker("inspect", "-f", "{{.Id}}", `${id}-nginx`)).toBe(nginxBefore);
     expect(docker("inspect", "-f", "{{.Id}}", `${id}-registry`)).not.toBe(before);
-    // nginx runs in the new container's network namespace, and the image is still there.
+    // nginx reaches the new container, and the image is still there.
     expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 

@@ -43,7 +43,7 @@ function render(pki: TestPki, dir: string, listenPort: number, upstream = { host
   writeUsers(usersDirectory, `admin:${bcrypt.hashSync(PASSWORD, 10)}\nre.ader:${bcrypt.hashSync(PASSWORD, 4)}\n`, ["admin"]);
   return renderNginxConf({
     serverNames: ["registry.example.com", "127.0.0.1", "2001:db8::1"],
-    upstreamHost: upstream.host, upstreamPort: upstream.port, listenPort,
+    upstream: `${upstream.host}:${upstream.port}`, listenPort,
     certificatePath: pki.chain, privateKeyPath: pki.key, usersDirectory,
     // The test's stdio are sockets, which /dev/stdout cannot be opened on.
     pidPath: path.join(dir, "nginx.pid"), accessLogPath: path.join(dir, "access.log"),
@@ -63,7 +63,7 @@ function writeUsers(usersDirectory: string, htpasswd: string, pushUsers: string[
 
 describe("renderNginxConf", () => {
   const conf = renderNginxConf({
-    serverNames: ["registry.example.com", "192.0.2.10"], upstreamHost: "registry", upstreamPort: 5000, listenPort: 443,
+    serverNames: ["registry.example.com", "192.0.2.10"], upstream: "unix:/run/registry/registry.sock", listenPort: 443,
     certificatePath: "/c.pem", privateKeyPath: "/k.pem", usersDirectory: "/u",
   });
 
@@ -83,7 +83,7 @@ describe("renderNginxConf", () => {
     ["TLS 1.2 and 1.3 only", "ssl_protocols TLSv1.2 TLSv1.3;"],
     ["a session cache", "ssl_session_cache shared:RegistryTLS:10m;"],
     ["no version in answers", "server_tokens off;"],
-    ["the registry at its one address", "server registry:5000;"],
+    ["the registry at its one address", "server unix:/run/registry/registry.sock;"],
     ["kept-alive upstream connections", "keepalive 32;"],
     ["to the upstream, the request URI as the client sent it", "proxy_pass http://registry_upstream$request_uri;"],
     ["writes only for users with a may-push file, after the password", "try_files $registry_permission_file @pull_only;"],

@@ -130,13 +130,12 @@ describe("PrivateRegistry wiring", () => {
     });
   });
 
-  test("the registry listens on loopback only, keeps its data in the named volume, and owns the proxy's published port", () => {
+  test("the registry listens on its socket only, keeps its data in the named volume, and publishes no port", () => {
     const registry = d.one(T.container, "registry-container");
-    // Only the proxy's port, which nginx serves from inside the registry's network namespace.
-    expect(registry.inputs.ports).toEqual([{ internal: 443, external: 5443, ip: "0.0.0.0" }]);
+    expect(registry.inputs.ports ?? []).toEqual([]);
     expect(registry.inputs.name).toBe("reg-t-registry");
     expect(registry.inputs.restart).toBe("always");
-    expect(registry.inputs.volumes).toEqual([{ volumeName: "reg-t-data", containerPath: "/var/lib/registry" }]);
+    expect(registry.inputs.volumes[0]).toEqual({ volumeName: "reg-t-data", containerPath: "/var/lib/registry" });
     // The HTTP secret is in the uploaded config, not in the environment `docker inspect` shows.
     expect(registry.inputs.envs).toEqual(["OTEL_TRACES_EXPORTER=none"]);
     // The same config where registry:2 and registry:3 read it.
@@ -146,21 +145,30 @@ describe("PrivateRegistry wiring", () => {
       { file: "/etc/distribution/config.yml", ...config },
     ]);
     expect(registry.inputs.uploads[1].content).toBe(registry.inputs.uploads[0].content);
-    expect(registry.inputs.uploads[0].content).toContain("\n  addr: 127.0.0.1:5000\n");
+    expect(registry.inputs.uploads[0].content).toContain("\n  net: unix\n  addr: /run/registry/registry.sock\n");
     expect(registry.inputs.healthcheck.tests[0]).toBe("CMD-SHELL");
     expect(d.one(T.volume, "registry-data").inputs.name).toBe("reg-t-data");
     expect(d.options.get("lab-registry-data")?.retainOnDelete).toBe(true);
     expect(d.options.get("lab-registry-container")?.deleteBeforeReplace).toBe(true);
   });
 
-  test("the registry is on the private network; nginx joins the registry's network namespace", () => {
+  test("the registry has no network, only its socket in a volume it shares with nginx; nginx is on the private network and publishes the port", () => {
     const network = d.one(T.network);
     expect(network.inputs.name).toBe("reg-t-net");
     const [registry, proxy] = [d.one(T.container, "registry"), d.one(T.container, "proxy-container")];
-    expect(registry.inputs.networksAdvanced).toEqual([{ name: "reg-t-net" }]);
-    expect(proxy.inputs.networkMode).toBe("container:lab-registry-container-id");
-    expect(proxy.inputs.networksAdvanced ?? []).toEqual([]);
-    expect(proxy.inputs.ports ?? []).toEqual([]);
+    expect(registry.inputs.networkMode).toBe("none");
+    expect(registry.inputs.networksAdvanced ?? []).toEqual([]);
+    expect(registry.inputs.ports ?? []).toEqual([]);
+    expect(d.one(T.volume, "registry-socket").inputs.name).toBe("reg-t-socket");
+    expect(registry.inputs.volumes).toEqual([
+      { volumeName: "reg-t-data", containerPath: "/var/lib/registry" },
+      { volumeName: "reg-t-socket", containerPath: "/run/registry" },
+    ]);
+    expect(proxy.inputs.networkMode).toBeUndefined();
+    expect(proxy.inputs.networksAdvanced).toEqual([{ name: "reg-t-net" }]);
+    expect(proxy.inputs.ports).toEqual([{ internal: 443, external: 5443, ip: "0.0.0.0" }]);
+    // Neither container waits for the other at start: no container: network mode, no links.
+    expect(JSON.stringify([registry.inputs, proxy.inputs])).not.toContain("container:");
   });
 
   test("nginx receives exactly the rendered config, the chain and the key, and reads the users from their volume", () => {
@@ -171,7 +179,7 @@ describe("PrivateRegistry wiring", () => {
     ]);
     expect(uploads["/etc/nginx/nginx.conf"].content).toBe(renderNginxConf({
       serverNames: ["registry.example.com", "localhost", "192.0.2.10", "198.51.100.10"],
-      upstreamHost: "127.0.0.1", upstreamPort: 5000, listenPort: 443,
+      upstream: "unix:/run/registry/registry.sock", listenPort: 443,
       certificatePath: "/etc/nginx/registry/chain.pem",
       privateKeyPath: "/etc/nginx/registry/key.pem",
       usersDirectory: "/etc/nginx/registry/users",
@@ -179,10 +187,13 @@ describe("PrivateRegistry wiring", () => {
     expect(uploads["/etc/nginx/registry/chain.pem"].content).toBe("CERT(lab-server-cert)\nCERT(lab-ca-cert)\n");
     expect(uploads["/etc/nginx/registry/key.pem"].content).toBe("PRIVATE-KEY(lab-server-key)");
     expect(uploads["/etc/nginx/registry/key.pem"].permissions).toBe("0600");
-    expect(proxy.inputs.volumes).toEqual([{ volumeName: "reg-t-users", containerPath: "/etc/nginx/registry/users", readOnly: true }]);
+    expect(proxy.inputs.volumes).toEqual([
+      { volumeName: "reg-t-users", containerPath: "/etc/nginx/registry/users", readOnly: true },
+      { volumeName: "reg-t-socket", containerPath: "/run/registry", readOnly: true },
+    ]);
     const opts = d.options.get("lab-proxy-container");
     expect(opts?.deleteBeforeReplace).toBe(true);
-    expect(opts?.replaceOnChanges).toEqual(["uploads", "networkMode", "healthcheck"]);
+    expect(opts?.replaceOnChanges).toEqual(["uploads", "networkMode", "healthcheck", "ports", "networksAdvanced", "volumes"]);
   });
 
   test("the users writer stages the htpasswd and the push list in the users volume, runs once to the end, offline", () => {
@@ -344,9 +355,12 @@ describe("PrivateRegistry options", () => {
 });
 
 describe("the registry's config file", () => {
-  const base = { httpSecret: 'se"cret', listenAddress: "127.0.0.1:5000", dataDir: "/var/lib/registry", deleteEnabled: false };
+  const base = {
+    httpSecret: 'se"cret', listen: { net: "unix" as const, addr: "/run/registry/registry.sock" }, debugAddress: "127.0.0.1:5001",
+    dataDir: "/var/lib/registry", deleteEnabled: false,
+  };
 
-  test("behind the proxy it is exactly what it was before tlsTermination existed", () => {
+  test("behind the proxy: plain HTTP on the socket, the debug server on the registry's own loopback", () => {
     expect(renderRegistryConfig(base)).toBe(`# Rendered by the private-registry Pulumi program; changes here are overwritten.
 version: 0.1
 log:
@@ -360,7 +374,10 @@ storage:
   delete:
     enabled: false
 http:
-  addr: 127.0.0.1:5000
+  net: unix
+  addr: /run/registry/registry.sock
+  debug:
+    addr: 127.0.0.1:5001
   secret: "se\\"cret"
   headers:
     X-Content-Type-Options: [nosniff]
@@ -374,7 +391,7 @@ health:
 
   test("terminating TLS itself: the certificate, the key, TLS 1.2 and up with AEAD ciphers, and htpasswd auth", () => {
     const text = renderRegistryConfig({
-      ...base, listenAddress: ":5000", deleteEnabled: true,
+      ...base, listen: { net: "tcp", addr: ":5000" }, debugAddress: undefined, deleteEnabled: true,
       tls: { certificatePath: "/etc/docker/registry/tls/chain.pem", privateKeyPath: "/etc/docker/registry/tls/key.pem",
         htpasswdPath: "/etc/docker/registry/htpasswd", realm: "Registry realm" },
     });
@@ -410,7 +427,8 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
   test("the same resources as behind the proxy, less the proxy's: switching keeps the volume (same name, same URN)", () => {
     const names = (x: Deployment, prefix: string) => [...new Set(recorded.filter((r) => r.name.startsWith(`${prefix}-`))
       .map((r) => `${r.type} ${r.name.slice(prefix.length)}`))].sort();
-    expect(names(d, "direct")).toEqual(names(proxied, "same").filter((n) => !n.includes("-proxy-")));
+    // Less the socket volume too, which only the proxy needs.
+    expect(names(d, "direct")).toEqual(names(proxied, "same").filter((n) => !n.includes("-proxy-") && !n.endsWith("-registry-socket")));
     expect(d.one(T.volume, "registry-data").inputs.name).toBe("reg-t-data");
     expect(d.one(T.network).inputs.name).toBe("reg-t-net");
     expect(d.options.get("direct-registry-data")?.retainOnDelete).toBe(true);
@@ -419,13 +437,14 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
   test("the registry publishes its own TLS port at listenAddress:port and keeps its name, network and volume", () => {
     const registry = d.one(T.container, "registry-container");
     expect(registry.inputs.ports).toEqual([{ internal: 5000, external: 5443, ip: "0.0.0.0" }]);
+    expect(registry.inputs.networkMode).toBeUndefined();
     expect(registry.inputs.name).toBe("reg-t-registry");
     expect(registry.inputs.networksAdvanced).toEqual([{ name: "reg-t-net" }]);
     expect(registry.inputs.volumes).toEqual([{ volumeName: "reg-t-data", containerPath: "/var/lib/registry" }]);
     // Nothing about TLS or auth in the environment `docker inspect` shows.
     expect(registry.inputs.envs).toEqual(["OTEL_TRACES_EXPORTER=none"]);
     expect(d.options.get("direct-registry-container")?.deleteBeforeReplace).toBe(true);
-    expect(d.options.get("direct-registry-container")?.replaceOnChanges).toEqual(["uploads", "healthcheck"]);
+    expect(d.options.get("direct-registry-container")?.replaceOnChanges).toEqual(["uploads", "healthcheck", "networkMode"]);
   });
 
   test("it gets its config (TLS on every interface, htpasswd auth), the chain, the key and the htpasswd as files", () => {
@@ -437,7 +456,7 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     ]);
     expect(uploads["/etc/distribution/config.yml"].content).toBe(uploads["/etc/docker/registry/config.yml"].content);
     expect(uploads["/etc/docker/registry/config.yml"].content).toBe(renderRegistryConfig({
-      httpSecret: "password-of-direct-registry-http-secret", listenAddress: ":5000", dataDir: "/var/lib/registry", deleteEnabled: true,
+      httpSecret: "password-of-direct-registry-http-secret", listen: { net: "tcp", addr: ":5000" }, dataDir: "/var/lib/registry", deleteEnabled: true,
       tls: { certificatePath: "/etc/docker/registry/tls/chain.pem", privateKeyPath: "/etc/docker/registry/tls/key.pem",
         htpasswdPath: "/etc/docker/registry/htpasswd", realm: "Registry realm" },
     }));
@@ -469,9 +488,9 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     const registry = d.one(T.container, "registry-container");
     expect(registry.inputs.healthcheck.tests).toEqual(["CMD-SHELL",
       "sha256sum -c /etc/docker/registry/htpasswd.sha256 >/dev/null 2>&1 && wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1"]);
-    // Behind the proxy it is as it was.
-    expect(proxied.one(T.container, "registry-container").inputs.healthcheck.tests)
-      .toEqual(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:5000/v2/ || exit 1"]);
+    // Behind the proxy: the socket opened to nginx's workers, then distribution's own health.
+    expect(proxied.one(T.container, "registry-container").inputs.healthcheck.tests).toEqual(["CMD-SHELL",
+      "chmod 0666 /run/registry/registry.sock && wget -q -O /dev/null http://127.0.0.1:5001/debug/health || exit 1"]);
   });
 
   test("outputs have the same shape: endpoints, login lines, client hosts; no proxy container", async () => {
@@ -521,7 +540,7 @@ describe("dockerHost: the Docker resources on another engine", () => {
   test("every Docker resource (network, volume, images, containers) uses it; the others keep their own providers", () => {
     const names = dockerNamesOf(remote, "far-");
     expect(names.sort()).toEqual(["far-proxy-container", "far-proxy-image", "far-proxy-users", "far-proxy-users-writer", "far-registry-container", "far-registry-data",
-      "far-registry-image", "far-registry-network"]);
+      "far-registry-image", "far-registry-network", "far-registry-socket"]);
     for (const n of names) expect(providerOf.get(n)).toMatch(/::far-docker::/);
     for (const n of ["far-ca-key", "far-server-key", "far-registry-http-secret"]) expect(providerOf.get(n) ?? "").not.toMatch(/far-docker/);
   });

@@ -194,7 +194,7 @@ describe("registry:3 with tlsTermination: registry", () => {
 });
 
 describe("registry:3 behind the proxy (the same stack switched)", () => {
-  test("up: nginx in front, v3 on loopback only (its own default would be every interface), the image still pulls", async () => {
+  test("up: nginx in front, v3 on its unix socket only, with no network at all (its own default would be every interface), the image still pulls", async () => {
     expect(pushedDigest).not.toBe("");
     await stack!.setConfig("private-registry:tlsTermination", { value: "proxy" });
     const plan = await up();
@@ -202,10 +202,9 @@ describe("registry:3 behind the proxy (the same stack switched)", () => {
     expect(plan.replaced).toEqual(["registry-registry-container"]);
     expect(health(names.registry)).toBe("healthy");
     expect(health(names.proxy)).toBe("healthy");
-    const ip = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", names.registry);
-    expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    expect(containerSh(names.registry, "wget -q -O /dev/null http://127.0.0.1:5000/v2/").status).toBe(0);
-    expect(containerSh(names.registry, `wget -q -T 3 -t 1 -O /dev/null http://${ip}:5000/v2/`).status).not.toBe(0);
+    expect(docker("inspect", "--format", "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]", names.registry)).toBe("none []");
+    expect(containerSh(names.registry, "test -S /run/registry/registry.sock && wget -q -O /dev/null http://127.0.0.1:5001/debug/health").status).toBe(0);
+    expect(containerSh(names.registry, "wget -q -T 3 -t 1 -O /dev/null http://127.0.0.1:5000/v2/").status).not.toBe(0);
     expectCleanV3Log();
     const anonymous = await httpsGet("/v2/");
     expect([anonymous.status, anonymous.headers["docker-distribution-api-version"]]).toEqual([401, "registry/2.0"]);
@@ -235,7 +234,7 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
     const pki = makeTestPki(dir, ["IP:127.0.0.1"]);
     const write = (name: string, content: string) => { fs.writeFileSync(path.join(dir, name), content); return path.join(dir, name); };
     const rendered = write("config.yml", renderRegistryConfig({
-      httpSecret: "guard-test", listenAddress: ":5000", dataDir: "/var/lib/registry", deleteEnabled: false,
+      httpSecret: "guard-test", listen: { net: "tcp", addr: ":5000" }, dataDir: "/var/lib/registry", deleteEnabled: false,
       tls: { certificatePath: REGISTRY_TLS_PATHS.certificateChain, privateKeyPath: REGISTRY_TLS_PATHS.privateKey,
         htpasswdPath: REGISTRY_TLS_PATHS.htpasswd, realm: "Registry realm" },
     }));
@@ -254,7 +253,7 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
     const mounts = Object.entries(files).filter(([target]) => withHtpasswd || target !== REGISTRY_TLS_PATHS.htpasswd)
       .flatMap(([target, source]) => ["-v", `${source}:${target}:ro`]);
     docker("run", "-d", "--name", name, "--network", "none", "-e", "OTEL_TRACES_EXPORTER=none", ...mounts,
-      "--health-cmd", registryHealthTest(5000, true), "--health-interval", "1s", "--health-timeout", "5s",
+      "--health-cmd", registryHealthTest(5000), "--health-interval", "1s", "--health-timeout", "5s",
       "--health-retries", "3", "--health-start-period", "0s", image);
   }
 

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
   REGISTRY_CONFIG_PATH, REGISTRY3_CONFIG_PATH, REGISTRY_CONFIG_PATHS, REGISTRY_TLS_PATHS,
-  htpasswdDigestLine, registryHealthTest, renderRegistryConfig,
+  htpasswdDigestLine, registryHealthTest, registrySocketHealthTest, renderRegistryConfig,
 } from "../lib/registryConfig";
 import { scratchDir } from "./helpers/scratch";
 
@@ -15,7 +15,8 @@ const tls = {
   htpasswdPath: REGISTRY_TLS_PATHS.htpasswd,
   realm: "Registry realm",
 };
-const base = { httpSecret: "s3cret", listenAddress: "127.0.0.1:5000", dataDir: "/var/lib/registry", deleteEnabled: true };
+const SOCKET = "/run/registry/registry.sock";
+const base = { httpSecret: "s3cret", listen: { net: "unix" as const, addr: SOCKET }, debugAddress: "127.0.0.1:5001", dataDir: "/var/lib/registry", deleteEnabled: true };
 
 describe("config paths", () => {
   test("the config goes where registry:2 and registry:3 read it", () => {
@@ -30,16 +31,16 @@ describe("config paths", () => {
 });
 
 describe("renderRegistryConfig: one config for both majors", () => {
-  test("behind the proxy: plain HTTP on loopback, no TLS, no auth", () => {
+  test("behind the proxy: plain HTTP on a unix socket, the debug server on loopback, no TLS, no auth", () => {
     const yml = renderRegistryConfig(base);
-    expect(yml).toContain("\n  addr: 127.0.0.1:5000\n");
+    expect(yml).toContain(`\nhttp:\n  net: unix\n  addr: ${SOCKET}\n  debug:\n    addr: 127.0.0.1:5001\n`);
     expect(yml).toContain('\n  secret: "s3cret"\n');
     expect(yml).toContain("\n  delete:\n    enabled: true\n");
     expect(yml).not.toMatch(/\n  tls:|\nauth:/);
   });
 
   test("registry layout: minimumtls tls1.2 (a value 2.8 and 3 both accept) and the htpasswd at the uploaded path", () => {
-    const yml = renderRegistryConfig({ ...base, listenAddress: ":5000", tls });
+    const yml = renderRegistryConfig({ ...base, listen: { net: "tcp", addr: ":5000" }, debugAddress: undefined, tls });
     expect(yml).toContain("\n    minimumtls: tls1.2\n");
     expect(yml).toContain(`\n    path: "${REGISTRY_TLS_PATHS.htpasswd}"\n`);
     expect(yml).toContain('\n    realm: "Registry realm"\n');
@@ -72,19 +73,20 @@ describe("htpasswdDigestLine", () => {
 });
 
 describe("registryHealthTest", () => {
-  test("behind the proxy: GET /v2/ over plain HTTP on loopback", () => {
-    expect(registryHealthTest(5000, false)).toBe("wget -q -O /dev/null http://127.0.0.1:5000/v2/ || exit 1");
+  test("behind the proxy: the socket opened to nginx's workers, then distribution's own health on its debug server", () => {
+    expect(registrySocketHealthTest(SOCKET, "127.0.0.1:5001"))
+      .toBe(`chmod 0666 ${SOCKET} && wget -q -O /dev/null http://127.0.0.1:5001/debug/health || exit 1`);
   });
 
   test("with TLS: the htpasswd must match its digest before the GET counts", () => {
-    expect(registryHealthTest(5000, true)).toBe(
+    expect(registryHealthTest(5000)).toBe(
       "sha256sum -c /etc/docker/registry/htpasswd.sha256 >/dev/null 2>&1 && " +
       "wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1");
   });
 
   test("the TLS check fails in sh when the digest does not match, whatever wget would say", () => {
     const dir = scratchDir("registry-health-test-");
-    const script = registryHealthTest(5000, true).replaceAll(REGISTRY_TLS_PATHS.htpasswdDigest, path.join(dir, "missing.sha256"))
+    const script = registryHealthTest(5000).replaceAll(REGISTRY_TLS_PATHS.htpasswdDigest, path.join(dir, "missing.sha256"))
       .replace(/wget [^|]*/, "true ");
     expect(spawnSync("sh", ["-c", script]).status).toBe(1);
     execFileSync("sh", ["-c", `printf 'x' >${dir}/h && sha256sum ${dir}/h >${dir}/missing.sha256`]);

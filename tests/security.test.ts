@@ -545,10 +545,21 @@ describe("authentication", () => {
 });
 
 describe("the registry's own port", () => {
-  test("port 5000 is reachable from no other container (not even on the registry's own network) and from no host user", () => {
-    const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", registryContainer);
+  test("the registry has no network, and its socket is reachable from no other container and no unprivileged host user; nothing on port 5000", () => {
+    const a = area("the registry itself (no network; a unix socket for nginx)");
+    a.check("the registry container's network", "none, no address", docker("inspect", "-f", "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]", registryContainer),
+      docker("inspect", "-f", "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]", registryContainer) === "none []");
+    // The socket's volume is mounted by the registry and nginx only.
+    const mounters = docker("ps", "-a", "--filter", `volume=${id}-socket`, "--format", "{{.Names}}").split("\n").sort();
+    a.check("containers that mount the socket volume", `${id}-nginx, ${id}-registry`, mounters.join(", "), mounters.join(",") === `${id}-nginx,${id}-registry`);
+    const socketPath = `/var/lib/docker/volumes/${id}-socket/_data/registry.sock`;
+    const asNobody = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "curl", "-sS", "-m", "5", "-o", "/dev/null",
+      "--unix-socket", socketPath, "http://registry/v2/"], { encoding: "utf8" });
+    a.check("nobody on the Docker host through the socket file", "no connection", asNobody.stderr.trim() || `exit ${asNobody.status}`,
+      asNobody.status !== 0 && /Permission denied|Failed to connect|Couldn't connect/.test(asNobody.stderr));
+    // nginx's address on the private network: the proxy answers on 443 only.
+    const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `${id}-nginx`);
     expect(registryIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    const a = area("backend port 5000");
     // Refused (nothing listens there) or dropped (Docker isolates other networks): either way no connection.
     const refused = (r: { status: number | null; out: string }) => r.status !== 0 && /Connection refused|Failed to connect|Could not connect|timed out/.test(r.out);
     for (const to of [registryIp, GATEWAY]) {
@@ -558,7 +569,7 @@ describe("the registry's own port", () => {
     // A container on the registry's own network, where the registry container has its address.
     const onNet = spawnSync("docker", ["run", "--rm", "--name", probe, "--network", `${id}-net`, "--entrypoint", "curl", CLIENT_IMAGE,
       "-sS", "-m", "5", "-o", "/dev/null", `http://${registryIp}:5000/v2/`], { encoding: "utf8", timeout: 60_000 });
-    a.check("from a container on the registry's network to the registry:5000", "connection refused", onNet.stderr.trim() || `exit ${onNet.status}`,
+    a.check("from a container on the private network to nginx:5000", "connection refused", onNet.stderr.trim() || `exit ${onNet.status}`,
       refused({ status: onNet.status, out: onNet.stderr }));
     // An unprivileged user on the Docker host (nobody), and root, to every address the registry could listen on.
     for (const [who, prefix] of [["nobody", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]], ["root", []]] as const) {
@@ -567,7 +578,9 @@ describe("the registry's own port", () => {
         a.check(`${who} on the Docker host to ${to}:5000`, "connection refused", r.stderr.trim() || `exit ${r.status}`, refused({ status: r.status, out: r.stderr }));
       }
     }
-    a.check("ports the registry container publishes", `443/tcp -> 0.0.0.0:${PORT} only`, docker("port", registryContainer).replace(/\n/g, "; "), docker("port", registryContainer) === `443/tcp -> 0.0.0.0:${PORT}`);
+    a.check("ports published", `nginx: 443/tcp -> 0.0.0.0:${PORT} only; the registry: none`,
+      `${docker("port", `${id}-nginx`).replace(/\n/g, "; ")}; registry: ${docker("port", registryContainer) || "none"}`,
+      docker("port", `${id}-nginx`) === `443/tcp -> 0.0.0.0:${PORT}` && docker("port", registryContainer) === "");
     a.done();
   });
 });
