@@ -333,7 +333,7 @@ export function parseSettings(
       } else if (first === item) {
         bad(key, item, "is listed twice");
       } else {
-        bad(key, item, `is listed twice (${shown(key, first)} is the same ${key === "users" ? "name" : key === "ipAddresses" ? "address" : "host name"})`);
+        bad(key, item, `is listed twice (${shown(key, first)} is the same ${key === "users" || key === "pullOnlyUsers" ? "name" : key === "ipAddresses" ? "address" : "host name"})`);
       }
     }
     return value;
@@ -362,8 +362,12 @@ export function parseSettings(
   const users = stringList("users", ["admin"], (u) => u.toLowerCase(),
     (u) => (USER_NAME.test(u) ? undefined : "is not a valid user name (letters, digits, '.', '_', '-'; no ':')"));
   if (users.length === 0) bad("users", users, "must name at least one user");
-  const pullOnlyUsers = stringList("pullOnlyUsers", [], (u) => u, (u) =>
-    (users.includes(u) ? undefined : `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`));
+  // Compared with users as users are with each other, ignoring case (users refuses two
+  // spellings of one name), and then spelled as in users: that is the name in the htpasswd.
+  const spelledAsInUsers = (u: string) => users.find((n) => n.toLowerCase() === u.toLowerCase());
+  const pullOnlyUsers = stringList("pullOnlyUsers", [], (u) => u.toLowerCase(), (u) =>
+    (spelledAsInUsers(u) !== undefined ? undefined : `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`))
+    .map((u) => spelledAsInUsers(u) ?? u);
 
   // distribution's htpasswd auth lets every user it knows do everything (it has no
   // per-user or per-method rules), so without nginx nothing could stop these users

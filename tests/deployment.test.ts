@@ -432,9 +432,9 @@ describe("a real `pulumi up` of the program", () => {
       expect(recorder.plan()).toEqual({
         created: ["registry-users-reader", "registry-users-reader-salt"],
         updated: [],
-        // New SAN: a new CSR and certificate; new files: a new nginx; new endpoints on the clients.
+        // New SAN: a new CSR and certificate; new files: a new nginx; new endpoints on the clients, checked again.
         replaced: ["registry-proxy-container", "registry-proxy-users-writer", "registry-server-cert", "registry-server-csr",
-          `registry-trust-${CLIENT_IPS[0]}-22`, `registry-trust-${CLIENT_IPS[1]}-22`, "registry-trust-local"].sort(),
+          ...[`registry-trust-${CLIENT_IPS[0]}-22`, `registry-trust-${CLIENT_IPS[1]}-22`, "registry-trust-local"].flatMap((n) => [n, `${n}-check`])].sort(),
         deleted: [],
       });
       const result = await stack.up({ onOutput: (out) => { upOutput += out; } });

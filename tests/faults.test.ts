@@ -30,6 +30,10 @@ const DISK_PORT = 18444;
 const ENDPOINT = `${GATEWAY}:${PORT}`;
 const DISK_ENDPOINT = `${GATEWAY}:${DISK_PORT}`;
 const DNS_NAME = "registry.faults.test";
+// An address of the test's own network that nothing holds: the clients' check cannot reach it.
+const UNREACHABLE = "10.251.41.99";
+const ORPHAN_NAME = "orphan.faults.test";
+const ORPHAN_PORT = 18445;
 const EXTRA_NAME = "registry2.faults.test"; // the DNS name the client-down drill adds
 const clients = [`${id}-client-1`, `${id}-client-2`];
 
@@ -73,6 +77,23 @@ function everyImagePulls(): string {
     expect({ ...pull, out: pull.out.trim() }).toEqual({ status: 0, out: digest });
   }
   return `${pushed.size} image(s) pulled whole, same digests`;
+}
+
+/** Every path under a client's /etc/docker/certs.d with its size and digest: the host's side, file for file. */
+function clientFiles(i: number): string {
+  return client(i, "cd /etc/docker/certs.d 2>/dev/null && find . -mindepth 1 | sort | while read -r f; do " +
+    "if [ -f \"$f\" ]; then echo \"$f $(sha256sum <\"$f\" | cut -c1-16)\"; else echo \"$f/\"; fi; done").out;
+}
+
+/** Pulumi's Diagnostics section, by resource name: what a user reads about each failure. */
+function diagnostics(output: string): Map<string, string> {
+  const section = output.split(/\nDiagnostics:\n/)[1]?.split(/\n(Outputs|Resources):\n/)[0] ?? "";
+  const blocks = new Map<string, string>();
+  for (const block of section.split(/\n(?=  \S+:\S+ \()/)) {
+    const name = /^\s*\S+:\S+ \(([^)]+)\):/.exec(block)?.[1];
+    if (name) blocks.set(name, block);
+  }
+  return blocks;
 }
 
 function httpsStatus(pathName: string, auth?: string, port = PORT): Promise<number> {
@@ -124,7 +145,8 @@ beforeAll(async () => {
   spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
   const publicKey = fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim();
   docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  clients.forEach((name, i) => docker("run", "-d", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i],
+  // restart: always, as a real host comes back after a power cut (the engine drill kills every container).
+  clients.forEach((name, i) => docker("run", "-d", "--restart", "always", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i],
     "--add-host", `${DNS_NAME}:${GATEWAY}`, "--add-host", `${EXTRA_NAME}:${GATEWAY}`, "-e", `AUTHORIZED_KEY=${publicKey}`, "private-registry/ssh-client-host:bookworm"));
   CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
   stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
@@ -144,9 +166,10 @@ afterAll(async () => {
   }
   fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
   fs.rmSync(path.join(projectDir, `Pulumi.${id}d.yaml`), { force: true });
-  dockerQuiet("rm", "-f", ...clients, `${id}-registry`, `${id}-nginx`, `${id}-users-writer`, `${id}d-registry`, `${id}d-nginx`, `${id}d-users-writer`);
-  for (const n of [`${id}-clients`, `${id}-net`, `${id}d-net`]) dockerQuiet("network", "rm", n);
-  for (const v of [`${id}-data`, `${id}-users`, `${id}d-data`, `${id}d-users`]) dockerQuiet("volume", "rm", v);
+  const prefixes = [id, `${id}d`, `${id}o`];
+  dockerQuiet("rm", "-f", ...clients, ...prefixes.flatMap((p) => [`${p}-registry`, `${p}-nginx`, `${p}-users-writer`]));
+  for (const n of [`${id}-clients`, ...prefixes.map((p) => `${p}-net`)]) dockerQuiet("network", "rm", n);
+  for (const v of prefixes.flatMap((p) => [`${p}-data`, `${p}-users`, `${p}-socket`])) dockerQuiet("volume", "rm", v);
   writeReport();
   fs.rmSync(workDir, { recursive: true, force: true });
 });
@@ -194,49 +217,51 @@ describe("fault drills on a real deployment", () => {
     });
   });
 
-  test("the Docker engine restarted: the registry comes back by itself, and `npm run deploy` (up --refresh) brings back what Docker did not", async () => {
-    const dockerdPid = Number(fs.readFileSync("/var/run/docker.pid", "utf8").trim());
-    const stoppedAt = Date.now();
-    process.kill(dockerdPid, "SIGTERM");
-    while (fs.existsSync(`/proc/${dockerdPid}`) && !/^\d+ \(dockerd\) Z/.test(fs.readFileSync(`/proc/${dockerdPid}/stat`, "utf8"))) {
-      if (Date.now() - stoppedAt > 60_000) throw new Error("dockerd did not stop");
-      await sleep(200);
-    }
-    const start = spawnSync("bash", [path.join(projectDir, "scripts/ensure-docker-engine.sh")], { encoding: "utf8" });
-    expect(start.status).toBe(0);
-    const engineMs = Date.now() - stoppedAt;
-    // restart: always starts both again, but nginx joins the registry's network namespace,
-    // and Docker does not retry a container whose start at daemon start-up came before the
-    // container it joins (moby/moby#50326): then nginx stays exited.
-    const running = async (name: string) => {
-      for (const until = Date.now() + 20_000; Date.now() < until; await sleep(500)) {
-        if (docker("inspect", "-f", "{{.State.Running}}", name) === "true") return true;
+  test("the Docker engine killed (dockerd, containerd and every shim: SIGKILL) 20 times and stopped (SIGTERM) 20 times: each time the registry serves again by itself, and a new image pushes and pulls with its digest", async () => {
+    const ROUNDS = 20;
+    const servedMs: Record<string, number[]> = { SIGKILL: [], SIGTERM: [] };
+    const pidOf = (file: string) => Number((fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "").trim()) || 0;
+    const alive = (pid: number) => pid > 0 && fs.existsSync(`/proc/${pid}`) && !/^\d+ \(\S+\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+    for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+      for (let round = 1; round <= ROUNDS; round++) {
+        const dockerd = pidOf("/var/run/docker.pid");
+        const stoppedAt = Date.now();
+        if (signal === "SIGKILL") {
+          // As in a crash or a power cut: the engine, its containerd and every container's shim at once.
+          const shims = spawnSync("pgrep", ["-f", "containerd-shim"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
+          for (const pid of [dockerd, pidOf("/var/run/docker/containerd/containerd.pid"), ...shims]) {
+            try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+          }
+        } else {
+          process.kill(dockerd, "SIGTERM");
+        }
+        while (alive(dockerd)) {
+          if (Date.now() - stoppedAt > 60_000) throw new Error(`dockerd did not stop after ${signal}`);
+          await sleep(100);
+        }
+        // The engine started again, as a boot would; nothing else is run.
+        const start = spawnSync("bash", [path.join(projectDir, "scripts/ensure-docker-engine.sh")], { encoding: "utf8" });
+        expect(start.status).toBe(0);
+        servedMs[signal].push(await untilServed(stoppedAt));
+        // The client hosts are containers too (restart: always): wait for them, then a new image through it all.
+        for (const c of clients) {
+          for (const until = Date.now() + 30_000; containerSh(c, "true").status !== 0; await sleep(200)) {
+            if (Date.now() > until) throw new Error(`client ${c} did not come back`);
+          }
+        }
+        const repo = `crash/${signal.toLowerCase()}-${round}:1`;
+        const digest = pushNew(repo, 1, 64 << 10);
+        pushed.delete(repo);
+        const pull = client(1, `rm -rf /tmp/pc && skopeo copy --digestfile /tmp/pcd docker://${ENDPOINT}/${repo} oci:/tmp/pc:x >/dev/null && cat /tmp/pcd`);
+        expect({ signal, round, ...pull, out: pull.out.trim() }).toEqual({ signal, round, status: 0, out: digest });
       }
-      return false;
-    };
-    expect(await running(`${id}-registry`)).toBe(true);
-    const nginxByItself = await running(`${id}-nginx`);
-    let how = "both containers started by the engine (restart: always)";
-    let ms: number;
-    if (nginxByItself) {
-      ms = await untilServed(stoppedAt);
-    } else {
-      expect(docker("inspect", "-f", "{{.State.Error}}", `${id}-nginx`)).toContain("cannot join network of a non running container");
-      // The way out the README gives: a deploy, which refreshes first and so makes nginx again.
-      const deployAt = Date.now();
-      const fixed = await stack.up({ refresh: true });
-      expect(fixed.summary.resourceChanges).toMatchObject({ create: 1 });
-      ms = await untilServed(stoppedAt);
-      how = `the registry started by itself; nginx stayed exited ("cannot join network of a non running container", moby/moby#50326); ` +
-        `\`up --refresh\` (what \`npm run deploy\` runs) made it again in ${seconds(Date.now() - deployAt)}`;
     }
-    // The client hosts are plain test containers (no restart policy): start them again.
-    for (const c of clients) docker("start", c);
+    const stats = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return `median ${seconds(s[Math.floor(s.length / 2)])}, max ${seconds(s[s.length - 1])}`; };
     CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
     drills.push({
-      drill: "Docker engine stopped (SIGTERM) and started again",
-      result: `engine back in ${seconds(engineMs)}; ${how}; served ${seconds(ms)} after the stop`,
-      data: everyImagePulls(),
+      drill: `Docker engine killed (SIGKILL of dockerd, containerd and every container's shim) ${ROUNDS} times, and stopped (SIGTERM) ${ROUNDS} times, then started again with nothing else run`,
+      result: `served again every time (${2 * ROUNDS} of ${2 * ROUNDS}) by itself: after SIGKILL ${stats(servedMs.SIGKILL)}, after SIGTERM ${stats(servedMs.SIGTERM)} from the stop`,
+      data: `a new image pushed and pulled with its digest after each of the ${2 * ROUNDS}; ${everyImagePulls()}`,
     });
     // And then a no-change preview: the deployment is what the config says.
     const preview = await stack.preview({ expectNoChanges: true });
@@ -280,6 +305,74 @@ describe("fault drills on a real deployment", () => {
       result: `\`up\` failed after ${seconds(failedMs)} naming ${CLIENT_IPS[1]} (${line.trim().slice(0, 160)}); client 1 set up; the next \`up\` converged in ${seconds(Date.now() - rerunStarted)}, then a no-change preview`,
       data: everyImagePulls(),
     });
+  });
+
+  test("a client check that fails on an `up` that adds an endpoint: a few lines per host, the new files in the state; the change taken back leaves nothing of the gone endpoint", async () => {
+    const before = [clientFiles(0), clientFiles(1)];
+    await stack.setConfig("private-registry:ipAddresses[1]", { value: UNREACHABLE }, true);
+    let output = "";
+    const failure = await stack.up({ onOutput: (o) => { output += o; } }).then(() => "succeeded", (e: Error) => e.message);
+    expect(failure).not.toBe("succeeded");
+    const blocks = diagnostics(output);
+    for (const ip of CLIENT_IPS) {
+      const block = blocks.get(`registry-trust-${ip}-22-check`) ?? "";
+      expect(block).toContain(`private-registry: https://${UNREACHABLE}:${PORT}/v2/ does not answer from this host over TLS verified by the installed CA: curl:`);
+      expect(block.length).toBeLessThan(2000);
+      expect(block).not.toMatch(/for endpoint in|headers=\$\(curl/);
+    }
+    // The install for the new endpoint set ran and is recorded: its files are the state's to remove.
+    for (const i of [0, 1]) expect(client(i, `test -s /etc/docker/certs.d/${UNREACHABLE}:${PORT}/ca.crt && echo ok`).out).toBe("ok\n");
+    const recorded = (await stack.exportStack()).deployment.resources
+      .filter((r: { urn: string }) => /::registry-trust-[\d.]+-22$/.test(r.urn)).map((r: { inputs: { stdin: unknown } }) => JSON.stringify(r.inputs.stdin));
+    expect(recorded).toHaveLength(2);
+    for (const stdin of recorded) expect(stdin).toContain(`'${UNREACHABLE}:${PORT}'`);
+    await stack.removeConfig("private-registry:ipAddresses[1]", true);
+    const back = await stack.up();
+    expect(back.summary.result).toBe("succeeded");
+    expect([clientFiles(0), clientFiles(1)]).toEqual(before);
+    const line = (blocks.get(`registry-trust-${CLIENT_IPS[0]}-22-check`) ?? "").split("\n").find((l) => l.includes("does not answer")) ?? "";
+    drills.push({
+      drill: "`up` adding an IP SAN that the client hosts cannot reach (their check fails)",
+      result: `failed with ${[...blocks.values()].map((b) => b.length).join(" and ")} characters of diagnostics for the two hosts' checks (\`${line.trim().slice(0, 150)}\`); the new files recorded in the state; with the change taken back, \`up\` left each client's certs.d file for file as before`,
+      data: everyImagePulls(),
+    });
+  });
+
+  test("a check that fails on a first `up`, then `destroy`; an install that fails half way: each client is left file for file as it was", async () => {
+    const other = await LocalWorkspace.createStack({ stackName: `${id}o`, workDir: projectDir }, { envVars: env });
+    const before = clientFiles(0);
+    try {
+      await setAllConfigSafely(other, {
+        ...Object.fromEntries(Object.entries(config()).filter(([k]) => !/clients\[1\]|ipAddresses|dnsNames/.test(k))),
+        "private-registry:ipAddresses[0]": { value: UNREACHABLE },
+        "private-registry:dnsNames[0]": { value: ORPHAN_NAME },
+        "private-registry:port": { value: String(ORPHAN_PORT) },
+        "private-registry:namePrefix": { value: `${id}o` },
+      }, true);
+      const first = await other.up().then(() => "succeeded", (e: Error) => e.message);
+      expect(first).toContain(`https://${UNREACHABLE}:${ORPHAN_PORT}/v2/ does not answer from this host`);
+      expect(clientFiles(0)).not.toEqual(before);
+      await other.destroy();
+      expect(clientFiles(0)).toEqual(before);
+      // Half way: the second endpoint's folder cannot be made (a file is in the way).
+      expect(client(0, `touch '/etc/docker/certs.d/${ORPHAN_NAME}:${ORPHAN_PORT}'`).status).toBe(0);
+      const withBlocker = clientFiles(0);
+      const half = await other.up().then(() => "succeeded", (e: Error) => e.message);
+      expect(half).toContain("private-registry: the install failed; what it had created on this host is removed again");
+      expect(clientFiles(0)).toEqual(withBlocker);
+      await other.destroy();
+      expect(client(0, `rm '/etc/docker/certs.d/${ORPHAN_NAME}:${ORPHAN_PORT}'`).status).toBe(0);
+      expect(clientFiles(0)).toEqual(before);
+      drills.push({
+        drill: "a first `up` whose client check fails, then `destroy`; an `up` whose install fails half way (a file where an endpoint's folder goes)",
+        result: "the first left its files recorded and `destroy` removed them; the half-way install removed what it had made itself; the client's certs.d file for file as before both times",
+        data: "-",
+      });
+    } finally {
+      await other.destroy().catch(() => undefined);
+      await other.workspace.removeStack(`${id}o`, { force: true }).catch(() => undefined);
+      fs.rmSync(path.join(projectDir, `Pulumi.${id}o.yaml`), { force: true });
+    }
   });
 
   test("8 clients pushing and pulling distinct multi-layer images at once: no error, every digest verified", () => {

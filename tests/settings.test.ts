@@ -325,9 +325,15 @@ describe("pullOnlyUsers", () => {
     expect(parse({ users: '["ci","server"]', pullOnlyUsers: '["server"]' }).pullOnlyUsers).toEqual(["server"]);
   });
 
-  test("a user who is not in users, or in another spelling, is refused with one message", () => {
-    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["Server"]' }))
-      .toBe('Invalid config "private-registry:pullOnlyUsers" = "Server": is not one of users ("ci", "server").');
+  test("a user who is not in users is refused with one message", () => {
+    // Compared ignoring case, as users are with each other, and spelled as in users (the htpasswd's name).
+    expect(parse({ users: '["CI","server"]', pullOnlyUsers: '["CI"]' }).pullOnlyUsers).toEqual(["CI"]);
+    expect(parse({ users: '["CI","server"]', pullOnlyUsers: '["ci"]' }).pullOnlyUsers).toEqual(["CI"]);
+    expect(parse({ users: '["ci","server"]', pullOnlyUsers: '["Server"]' }).pullOnlyUsers).toEqual(["server"]);
+    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","Server"]' }))
+      .toBe('Invalid config "private-registry:pullOnlyUsers" = "Server": is listed twice ("server" is the same name).');
+    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["Ghost"]' }))
+      .toBe('Invalid config "private-registry:pullOnlyUsers" = "Ghost": is not one of users ("ci", "server").');
     expect(messageFor({ pullOnlyUsers: '["ghost"]' }))
       .toBe('Invalid config "private-registry:pullOnlyUsers" = "ghost": is not one of users ("admin").');
     expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","server"]' }))
