@@ -294,3 +294,64 @@ describe("switching layouts on the same stack keeps the images", () => {
     expect(docker("volume", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.volume);
   });
 });
+
+// The layout before the unix socket (nginx in the registry's network namespace, which
+// Docker may not restart after a crash: moby/moby#50326), deployed by that version of
+// the program, then one `up` of this version on the same stack: both containers move
+// to the new layout, the data volume stays, and the image pulls with its digest.
+const PREVIOUS_LAYOUT_COMMIT = "88f225c";
+describe("a stack of the shared-namespace layout, moved to the unix socket by one `up`", () => {
+  const oldDir = path.join(workDir, "previous");
+  const stackName = `${id}m`;
+  const prefix = `${id}-m`;
+  const port = PORT + 1;
+  const repo = `${GATEWAY}:${port}/mig/tiny:1`;
+  let oldStack: Stack | undefined;
+
+  afterAll(async () => {
+    const current = await LocalWorkspace.selectStack({ stackName, workDir: projectDir }, { envVars: env }).catch(() => undefined);
+    await current?.destroy().catch(() => undefined);
+    await oldStack?.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
+    removeLeftovers(new RegExp(`^${prefix}-`));
+    fs.rmSync(path.join(projectDir, `Pulumi.${stackName}.yaml`), { force: true });
+  });
+
+  test("up with the previous version, push; up with this one: the registry gets no network, nginx its own, the image is still there", async () => {
+    fs.mkdirSync(oldDir);
+    const archive = spawnSync("sh", ["-c", `git -C '${projectDir}' archive ${PREVIOUS_LAYOUT_COMMIT} | tar -x -C '${oldDir}'`], { encoding: "utf8" });
+    expect(archive.stderr).toBe("");
+    fs.symlinkSync(path.join(projectDir, "node_modules"), path.join(oldDir, "node_modules"));
+    oldStack = await LocalWorkspace.createStack({ stackName, workDir: oldDir }, { envVars: env });
+    await setAllConfigSafely(oldStack, {
+      ...config("proxy"), "private-registry:port": { value: String(port) }, "private-registry:namePrefix": { value: prefix },
+    }, true);
+    const before = await oldStack.up();
+    expect(before.summary.result).toBe("succeeded");
+    expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${prefix}-nginx`)).toMatch(/^container:/);
+    const password = before.outputs.credentials.value.admin;
+    expect(client("mkdir -p /tmp/mig-certs && cat >/tmp/mig-certs/ca.crt", before.outputs.caCertPem.value).status).toBe(0);
+    expect(client(`skopeo login --cert-dir /tmp/mig-certs --username admin --password-stdin ${GATEWAY}:${port}`, password).status).toBe(0);
+    const push = client(`skopeo copy --dest-cert-dir /tmp/mig-certs --digestfile /tmp/mig-d docker-archive:/tmp/tiny.tar docker://${repo} >/dev/null && cat /tmp/mig-d`);
+    expect(push.status).toBe(0);
+    const digest = push.out.trim();
+
+    // The same stack, the same backend and passphrase, this version of the program.
+    fs.copyFileSync(path.join(oldDir, `Pulumi.${stackName}.yaml`), path.join(projectDir, `Pulumi.${stackName}.yaml`));
+    const current = await LocalWorkspace.selectStack({ stackName, workDir: projectDir }, { envVars: env });
+    const recorder = planRecorder();
+    const moved = await current.up({ onEvent: recorder.onEvent });
+    expect(moved.summary.result).toBe("succeeded");
+    const plan = recorder.plan();
+    expect(plan.replaced).toEqual(expect.arrayContaining(["registry-registry-container", "registry-proxy-container"]));
+    expect(plan.created).toContain("registry-registry-socket");
+    expect(dataOrNetworkSteps(plan)).toEqual([]);
+    expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${prefix}-registry`)).toBe("none");
+    expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${prefix}-nginx`)).not.toMatch(/^container:/);
+    expect(moved.outputs.credentials.value.admin).toBe(password);
+    const pulled = client(`rm -rf /tmp/mig-p && skopeo copy --src-cert-dir /tmp/mig-certs --digestfile /tmp/mig-pd docker://${repo} oci:/tmp/mig-p:x >/dev/null && cat /tmp/mig-pd`);
+    expect({ ...pulled, out: pulled.out.trim() }).toEqual({ status: 0, out: digest });
+    await current.preview({ expectNoChanges: true });
+    await current.destroy();
+    expect(docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter((n) => n.startsWith(`${prefix}-`))).toEqual([]);
+  });
+});

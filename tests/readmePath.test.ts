@@ -70,8 +70,9 @@ afterAll(() => {
   // Whatever a failed step left: the dev stack's containers, network, volumes; the pushed image.
   const leftovers = docker("ps", "-a", "-q", "--filter", `label=${devLabel}`).split("\n").filter(Boolean);
   if (leftovers.length) dockerQuiet("rm", "-f", ...leftovers);
-  dockerQuiet("network", "rm", "private-registry-net");
-  dockerQuiet("volume", "rm", "private-registry-data", "private-registry-users", "private-registry-socket");
+  // The dev stack's names: namePrefix is empty there, so registry-<stack>.
+  dockerQuiet("network", "rm", "registry-dev-net");
+  dockerQuiet("volume", "rm", "registry-dev-data", "registry-dev-users", "registry-dev-socket");
   dockerQuiet("rmi", "127.0.0.1:5443/hello:1");
   for (const endpoint of ["127.0.0.1:5443", "localhost:5443"]) fs.rmSync(`/etc/docker/certs.d/${endpoint}`, { recursive: true, force: true });
   fs.rmSync(root, { recursive: true, force: true });
@@ -118,7 +119,7 @@ describe("the README's quick start, on a fresh HOME with the committed stack fil
     expect(deployOutput).toMatch(/\[deploy\] the default image \S+ cannot be pulled here .*: using private-registry\/registry:/);
     // Nothing of the stack is left but the data volume, which destroy keeps by default (keepDataOnDestroy).
     expect(docker("ps", "-a", "-q", "--filter", `label=${devLabel}`)).toBe("");
-    expect(docker("volume", "ls", "-q", "--filter", "name=^private-registry-").split("\n").filter(Boolean)).toEqual(["private-registry-data"]);
+    expect(docker("volume", "ls", "-q").split("\n").filter((v) => v.startsWith("registry-dev-"))).toEqual(["registry-dev-data"]);
     for (const endpoint of ["127.0.0.1:5443", "localhost:5443"]) expect(fs.existsSync(`/etc/docker/certs.d/${endpoint}`)).toBe(false);
   });
 });
