@@ -1,6 +1,8 @@
 // The client-host scripts, checked by sh -n, shellcheck, by running them against
 // scratch directories, and in a throw-away Debian container for the OS trust store and sudo.
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
+import * as https from "https";
+import { AddressInfo } from "net";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -8,7 +10,7 @@ import {
   asCommand, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput, shellQuote, ClientTrustScriptInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER,
 } from "../lib/clientTrustScript";
 import { registryEndpoints } from "../lib/endpoints";
-import { makeTestCa } from "./helpers/pki";
+import { makeTestCa, makeTestPki } from "./helpers/pki";
 import { ClientHost, countCerts, startClientHost } from "./helpers/script-client-host";
 import { scratchDir } from "./helpers/scratch";
 
@@ -171,6 +173,34 @@ describe("verifyFromClients: after the install, a check of every endpoint from t
     expect(`${result.stdout}${result.stderr}`.length).toBeLessThan(2000);
     expect(`${result.stdout}${result.stderr}`).not.toMatch(/headers=|for endpoint in/);
     expect(fs.readFileSync(path.join(certsDir, `127.0.0.1:${closed}`, "ca.crt"), "utf8")).toBe(ca);
+  });
+
+  test.each([[200, "auth off"], [404, "another service on the port"]])("an endpoint that answers %s without credentials over verified TLS (%s) fails the check, naming the status", async (status) => {
+    const dir = scratchDir("client-trust-open-");
+    const pki = makeTestPki(dir, ["IP:127.0.0.1"]);
+    const server = https.createServer({ cert: fs.readFileSync(pki.chain), key: fs.readFileSync(pki.key) }, (_req, res) => {
+      res.writeHead(status, { "Docker-Distribution-Api-Version": "registry/2.0" });
+      res.end("{}");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const endpoint = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const certsDir = path.join(dir, "certs.d");
+      fs.mkdirSync(path.join(certsDir, endpoint), { recursive: true });
+      fs.copyFileSync(pki.caCert, path.join(certsDir, endpoint, "ca.crt"));
+      // Run asynchronously: the server answers from this process.
+      const child = spawn("sh", ["-c", scriptFromStdin(false)], { stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => { out += d; });
+      child.stderr.on("data", (d) => { out += d; });
+      child.stdin.end(scriptThenInput(renderCheckScript({ endpoints: [endpoint], trustOs: false, anchorName: "registry-test", dockerCertsDir: certsDir })));
+      const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+      expect(code).not.toBe(0);
+      expect(out).toContain(`private-registry: https://${endpoint}/v2/ answers 'HTTP/1.1 ${status} `);
+      expect(out).toContain("without credentials from this host, not 401");
+    } finally {
+      server.close();
+    }
   });
 
   test("a host without curl is told so, with the way out", () => {

@@ -375,6 +375,30 @@ describe("fault drills on a real deployment", () => {
     }
   });
 
+  test("the registry and nginx containers removed or stopped behind Pulumi's back: one `npm run deploy` serves again, with the images", async () => {
+    docker("rm", "-f", `${id}-registry`);
+    docker("stop", `${id}-nginx`);
+    const started = Date.now();
+    const deploy = spawnSync("npm", ["run", "deploy", "--", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 600_000 });
+    expect({ status: deploy.status, tail: `${deploy.stdout}${deploy.stderr}`.slice(-1500) }).toEqual({ status: 0, tail: expect.stringContaining("Registry endpoints:") });
+    const ms = await untilServed(started);
+    drills.push({
+      drill: "the registry container removed and nginx stopped behind Pulumi's back",
+      result: `one \`npm run deploy\` (up --refresh) made them again; served ${seconds(ms)} after it started`,
+      data: everyImagePulls(),
+    });
+  });
+
+  test("with deleteEnabled false (the default), a delete by digest is refused as unsupported and the image still pulls", () => {
+    const [repo, digest] = [...pushed.entries()][0];
+    const name = repo.split(":")[0];
+    const refused = client(0, `skopeo delete docker://${ENDPOINT}/${name}@${digest}`);
+    expect(refused.status).not.toBe(0);
+    expect(refused.out).toMatch(/unsupported|405/i);
+    const pull = client(1, `rm -rf /tmp/pdel && skopeo copy --digestfile /tmp/pdeld docker://${ENDPOINT}/${name}@${digest} oci:/tmp/pdel:x >/dev/null && cat /tmp/pdeld`);
+    expect({ ...pull, out: pull.out.trim() }).toEqual({ status: 0, out: digest });
+  });
+
   test("8 clients pushing and pulling distinct multi-layer images at once: no error, every digest verified", () => {
     const WORKERS = 8;
     const SECONDS = 45;
@@ -465,6 +489,12 @@ done`;
         result: `the push fails at once; the client prints \`${clientError.replace(/`/g, "'").replace(/^.*msg="/, "").replace(/"$/, "").slice(0, 200)}\`, the registry's log says \`no space left on device\`; pulls of stored images go on; the same push succeeded ${seconds(Date.now() - freedAt)} after space was freed`,
         data: "the image stored before the disk filled pulled whole, same digest",
       });
+      // The stack never made the adopted volume: destroy (keepDataOnDestroy false) leaves it, and its images.
+      await disk.destroy();
+      expect(docker("volume", "ls", "-q", "--filter", `name=^${diskVolume}$`)).toBe(diskVolume);
+      const kept2 = spawnSync("docker", ["run", "--rm", "-v", `${diskVolume}:/data`, "--entrypoint", "sh", "private-registry/registry:2.8.2-debian", "-c",
+        "ls /data/docker/registry/v2/repositories/disk"], { encoding: "utf8" });
+      expect(kept2.stdout.split("\n")).toContain("kept");
     } finally {
       try { await disk.destroy(); } catch { /* removed below */ }
       try { await disk.workspace.removeStack(`${id}d`, { force: true }); } catch { /* gone */ }
