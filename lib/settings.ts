@@ -432,9 +432,9 @@ export function parseSettings(
     }
   }
 
-  const registryImage = str("registryImage", "registry:2.8.3");
+  const registryImage = str("registryImage", "registry:3.1.1");
   if (!IMAGE_REF.test(registryImage)) bad("registryImage", registryImage, "is not a Docker image reference");
-  const nginxImage = str("nginxImage", "nginx:1.27.5");
+  const nginxImage = str("nginxImage", "nginx:1.30.4");
   if (!IMAGE_REF.test(nginxImage)) bad("nginxImage", nginxImage, "is not a Docker image reference");
   const pullImages = bool("pullImages", true);
   const namePrefix = str("namePrefix", "") || `registry-${stack}`;
@@ -497,7 +497,7 @@ function parseDockerEngine(raw: Record<string, string>, secret: Set<string>, bad
   const missing = DOCKER_TLS_KEYS.filter((k) => !given.includes(k));
   if (missing.length > 0) {
     bad("dockerHost", raw.dockerHost, `a tcp:// Docker engine needs client TLS: set ${missing.join(", ")} (as secrets: ` +
-      "`pulumi config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host");
+      "`npm run pulumi -- config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host");
     return undefined;
   }
   let ok = true;
@@ -510,7 +510,7 @@ function parseDockerEngine(raw: Record<string, string>, secret: Set<string>, bad
     }
   }
   if (!secret.has("dockerTlsKey")) {
-    bad("dockerTlsKey", undefined, "must be a secret: set it with `pulumi config set --secret dockerTlsKey < key.pem` " +
+    bad("dockerTlsKey", undefined, "must be a secret: set it with `npm run pulumi -- config set --secret dockerTlsKey < key.pem` " +
       "(a key in plain text in the stack file gives root on the Docker host to whoever reads it)", { placeholder: '"[hidden]"' });
     ok = false;
   }
@@ -573,7 +573,7 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
     if (typeof privateKey !== "string" || !privateKey.includes("PRIVATE KEY-----")) {
       // Never echo a key: say only whether something was there.
       bad(`${key}.privateKey`, undefined,
-        "must be a PEM private key (set it with `pulumi config set --secret --path 'clients[N].privateKey' < key`)",
+        "must be a PEM private key (set it with `npm run pulumi -- config set --secret --path 'clients[N].privateKey' < key`)",
         { placeholder: privateKey === undefined ? MISSING : HIDDEN_SECRET });
     }
     const flags = ["sudo", "trustOs"].map((flag) => {

@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Builds the images this project needs from Debian bookworm packages, for machines that
-# cannot pull images from any registry:
-#   private-registry/registry:2.8.2-debian      stands in for registry:2
-#   private-registry/registry:3.1.2-debian      stands in for registry:3: distribution v3 built
+# cannot pull images from any registry. Each stands in for an official image and is made
+# to behave like it where a health check, a script or a test can tell (entrypoint, tools,
+# users, stop signal):
+#   private-registry/registry:2.8.2-debian      stands in for registry:2 (Alpine-based)
+#   private-registry/registry:3.1.1-debian      stands in for registry:3: distribution v3 built
 #                                               from its Go module (Debian has no v3 package)
-#   private-registry/nginx:1.22.1-debian        stands in for nginx
+#   private-registry/nginx:1.22.1-debian        stands in for nginx (Debian-based)
 #   private-registry/ssh-client-host:bookworm   sshd + skopeo + curl: a Docker client host for tests
 # How: debootstrap a minbase rootfs once (cached outside the repo), copy it per image,
-# chroot + apt-get install, strip, then `tar | docker import`. The v3 registry binary is
+# chroot + apt-get install, strip, then `tar | docker import` (plus a classic `docker
+# build` FROM the import for what import refuses: STOPSIGNAL). The v3 registry binary is
 # built with Go from the module proxy (CGO_ENABLED=0) and cached by version outside the
 # repo too.
-# Idempotent: an image whose NAME:TAG exists is skipped (tags carry the package version).
+# Idempotent: an image is skipped when NAME:TAG exists and its label
+# private-registry.recipe matches the recipe of this script (a digest of the code that
+# builds that image, see image_recipe); tags carry the package version. An image of an
+# older recipe (or of a version of this script without the label) is built again under
+# the same tag; the image it replaces is removed unless a container still uses it.
 # PRIVATE_REGISTRY_IMAGES="registry nginx ssh-client-host registry3" builds only a subset.
+# PRIVATE_REGISTRY_IMAGE_NAMESPACE (default private-registry) names the images
+# NAMESPACE/registry:..., for trying a changed recipe beside the images in use.
 # Facts behind the choices: /work/shared/docs/sandbox-docker-engine.md
 set -euo pipefail
 
@@ -21,25 +30,56 @@ CACHE_ROOT="${PRIVATE_REGISTRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/private-re
 ROOTFS_DIR="$CACHE_ROOT/rootfs"
 BASE_DIR="$ROOTFS_DIR/$SUITE-minbase"
 IMAGES="${PRIVATE_REGISTRY_IMAGES:-registry nginx ssh-client-host registry3}"
+NAMESPACE="${PRIVATE_REGISTRY_IMAGE_NAMESPACE:-private-registry}"
 # distribution v3: the newest release the Go module proxy serves (checked 2026-11 with
 # `go list -m -versions github.com/distribution/distribution/v3`: v3.0.0 v3.1.1 v3.1.2).
-DISTRIBUTION_V3_VERSION=3.1.2
+# Docker Hub's registry:3 is 3.1.1 (docker-library/official-images, library/registry,
+# 2026-08); v3.1.1 builds the same way. The tag follows this version.
+DISTRIBUTION_V3_VERSION=3.1.1
 REGISTRY3_BIN="$CACHE_ROOT/distribution-v$DISTRIBUTION_V3_VERSION/registry"
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+RECIPE_LABEL=private-registry.recipe
 
 log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# Docker's repository name rules (lowercase path components separated by /).
+[[ "$NAMESPACE" =~ ^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$ ]] ||
+  die "PRIVATE_REGISTRY_IMAGE_NAMESPACE '$NAMESPACE' is not a Docker repository path"
 
 # image_ref NAME -> NAME:TAG. The tag carries the Debian package's upstream version, so a
 # package update in Debian that changes it gives a new tag (and a rebuild).
 image_ref() {
   case "$1" in
-    registry) echo "private-registry/registry:2.8.2-debian" ;;
-    nginx) echo "private-registry/nginx:1.22.1-debian" ;;
-    ssh-client-host) echo "private-registry/ssh-client-host:$SUITE" ;;
-    registry3) echo "private-registry/registry:$DISTRIBUTION_V3_VERSION-debian" ;;
+    registry) echo "$NAMESPACE/registry:2.8.2-debian" ;;
+    nginx) echo "$NAMESPACE/nginx:1.22.1-debian" ;;
+    ssh-client-host) echo "$NAMESPACE/ssh-client-host:$SUITE" ;;
+    registry3) echo "$NAMESPACE/registry:$DISTRIBUTION_V3_VERSION-debian" ;;
     *) die "unknown image '$1' in PRIVATE_REGISTRY_IMAGES (known: registry nginx ssh-client-host registry3)" ;;
   esac
+}
+
+# image_recipe NAME: a digest of what makes the image: the code of the functions that
+# build it (as bash prints them: comments do not count, heredocs do), its packages, its
+# tag and the suite. A change there is a new recipe, so the image is built again.
+image_recipe() {
+  local ref
+  ref="$(image_ref "$1")"
+  {
+    printf '%s\n' "$SUITE" "${ref##*:}" "$(image_packages "$1")"
+    declare -f in_chroot prepare_chroot finish_chroot check_version build_image "configure_${1//-/_}"
+    case "$1" in
+      registry | registry3) declare -f registry_like_official ;;
+      nginx) declare -f patch_nginx_default_user write_nginx_entrypoint ;;
+    esac
+  } | sha256sum | cut -c1-16
+}
+
+# image_current REF RECIPE: REF exists and was built by RECIPE.
+image_current() {
+  local have
+  have="$(docker image inspect --format "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$1" 2>/dev/null)" || return 1
+  [ "$have" = "$2" ]
 }
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -52,24 +92,6 @@ print_sizes() {
     log "$(printf '%-45s %6s MB' "$ref" "$((size / 1000000))")"
   done
 }
-
-for name in $IMAGES; do image_ref "$name" >/dev/null; done
-
-# The images go into a Docker engine; start one if none answers.
-if ! docker version >/dev/null 2>&1; then
-  log "no Docker engine answers; running ensure-docker-engine.sh"
-  "$SCRIPT_DIR/ensure-docker-engine.sh"
-fi
-
-missing=()
-for name in $IMAGES; do
-  ref="$(image_ref "$name")"
-  if image_exists "$ref"; then log "present: $ref"; else missing+=("$name"); fi
-done
-if [ "${#missing[@]}" -eq 0 ]; then
-  print_sizes
-  exit 0
-fi
 
 # ensure_registry3_binary: distribution v3's cmd/registry, built once per version into
 # the cache. Before the sudo below, so it uses the caller's Go and module cache; atomic
@@ -94,24 +116,6 @@ ensure_registry3_binary() {
   rm -rf "$gobin"
   log "built $REGISTRY3_BIN ($("$REGISTRY3_BIN" --version)) in $((SECONDS - start)) s"
 }
-for name in "${missing[@]}"; do
-  if [ "$name" = registry3 ]; then ensure_registry3_binary; fi
-done
-
-# debootstrap, chroot and mount need root. Pass the cache path on: sudo may reset HOME.
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || die "building images needs root (debootstrap, chroot)"
-  log "re-running as root with sudo"
-  exec sudo PRIVATE_REGISTRY_CACHE="$CACHE_ROOT" PRIVATE_REGISTRY_IMAGES="$IMAGES" \
-    ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} "$0" "$@"
-fi
-
-if ! command -v debootstrap >/dev/null 2>&1; then
-  log "installing debootstrap"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >&2
-fi
-
 # apt_sources: "URI SUITE" for every enabled binary source apt uses on this machine
 # (one-line *.list and deb822 *.sources), so the images come from the same reachable mirror.
 apt_sources() {
@@ -145,17 +149,6 @@ apt_sources() {
 }
 first_uri_for() { apt_sources | awk -v s="$1" '$2 == s { sub(/\/+$/, "", $1); print $1; exit }'; }
 
-MIRROR="${DEBIAN_MIRROR:-$(first_uri_for "$SUITE")}"
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
-UPDATES_MIRROR="$(first_uri_for "$SUITE-updates")"
-SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-$(first_uri_for "$SUITE-security")}"
-log "Debian mirror: $MIRROR (updates: ${UPDATES_MIRROR:-none}, security: ${SECURITY_MIRROR:-none})"
-
-mkdir -p "$ROOTFS_DIR"
-# One build at a time per cache (a second caller waits, then finds its images built).
-exec 9>"$CACHE_ROOT/.build-local-images.lock"
-flock 9
-
 # unmount_under DIR: a run killed mid-build leaves /proc mounted in its work dir;
 # unmount it before anything removes that directory.
 unmount_under() {
@@ -173,7 +166,6 @@ on_exit() {
   fi
   return "$rc"
 }
-trap on_exit EXIT
 
 # run_logged LOGFILE CMD...: keep apt/debootstrap chatter in a log; show its tail on failure.
 run_logged() {
@@ -184,18 +176,6 @@ run_logged() {
     return 1
   fi
 }
-
-if [ ! -e "$BASE_DIR/.complete" ]; then
-  log "debootstrap --variant=minbase $SUITE into $BASE_DIR (about 30-45 s)"
-  unmount_under "$BASE_DIR.tmp"
-  rm -rf "$BASE_DIR.tmp" "$BASE_DIR"
-  run_logged "$ROOTFS_DIR/debootstrap.log" debootstrap --variant=minbase \
-    --keyring=/usr/share/keyrings/debian-archive-keyring.gpg "$SUITE" "$BASE_DIR.tmp" "$MIRROR"
-  touch "$BASE_DIR.tmp/.complete"
-  mv "$BASE_DIR.tmp" "$BASE_DIR"
-else
-  log "cached base rootfs: $BASE_DIR"
-fi
 
 in_chroot() {
   chroot "$CURRENT_WORK" /usr/bin/env -i PATH="$CHROOT_PATH" HOME=/root LANG=C.UTF-8 \
@@ -266,9 +246,58 @@ check_version() {
   PKG_VERSION="$v"
 }
 
+# registry_like_official: what the official registry images (Alpine: busybox, no bash)
+# give a health check or a script run inside them: the binary at /bin/registry (the
+# caller puts it there), upstream's /entrypoint.sh, and busybox's sh, wget and sha256sum
+# with no bash. Debian's other Essential tools (coreutils, dash...) stay for dpkg; only
+# these names change. https: Alpine's busybox wget hands TLS to its ssl_client helper
+# (libtls over OpenSSL); Debian's hands it to `openssl s_client` when that is on PATH
+# (ca-certificates brings openssl), else to busybox's own TLS 1.2 client, which sends no
+# signature_algorithms: Go 1.25+ servers (distribution v3 built here) refuse it ("tls:
+# missing signature_algorithms from TLS 1.2 peer", wget: "TLS error from peer (alert code
+# 40): handshake failure"). So openssl stays, and wget https works as in the official image.
+registry_like_official() {
+  local w="$CURRENT_WORK" tool
+  [ -x "$w/usr/bin/registry" ] || die "no /usr/bin/registry in $w"
+  # Upstream's entrypoint (distribution-library-image): a config path means `registry
+  # serve PATH`; serve, garbage-collect, help and flags go to the registry binary.
+  cat >"$w/entrypoint.sh" <<'EOS'
+#!/bin/sh
+
+set -e
+
+case "$1" in
+    *.yaml|*.yml) set -- registry serve "$@" ;;
+    serve|garbage-collect|help|-*) set -- registry "$@" ;;
+esac
+
+exec "$@"
+EOS
+  chmod 0755 "$w/entrypoint.sh"
+  # /bin is /usr/bin (merged /usr). /bin/sh is dash's (dash diverts it and manages the
+  # link); busybox's sh takes the link. sha256sum is coreutils': diverted aside.
+  [ -x "$w/usr/bin/busybox" ] || die "no busybox in $w"
+  ln -sfn busybox "$w/usr/bin/sh"
+  run_logged "$LOGFILE" in_chroot dpkg-divert --local --rename --divert /usr/bin/sha256sum.coreutils --add /usr/bin/sha256sum
+  for tool in sha256sum wget; do
+    [ ! -e "$w/usr/bin/$tool" ] || die "/usr/bin/$tool is still there in $w"
+    ln -s busybox "$w/usr/bin/$tool"
+  done
+  # No bash, as in Alpine: root's shell is sh, and bash goes despite being Essential.
+  in_chroot usermod --shell /bin/sh root
+  run_logged "$LOGFILE" in_chroot dpkg --purge --force-remove-essential bash
+  for tool in sh wget sha256sum; do
+    [ "$(readlink -f "$w/usr/bin/$tool")" = "$w/usr/bin/busybox" ] || die "$tool is not busybox in $w"
+  done
+  [ ! -e "$w/usr/bin/bash" ] || die "bash is still there in $w"
+}
+
 configure_registry() {
   local w="$CURRENT_WORK"
   check_version docker-registry 2.8.2
+  # The official image has the binary at /bin/registry and nothing named docker-registry.
+  run_logged "$LOGFILE" in_chroot dpkg-divert --local --rename --divert /usr/bin/registry --add /usr/bin/docker-registry
+  registry_like_official
   # The official registry:2 image's default config.yml.
   mkdir -p "$w/etc/docker/registry" "$w/var/lib/registry"
   cat >"$w/etc/docker/registry/config.yml" <<'EOF'
@@ -291,10 +320,12 @@ health:
     interval: 10s
     threshold: 3
 EOF
+  # As upstream's Dockerfile: ENTRYPOINT ["/entrypoint.sh"], CMD the config path.
   CHANGES=(
     --change 'VOLUME ["/var/lib/registry"]'
     --change 'EXPOSE 5000'
-    --change 'CMD ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]'
+    --change 'ENTRYPOINT ["/entrypoint.sh"]'
+    --change 'CMD ["/etc/docker/registry/config.yml"]'
   )
 }
 
@@ -302,6 +333,7 @@ configure_registry3() {
   local w="$CURRENT_WORK"
   install -m 0755 "$REGISTRY3_BIN" "$w/usr/bin/registry"
   PKG_VERSION="$DISTRIBUTION_V3_VERSION"
+  registry_like_official
   # As the official registry:3 image, its config is /etc/distribution/config.yml (registry:2
   # read /etc/docker/registry/config.yml). The default one is upstream's
   # cmd/registry/config-example.yml, which turns on htpasswd auth at /etc/registry: a file
@@ -339,25 +371,282 @@ EOF
     --change 'EXPOSE 5000'
     # As upstream's image: v3 would otherwise export traces to localhost:4318.
     --change 'ENV OTEL_TRACES_EXPORTER=none'
-    --change 'CMD ["registry", "serve", "/etc/distribution/config.yml"]'
+    --change 'ENTRYPOINT ["/entrypoint.sh"]'
+    --change 'CMD ["/etc/distribution/config.yml"]'
   )
+}
+
+# patch_nginx_default_user BINARY: the user and group nginx's workers run as when the
+# config has no `user` directive are compiled in: nginx/nginx in the official image
+# (configure --user=nginx --group=nginx), nobody/nogroup in Debian's build (no --user).
+# Rebuilding Debian's nginx with --user is not possible here: the mirror serves no source
+# packages for bookworm-security (404 for nginx_*+deb12u*.dsc), and an older source would
+# lack the security fixes. So the compiled-in names (and the two messages naming them)
+# are replaced in the binary in place, each by a string of the same length padded with
+# NUL: what --user/--group would have compiled. Exactly one match of each, else fail.
+patch_nginx_default_user() {
+  local bin="$1" pair from to offsets pad
+  for pair in 'nobody|nginx' 'nogroup|nginx' \
+      'getpwnam("nobody") failed|getpwnam("nginx") failed' 'getgrnam("nogroup") failed|getgrnam("nginx") failed'; do
+    from="${pair%|*}" to="${pair#*|}"
+    offsets="$(LC_ALL=C grep -obaP "\\x00\\Q$from\\E\\x00" "$bin" | cut -d: -f1)"
+    [ "$(printf '%s' "$offsets" | grep -c .)" -eq 1 ] || die "'$from' is not in $bin exactly once: not patched"
+    pad=$((${#from} - ${#to}))
+    { printf '%s' "$to"; head -c "$pad" /dev/zero; } |
+      dd of="$bin" bs=1 seek=$((offsets + 1)) conv=notrunc status=none
+  done
+}
+
+# write_nginx_entrypoint: the official nginx image's /docker-entrypoint.sh and the scripts
+# of its /docker-entrypoint.d, for Debian's nginx (as upstream's: POSIX sh, their log
+# lines, NGINX_ENTRYPOINT_QUIET_LOGS).
+write_nginx_entrypoint() {
+  local w="$CURRENT_WORK" default_conf_sha256
+  cat >"$w/docker-entrypoint.sh" <<'EOS'
+#!/bin/sh
+# When the command is nginx (or nginx-debug): source the executable *.envsh files and run
+# the executable *.sh files of /docker-entrypoint.d, in version order (a failing one stops
+# the start); then the command replaces this shell, whatever it is.
+set -e
+
+entrypoint_log() {
+    if [ -z "${NGINX_ENTRYPOINT_QUIET_LOGS:-}" ]; then
+        echo "$@"
+    fi
+}
+
+if [ "$1" = "nginx" ] || [ "$1" = "nginx-debug" ]; then
+    if find /docker-entrypoint.d/ -mindepth 1 -maxdepth 1 -type f -print -quit 2>/dev/null | read -r _; then
+        entrypoint_log "$0: /docker-entrypoint.d/ is not empty, will attempt to perform configuration"
+        entrypoint_log "$0: Looking for shell scripts in /docker-entrypoint.d/"
+        find /docker-entrypoint.d/ -follow -type f -print | sort -V | while read -r f; do
+            case "$f" in
+                *.envsh)
+                    if [ -x "$f" ]; then
+                        entrypoint_log "$0: Sourcing $f"
+                        . "$f"
+                    else
+                        entrypoint_log "$0: Ignoring $f, not executable"
+                    fi
+                    ;;
+                *.sh)
+                    if [ -x "$f" ]; then
+                        entrypoint_log "$0: Launching $f"
+                        "$f"
+                    else
+                        entrypoint_log "$0: Ignoring $f, not executable"
+                    fi
+                    ;;
+                *) entrypoint_log "$0: Ignoring $f" ;;
+            esac
+        done
+        entrypoint_log "$0: Configuration complete; ready for start up"
+    else
+        entrypoint_log "$0: No files found in /docker-entrypoint.d/, skipping configuration"
+    fi
+fi
+
+exec "$@"
+EOS
+  mkdir -p "$w/docker-entrypoint.d"
+
+  # The official image's default server (conf.d/default.conf: Debian's nginx.conf includes
+  # conf.d/*.conf too); 10-listen-on-ipv6-by-default.sh edits it while it is unchanged.
+  cat >"$w/etc/nginx/conf.d/default.conf" <<'EOS'
+server {
+    listen       80;
+    server_name  localhost;
+
+    location / {
+        root   /usr/share/nginx/html;
+        index  index.html index.htm;
+    }
+
+    error_page   500 502 503 504  /50x.html;
+    location = /50x.html {
+        root   /usr/share/nginx/html;
+    }
+}
+EOS
+  default_conf_sha256="$(sha256sum "$w/etc/nginx/conf.d/default.conf" | cut -d' ' -f1)"
+  mkdir -p "$w/usr/share/nginx/html"
+  [ -e "$w/usr/share/nginx/html/index.html" ] ||
+    printf '<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n<body><h1>Welcome to nginx!</h1></body></html>\n' \
+      >"$w/usr/share/nginx/html/index.html"
+  [ -e "$w/usr/share/nginx/html/50x.html" ] ||
+    printf '<!DOCTYPE html>\n<html><head><title>Error</title></head>\n<body><h1>An error occurred.</h1></body></html>\n' \
+      >"$w/usr/share/nginx/html/50x.html"
+
+  # Upstream compares default.conf with its package's checksum; here, the one written above.
+  sed "s/@DEFAULT_CONF_SHA256@/$default_conf_sha256/" >"$w/docker-entrypoint.d/10-listen-on-ipv6-by-default.sh" <<'EOS'
+#!/bin/sh
+# Adds `listen [::]:80;` to the default server when the container has IPv6 and
+# /etc/nginx/conf.d/default.conf is still the image's own.
+set -e
+
+entrypoint_log() {
+    if [ -z "${NGINX_ENTRYPOINT_QUIET_LOGS:-}" ]; then
+        echo "$@"
+    fi
+}
+
+ME=$(basename "$0")
+DEFAULT_CONF_FILE="/etc/nginx/conf.d/default.conf"
+DEFAULT_CONF_SHA256="@DEFAULT_CONF_SHA256@"
+
+if [ ! -f "/proc/net/if_inet6" ]; then
+    entrypoint_log "$ME: info: ipv6 not available"
+    exit 0
+fi
+if [ ! -f "$DEFAULT_CONF_FILE" ]; then
+    entrypoint_log "$ME: info: $DEFAULT_CONF_FILE is not a file or does not exist"
+    exit 0
+fi
+if ! touch "$DEFAULT_CONF_FILE" 2>/dev/null; then
+    entrypoint_log "$ME: info: can not modify $DEFAULT_CONF_FILE (read-only file system?)"
+    exit 0
+fi
+if grep -q 'listen  \[::\]:80;' "$DEFAULT_CONF_FILE"; then
+    entrypoint_log "$ME: info: IPv6 listen already enabled"
+    exit 0
+fi
+entrypoint_log "$ME: info: Getting the checksum of $DEFAULT_CONF_FILE"
+if ! echo "$DEFAULT_CONF_SHA256  $DEFAULT_CONF_FILE" | sha256sum -c - >/dev/null 2>&1; then
+    entrypoint_log "$ME: info: $DEFAULT_CONF_FILE differs from the packaged version"
+    exit 0
+fi
+sed -i -E 's,listen       80;,listen       80;\n    listen  [::]:80;,' "$DEFAULT_CONF_FILE"
+entrypoint_log "$ME: info: Enabled listen on IPv6 in $DEFAULT_CONF_FILE"
+exit 0
+EOS
+
+  cat >"$w/docker-entrypoint.d/15-local-resolvers.envsh" <<'EOS'
+#!/bin/sh
+# Sourced. With NGINX_ENTRYPOINT_LOCAL_RESOLVERS set: exports NGINX_LOCAL_RESOLVERS, the
+# nameservers of /etc/resolv.conf (IPv6 ones in brackets), for the templates.
+if [ -n "${NGINX_ENTRYPOINT_LOCAL_RESOLVERS:-}" ]; then
+    NGINX_LOCAL_RESOLVERS=$(awk '$1 == "nameserver" { printf "%s%s", sep, ($2 ~ /:/ ? "[" $2 "]" : $2); sep = " " }' /etc/resolv.conf)
+    export NGINX_LOCAL_RESOLVERS
+fi
+EOS
+
+  cat >"$w/docker-entrypoint.d/20-envsubst-on-templates.sh" <<'EOS'
+#!/bin/sh
+# Each NGINX_ENVSUBST_TEMPLATE_DIR/**/*NGINX_ENVSUBST_TEMPLATE_SUFFIX (default
+# /etc/nginx/templates, .template) becomes NGINX_ENVSUBST_OUTPUT_DIR/** (default
+# /etc/nginx/conf.d) without the suffix, with only the variables defined in the
+# environment (and matching NGINX_ENVSUBST_FILTER) substituted.
+set -e
+
+entrypoint_log() {
+    if [ -z "${NGINX_ENTRYPOINT_QUIET_LOGS:-}" ]; then
+        echo "$@"
+    fi
+}
+
+ME=$(basename "$0")
+
+auto_envsubst() {
+    template_dir="${NGINX_ENVSUBST_TEMPLATE_DIR:-/etc/nginx/templates}"
+    suffix="${NGINX_ENVSUBST_TEMPLATE_SUFFIX:-.template}"
+    output_dir="${NGINX_ENVSUBST_OUTPUT_DIR:-/etc/nginx/conf.d}"
+    filter="${NGINX_ENVSUBST_FILTER:-}"
+
+    [ -d "$template_dir" ] || return 0
+    if [ ! -w "$output_dir" ]; then
+        entrypoint_log "$ME: ERROR: $template_dir exists, but $output_dir is not writable"
+        return 0
+    fi
+    defined_envs=$(awk -v filter="$filter" 'END { for (name in ENVIRON) if (name ~ filter) printf "${%s} ", name }' </dev/null)
+    find "$template_dir" -follow -type f -name "*$suffix" -print | while read -r template; do
+        relative_path="${template#"$template_dir/"}"
+        output_path="$output_dir/${relative_path%"$suffix"}"
+        mkdir -p "$(dirname "$output_path")"
+        entrypoint_log "$ME: Running envsubst on $template to $output_path"
+        envsubst "$defined_envs" <"$template" >"$output_path"
+    done
+}
+
+auto_envsubst
+exit 0
+EOS
+
+  cat >"$w/docker-entrypoint.d/30-tune-worker-processes.sh" <<'EOS'
+#!/bin/sh
+# With NGINX_ENTRYPOINT_WORKER_PROCESSES_AUTOTUNE set: worker_processes in
+# /etc/nginx/nginx.conf becomes the number of CPUs this container may use (its CPU set,
+# and its CFS quota from cgroup v2 cpu.max or v1 cpu.cfs_quota_us).
+set -eu
+
+entrypoint_log() {
+    if [ -z "${NGINX_ENTRYPOINT_QUIET_LOGS:-}" ]; then
+        echo "$@"
+    fi
+}
+
+ME=$(basename "$0")
+
+[ -n "${NGINX_ENTRYPOINT_WORKER_PROCESSES_AUTOTUNE:-}" ] || exit 0
+
+if ! touch /etc/nginx/nginx.conf 2>/dev/null; then
+    entrypoint_log "$ME: error: can not modify /etc/nginx/nginx.conf (read-only file system?)"
+    exit 0
+fi
+
+ncpu=$(nproc)
+quota="" period=""
+if [ -r /sys/fs/cgroup/cpu.max ]; then
+    read -r quota period </sys/fs/cgroup/cpu.max
+elif [ -r /sys/fs/cgroup/cpu/cpu.cfs_quota_us ] && [ -r /sys/fs/cgroup/cpu/cpu.cfs_period_us ]; then
+    quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)
+    period=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)
+fi
+case "$quota" in
+    "" | max | -1) ;;
+    *)
+        by_quota=$(( (quota + period - 1) / period ))
+        [ "$by_quota" -ge "$ncpu" ] || ncpu=$by_quota
+        ;;
+esac
+[ "$ncpu" -ge 1 ] || ncpu=1
+
+sed -i.bak -E "s/^(worker_processes)(.*)$/# Commented out by $ME on $(date)\n#\1\2\n\1 $ncpu;/" /etc/nginx/nginx.conf
+entrypoint_log "$ME: info: worker_processes set to $ncpu"
+EOS
+  chmod 0755 "$w/docker-entrypoint.sh" "$w"/docker-entrypoint.d/*
 }
 
 configure_nginx() {
   local w="$CURRENT_WORK"
   check_version nginx 1.22.1
-  # An uploaded /etc/nginx/nginx.conf must be the whole config: no Debian default site.
+  # The official image's user and group: nginx, uid and gid 101.
+  if in_chroot getent passwd 101 >/dev/null || in_chroot getent group 101 >/dev/null; then
+    die "uid or gid 101 is taken in the nginx image: $(in_chroot getent passwd 101) $(in_chroot getent group 101)"
+  fi
+  in_chroot groupadd --system --gid 101 nginx
+  in_chroot useradd --system --gid nginx --uid 101 --no-create-home --home-dir /nonexistent \
+    --comment "nginx user" --shell /bin/false nginx
+  # Workers of a config without `user` run as nginx (uid 101), as in the official image.
+  patch_nginx_default_user "$w/usr/sbin/nginx"
+  printf 'events {}\n' >"$w/tmp/no-user.conf"
+  in_chroot nginx -t -q -c /tmp/no-user.conf || die "the patched nginx refuses a config without a user directive"
+  # Debian's nginx.conf names www-data; the official image's nginx.conf names nginx.
+  sed -i 's/^user www-data;/user nginx;/' "$w/etc/nginx/nginx.conf"
+  grep -q '^user nginx;' "$w/etc/nginx/nginx.conf" || die "Debian's nginx.conf has no 'user www-data;' line any more"
+  # An uploaded /etc/nginx/nginx.conf must be the whole config: no Debian default site
+  # (the official image's conf.d/default.conf instead, for the image's own nginx.conf).
   rm -f "$w/etc/nginx/sites-enabled/default"
   # Logs to the container's stdout/stderr, like the official image.
   ln -sf /dev/stdout "$w/var/log/nginx/access.log"
   ln -sf /dev/stderr "$w/var/log/nginx/error.log"
-  # Configs written for the official image say `user nginx;`.
-  in_chroot useradd --system --user-group --no-create-home --home-dir /nonexistent \
-    --shell /usr/sbin/nologin nginx
+  write_nginx_entrypoint
   CHANGES=(
+    --change 'ENTRYPOINT ["/docker-entrypoint.sh"]'
     --change 'EXPOSE 80'
     --change 'CMD ["nginx", "-g", "daemon off;"]'
   )
+  # This engine's `docker import` refuses STOPSIGNAL: set in a build FROM the import.
+  BUILD_LINES=('STOPSIGNAL SIGQUIT')
 }
 
 configure_ssh_client_host() {
@@ -422,11 +711,11 @@ EOF
 
 image_packages() {
   case "$1" in
-    # wget: the health check the program sets (the official image has busybox wget).
-    registry) echo "docker-registry wget" ;;
-    # wget (with TLS) for the health check; ca-certificates as the official image has.
-    registry3) echo "wget ca-certificates" ;;
-    nginx) echo "nginx" ;;
+    # busybox: sh, wget and sha256sum as in the official image (Alpine); ca-certificates too.
+    registry) echo "docker-registry busybox ca-certificates" ;;
+    registry3) echo "busybox ca-certificates" ;;
+    # gettext-base: envsubst for 20-envsubst-on-templates.sh, as the official image has it.
+    nginx) echo "nginx gettext-base" ;;
     # netavark only satisfies skopeo's container-network-stack dependency; otherwise apt
     # picks containernetworking-plugins (+ iptables), 45 MB that skopeo never uses.
     ssh-client-host) echo "openssh-server skopeo netavark curl ca-certificates sudo" ;;
@@ -434,9 +723,11 @@ image_packages() {
 }
 
 build_image() {
-  local name="$1" ref key packages start
+  local name="$1" ref key packages start recipe previous id
   ref="$(image_ref "$name")"
-  if image_exists "$ref"; then log "present: $ref"; return 0; fi
+  recipe="$(image_recipe "$name")"
+  if image_current "$ref" "$recipe"; then log "present: $ref"; return 0; fi
+  previous="$(docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null || true)"
   start=$SECONDS
   key="${name//-/_}"
   packages="$(image_packages "$name")"
@@ -452,18 +743,106 @@ build_image() {
   run_logged "$logfile" in_chroot apt-get -y upgrade
   # shellcheck disable=SC2086 # a space-separated package list
   run_logged "$logfile" in_chroot apt-get install -y $packages
-  PKG_VERSION="" CHANGES=()
+  PKG_VERSION="" CHANGES=() BUILD_LINES=()
+  LOGFILE="$logfile"
   "configure_$key"
   finish_chroot
-  log "$ref: importing into Docker"
-  tar -C "$CURRENT_WORK" --numeric-owner -c . | docker import \
-    --change "ENV PATH=$CHROOT_PATH" \
-    --change "LABEL private-registry.debian-suite=$SUITE org.opencontainers.image.version=$PKG_VERSION" \
-    "${CHANGES[@]}" - "$ref" >/dev/null
+  log "$ref: importing into Docker (recipe $recipe)"
+  local import=(docker import
+    --change "ENV PATH=$CHROOT_PATH"
+    --change "LABEL private-registry.debian-suite=$SUITE org.opencontainers.image.version=$PKG_VERSION $RECIPE_LABEL=$recipe"
+    "${CHANGES[@]}" -)
+  if [ "${#BUILD_LINES[@]}" -eq 0 ]; then
+    tar -C "$CURRENT_WORK" --numeric-owner -c . | "${import[@]}" "$ref" >/dev/null
+  else
+    # What import refuses, a classic build adds (FROM the untagged import, which stays as
+    # the new image's parent layer).
+    id="$(tar -C "$CURRENT_WORK" --numeric-owner -c . | "${import[@]}")"
+    if ! printf 'FROM %s\n%s\n' "$id" "$(printf '%s\n' "${BUILD_LINES[@]}")" |
+        run_logged "$logfile" env DOCKER_BUILDKIT=0 docker build --quiet --tag "$ref" -; then
+      docker image rm "$id" >/dev/null 2>&1 || true
+      die "$ref: docker build FROM the imported image failed"
+    fi
+  fi
   rm -rf "$CURRENT_WORK"
   CURRENT_WORK=""
+  # The image this one replaces (an older recipe): removed unless a container uses it.
+  if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect --format '{{.Id}}' "$ref")" ]; then
+    if docker image rm "$previous" >/dev/null 2>&1; then
+      log "$ref: removed the image of the older recipe (${previous:7:12})"
+    else
+      log "$ref: kept the image of the older recipe (${previous:7:12}): a container still uses it"
+    fi
+  fi
   log "$ref: built in $((SECONDS - start)) s"
 }
+
+for name in $IMAGES; do image_ref "$name" >/dev/null; done
+
+# The images go into a Docker engine; start one if none answers.
+if ! docker version >/dev/null 2>&1; then
+  log "no Docker engine answers; running ensure-docker-engine.sh"
+  "$SCRIPT_DIR/ensure-docker-engine.sh"
+fi
+
+missing=()
+for name in $IMAGES; do
+  ref="$(image_ref "$name")"
+  if image_current "$ref" "$(image_recipe "$name")"; then
+    log "present: $ref"
+  else
+    if image_exists "$ref"; then log "stale: $ref (built by another recipe): building it again"; fi
+    missing+=("$name")
+  fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  print_sizes
+  exit 0
+fi
+
+for name in "${missing[@]}"; do
+  if [ "$name" = registry3 ]; then ensure_registry3_binary; fi
+done
+
+# debootstrap, chroot and mount need root. Pass the cache path on: sudo may reset HOME.
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || die "building images needs root (debootstrap, chroot)"
+  log "re-running as root with sudo"
+  exec sudo PRIVATE_REGISTRY_CACHE="$CACHE_ROOT" PRIVATE_REGISTRY_IMAGES="$IMAGES" \
+    PRIVATE_REGISTRY_IMAGE_NAMESPACE="$NAMESPACE" \
+    ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} "$0" "$@"
+fi
+
+if ! command -v debootstrap >/dev/null 2>&1; then
+  log "installing debootstrap"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >&2
+fi
+
+MIRROR="${DEBIAN_MIRROR:-$(first_uri_for "$SUITE")}"
+MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+UPDATES_MIRROR="$(first_uri_for "$SUITE-updates")"
+SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-$(first_uri_for "$SUITE-security")}"
+log "Debian mirror: $MIRROR (updates: ${UPDATES_MIRROR:-none}, security: ${SECURITY_MIRROR:-none})"
+
+mkdir -p "$ROOTFS_DIR"
+# One build at a time per cache (a second caller waits, then finds its images built).
+exec 9>"$CACHE_ROOT/.build-local-images.lock"
+flock 9
+
+trap on_exit EXIT
+
+if [ ! -e "$BASE_DIR/.complete" ]; then
+  log "debootstrap --variant=minbase $SUITE into $BASE_DIR (about 30-45 s)"
+  unmount_under "$BASE_DIR.tmp"
+  rm -rf "$BASE_DIR.tmp" "$BASE_DIR"
+  run_logged "$ROOTFS_DIR/debootstrap.log" debootstrap --variant=minbase \
+    --keyring=/usr/share/keyrings/debian-archive-keyring.gpg "$SUITE" "$BASE_DIR.tmp" "$MIRROR"
+  touch "$BASE_DIR.tmp/.complete"
+  mv "$BASE_DIR.tmp" "$BASE_DIR"
+else
+  log "cached base rootfs: $BASE_DIR"
+fi
 
 for name in "${missing[@]}"; do build_image "$name"; done
 print_sizes

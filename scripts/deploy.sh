@@ -18,7 +18,8 @@ prepare_stack "$@"
 use_stack_engine
 scripts/ensure-docker-engine.sh
 
-LOCAL_REGISTRY_IMAGE=private-registry/registry:2.8.2-debian
+# What the default images fall back to here: the registry 3 build and Debian's nginx.
+LOCAL_REGISTRY_IMAGE=private-registry/registry:3.1.1-debian
 LOCAL_NGINX_IMAGE=private-registry/nginx:1.22.1-debian
 
 log() { printf '[deploy] %s\n' "$*" >&2; }
@@ -34,7 +35,7 @@ project_default() {
 config_value() { pulumi config get --stack "$STACK" "$1" 2>/dev/null || project_default "$1"; }
 
 use_local_images() {
-  PRIVATE_REGISTRY_IMAGES="registry nginx" scripts/build-local-images.sh
+  PRIVATE_REGISTRY_IMAGES="registry3 nginx" scripts/build-local-images.sh
   pulumi config set --stack "$STACK" registryImage "$LOCAL_REGISTRY_IMAGE"
   pulumi config set --stack "$STACK" nginxImage "$LOCAL_NGINX_IMAGE"
   pulumi config set --stack "$STACK" pullImages false

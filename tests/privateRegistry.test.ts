@@ -200,7 +200,7 @@ describe("PrivateRegistry wiring", () => {
     const writer = d.one(T.container, "proxy-users-writer");
     expect(d.one(T.volume, "proxy-users").inputs.name).toBe("reg-t-users");
     expect(writer.inputs).toMatchObject({
-      name: "reg-t-users-writer", image: "sha256:id-of-nginx:1.27.5", networkMode: "none", restart: "no",
+      name: "reg-t-users-writer", image: "sha256:id-of-nginx:1.30.4", networkMode: "none", restart: "no",
       mustRun: false, attach: true, command: ["sh", "-c", renderUsersWriterScript("/etc/nginx/registry/users")],
       volumes: [{ volumeName: "reg-t-users", containerPath: "/etc/nginx/registry/users" }],
     });
@@ -219,10 +219,10 @@ describe("PrivateRegistry wiring", () => {
 
   test("images are pulled by default and the containers run the pulled image IDs", () => {
     expect(d.resources(T.image).map((i) => i.inputs)).toEqual([
-      { name: "registry:2.8.3", keepLocally: true }, { name: "nginx:1.27.5", keepLocally: true },
+      { name: "registry:3.1.1", keepLocally: true }, { name: "nginx:1.30.4", keepLocally: true },
     ]);
-    expect(d.one(T.container, "registry").inputs.image).toBe("sha256:id-of-registry:2.8.3");
-    expect(d.one(T.container, "proxy-container").inputs.image).toBe("sha256:id-of-nginx:1.27.5");
+    expect(d.one(T.container, "registry").inputs.image).toBe("sha256:id-of-registry:3.1.1");
+    expect(d.one(T.container, "proxy-container").inputs.image).toBe("sha256:id-of-nginx:1.30.4");
   });
 
   /** The install command whose name ends so (its check's name ends in -check). */
@@ -346,7 +346,7 @@ describe("PrivateRegistry options", () => {
     ]);
     expect(d.one(T.leaf).inputs.allowedUses).toEqual(["digital_signature", "server_auth"]);
     expect(d.resources(T.image)).toEqual([]);
-    expect(d.one(T.container, "registry").inputs.image).toBe("registry:2.8.3");
+    expect(d.one(T.container, "registry").inputs.image).toBe("registry:3.1.1");
     expect(d.resources(T.remote)).toEqual([]);
     expect(d.resources(T.local)).toEqual([]);
     expect(d.options.get("alt-registry-data")?.retainOnDelete).toBe(false);
@@ -421,7 +421,7 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
 
   test("no nginx: no proxy container, no nginx image", () => {
     expect(d.resources(T.container).map((c) => c.name)).toEqual(["direct-registry-container"]);
-    expect(d.resources(T.image).map((i) => i.inputs)).toEqual([{ name: "registry:2.8.3", keepLocally: true }]);
+    expect(d.resources(T.image).map((i) => i.inputs)).toEqual([{ name: "registry:3.1.1", keepLocally: true }]);
   });
 
   test("the same resources as behind the proxy, less the proxy's: switching keeps the volume (same name, same URN)", () => {

@@ -1,7 +1,7 @@
 // distribution v3 (registry:3) as the registry image, deployed for real in both layouts
 // on one stack: the real Pulumi engine (Automation API, file backend in a temporary
 // folder), the real providers, the local v3 image built from the Go module
-// (private-registry/registry:3.1.2-debian, which reads /etc/distribution/config.yml as
+// (private-registry/registry:3.1.1-debian, which reads /etc/distribution/config.yml as
 // registry:3 does) and the local nginx image. A container of the ssh-client-host image
 // (skopeo) on this test's own network is the client; it dials the network's host side
 // (outside 127.0.0.0/8, so TLS is really verified with the CA).
@@ -33,7 +33,7 @@ const GATEWAY = "10.251.61.1"; // the host's side of the test network: the regis
 const CLIENT_IP = "10.251.61.21";
 const PORT = 19543;
 const ENDPOINT = `${GATEWAY}:${PORT}`;
-const REGISTRY3_IMAGE = "private-registry/registry:3.1.2-debian";
+const REGISTRY3_IMAGE = "private-registry/registry:3.1.1-debian";
 const REGISTRY2_IMAGE = "private-registry/registry:2.8.2-debian";
 const NGINX_IMAGE = "private-registry/nginx:1.22.1-debian";
 const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
@@ -120,7 +120,7 @@ function pulledDigest(): string {
 /** What a v3 registry's log must (not) say after a deploy: its version, and no fallback user, no trace exporter. */
 function expectCleanV3Log(): void {
   const logs = logsOf(names.registry);
-  expect(logs).toContain("version=v3.1.2");
+  expect(logs).toContain("version=v3.1.1");
   expect(logs).not.toContain("htpasswd is missing");
   expect(logs).not.toMatch(/4318|otlp|traces export/i);
 }
@@ -280,7 +280,7 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
     dockerQuiet("rm", "-f", "-v", name);
   });
 
-  for (const [major, image, version] of [["v3", REGISTRY3_IMAGE, "v3.1.2"], ["2.8", REGISTRY2_IMAGE, "2.8.2"]]) {
+  for (const [major, image, version] of [["v3", REGISTRY3_IMAGE, "v3.1.1"], ["2.8", REGISTRY2_IMAGE, "2.8.2"]]) {
     test(`${major} without the htpasswd: it makes user "docker" and logs the password, and it stays unhealthy`, () => {
       const name = `${id}-guard-${major.replace(".", "")}-missing`;
       start(name, image, false);

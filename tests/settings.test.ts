@@ -22,7 +22,7 @@ describe("parseSettings defaults", () => {
     const s = parse({});
     expect(s).toMatchObject({
       ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"], port: 443, listenAddress: "0.0.0.0", users: ["admin"],
-      passwordLength: 32, keyAlgorithm: "RSA", serverKeyAlgorithm: "ECDSA", rsaBits: 4096, registryImage: "registry:2.8.3", nginxImage: "nginx:1.27.5",
+      passwordLength: 32, keyAlgorithm: "RSA", serverKeyAlgorithm: "ECDSA", rsaBits: 4096, registryImage: "registry:3.1.1", nginxImage: "nginx:1.30.4",
       pullImages: true, namePrefix: "registry-dev", keepDataOnDestroy: true, clients: [], localClient: false,
       tlsTermination: "proxy",
     });
@@ -390,7 +390,7 @@ describe("dockerHost: the engine that runs the registry", () => {
 
   test.each([
     ["plain tcp:// without TLS", { dockerHost: "tcp://198.51.100.7:2375" },
-      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2375": a tcp:// Docker engine needs client TLS: set dockerTlsCaCert, dockerTlsCert, dockerTlsKey (as secrets: `pulumi config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host.'],
+      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2375": a tcp:// Docker engine needs client TLS: set dockerTlsCaCert, dockerTlsCert, dockerTlsKey (as secrets: `npm run pulumi -- config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host.'],
     ["tcp:// missing the key", { dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CERT },
       'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2376": a tcp:// Docker engine needs client TLS: set dockerTlsKey (as secrets'],
     ["tcp:// without a port", { dockerHost: "tcp://198.51.100.7", ...tls },
@@ -419,7 +419,7 @@ describe("dockerHost: the engine that runs the registry", () => {
 
   test("a client key in plain text is refused, and never shown", () => {
     const message = messageFor({ dockerHost: "tcp://198.51.100.7:2376", ...tls }, ["dockerTlsCaCert", "dockerTlsCert"]);
-    expect(message).toBe('Invalid config "private-registry:dockerTlsKey" = "[hidden]": must be a secret: set it with `pulumi config set --secret dockerTlsKey < key.pem` ' +
+    expect(message).toBe('Invalid config "private-registry:dockerTlsKey" = "[hidden]": must be a secret: set it with `npm run pulumi -- config set --secret dockerTlsKey < key.pem` ' +
       "(a key in plain text in the stack file gives root on the Docker host to whoever reads it).");
     expectHidden(message, TLS_KEY_BODY);
     expectHidden(messageFor({ dockerHost: "tcp://198.51.100.7", ...tls }), TLS_KEY_BODY);
