@@ -7,7 +7,7 @@ import { PrivateRegistry } from "./components/privateRegistry";
 // hosts can tell (names taken, port, address, images, SSH logins), fail the run
 // before any resource exists.
 const settings = loadSettings();
-const checked = preflight(pulumi.getProject(), pulumi.getStack(), settings);
+const checked = preflight(pulumi.getProject(), pulumi.getStack(), settings, undefined, !pulumi.runtime.isDryRun());
 if (checked.problems.length > 0) throw new ConfigError(checked.problems);
 checked.notes.forEach((note) => pulumi.log.info(note));
 

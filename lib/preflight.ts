@@ -76,7 +76,14 @@ function lastLine(text: string): string {
   return text.trim().split("\n").filter(Boolean).pop() ?? "";
 }
 
-export function preflight(project: string, stack: string, settings: Settings, run: Run = systemRun): PreflightResult {
+/**
+ * `update`: the run is an `up`, not a preview. Then one thing is done as well as checked:
+ * switching a stack from the proxy layout to the registry layout moves the published port
+ * from nginx to the registry container, and Docker would refuse to publish it while this
+ * stack's nginx still holds it (Pulumi deletes what left the program only at the end of
+ * the run), so that nginx container, which this `up` deletes anyway, is removed first.
+ */
+export function preflight(project: string, stack: string, settings: Settings, run: Run = systemRun, update = false): PreflightResult {
   const problems: string[] = [];
   const notes: string[] = [];
   const facts: HostFacts = {};
@@ -141,6 +148,19 @@ export function preflight(project: string, stack: string, settings: Settings, ru
           bad("namePrefix", prefix, `a Docker ${kind} named ${name} already exists on the Docker host and belongs to ${whose(label)}; choose another namePrefix, or remove the ${kind} if it is not needed`);
         }
       }
+      if (settings.tlsTermination === "registry" && ownerOf("container", names.proxyContainer) === owner) {
+        if (!update) {
+          notes.push(`switching to the registry layout: this stack's nginx container ${names.proxyContainer} holds port ${settings.port}; the up removes it before the registry publishes the port`);
+        } else {
+          const removed = docker("rm", "-f", names.proxyContainer);
+          if (removed.status !== 0) {
+            bad("tlsTermination", settings.tlsTermination, `this stack's nginx container ${names.proxyContainer} holds port ${settings.port} and could not be removed (${lastLine(removed.stderr)}); nothing was created`);
+          } else {
+            notes.push(`switching to the registry layout: removed this stack's nginx container ${names.proxyContainer}, so that the registry can publish port ${settings.port}`);
+          }
+        }
+      }
+
       const volume = names.volume;
       const volumeLabel = ownerOf("volume", volume);
       if (volumeLabel !== undefined && volumeLabel !== owner) {

@@ -35,7 +35,7 @@ const REPO = `${ENDPOINT}/remote/tiny:1`;
 const clientName = `${id}-client`;
 const names = {
   registry: `${id}-registry`, proxy: `${id}-nginx`, network: `${id}-net`, volume: `${id}-data`, clients: `${id}-clients`,
-  usersWriter: `${id}-users-writer`, usersVolume: `${id}-users`,
+  usersWriter: `${id}-users-writer`, usersVolume: `${id}-users`, socketVolume: `${id}-socket`,
 };
 
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "remote-engine-test-"));
@@ -212,8 +212,8 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
     expect(output).not.toMatch(/warning/i);
     // The engine was reached through the TLS listener.
     expect(acceptedConnections()).toBeGreaterThan(before);
-    expect(existing()).toEqual([names.proxy, names.registry, names.usersWriter, names.volume, names.usersVolume, names.network].sort());
-    expect(docker("port", names.registry)).toBe(`443/tcp -> ${ENDPOINT}`);
+    expect(existing()).toEqual([names.proxy, names.registry, names.usersWriter, names.volume, names.usersVolume, names.socketVolume, names.network].sort());
+    expect(docker("port", names.proxy)).toBe(`443/tcp -> ${ENDPOINT}`);
     const outputs = await stack!.outputs();
     expect(Object.keys(outputs).sort()).toEqual(["caCertPem", "clientHosts", "containers", "credentials", "dockerLoginCommand",
       "dockerLoginCommands", "endpoints", "serverCertExpiresAt"]);
