@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClientHostSettings } from "../lib/settings";
@@ -32,6 +33,11 @@ export interface ClientTrustArgs {
  * Installs the CA on every Docker client host for every endpoint, and removes
  * it again on destroy. The CA goes over stdin; a new CA re-runs the install.
  */
+/** A comment naming the CA a check runs with, so that a new CA changes the check's input. */
+function caComment(caPem: string): string {
+  return `# with the CA bundle of SHA-256 ${crypto.createHash("sha256").update(caPem).digest("hex")}\n`;
+}
+
 export class ClientTrust extends pulumi.ComponentResource {
   /**
    * `user@host:port` for each remote host set up, plus `local` when used. Known
@@ -75,9 +81,11 @@ export class ClientTrust extends pulumi.ComponentResource {
       const input = { endpoints: args.endpoints, trustOs: false, anchorName: args.anchorName, ...(args.clientCertificates?.get(clientId) ? { clientCertificate: true } : {}) };
       return {
         create: scriptFromStdin(sudo),
-        stdin: scriptThenInput(renderCheckScript(input)),
-        // Checked again whenever the install ran again (a new CA, other endpoints).
-        triggers: [install.id, args.caCertPem],
+        // A new CA checks again in place (the script names the CA it checks with).
+        update: scriptFromStdin(sudo),
+        stdin: pulumi.output(args.caCertPem).apply((ca) => scriptThenInput(`${caComment(ca)}${renderCheckScript(input)}`)),
+        // A new install (other endpoints) is a new check.
+        triggers: [install.id],
         addPreviousOutputInEnv: false,
       };
     };

@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 // Wiring of the whole program under Pulumi's mocks: what each resource receives.
 import * as pulumi from "@pulumi/pulumi";
 import * as bcrypt from "bcryptjs";
@@ -225,6 +226,7 @@ describe("PrivateRegistry wiring", () => {
     expect(d.one(T.container, "proxy-container").inputs.image).toBe("sha256:id-of-nginx:1.30.4");
   });
 
+  const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
   /** The install command whose name ends so (its check's name ends in -check). */
   const installOf = (type: string, ending: string) => {
     const found = d.resources(type).filter((r) => r.name.endsWith(ending));
@@ -264,9 +266,10 @@ describe("PrivateRegistry wiring", () => {
     }
     // verifyFromClients is on by default: a check per host, after its install, that changes nothing.
     for (const check of [...checks, d.one(T.local, "local-check")]) {
-      expect(check.inputs.stdin).toBe(scriptThenInput(renderCheckScript({ ...scriptInput, trustOs: false })));
+      expect(check.inputs.stdin).toBe(scriptThenInput(`# with the CA bundle of SHA-256 ${sha256("CERT(lab-ca-cert)")}\n${renderCheckScript({ ...scriptInput, trustOs: false })}`));
       expect(check.inputs.delete).toBeUndefined();
-      expect(check.inputs.triggers).toEqual([`${check.name.replace(/-check$/, "")}-id`, "CERT(lab-ca-cert)"]);
+      expect(check.inputs.update).toBe(check.inputs.create);
+      expect(check.inputs.triggers).toEqual([`${check.name.replace(/-check$/, "")}-id`]);
     }
     expect(local.inputs.create).toBe(scriptFromStdin(true));
     expect(local.inputs.delete).toBe(asCommand(renderRemoveScript({ ...scriptInput, trustOs: false }), true));
