@@ -13,6 +13,7 @@ import { spawnSync } from "child_process";
 import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
 import { setAllConfigSafely } from "./helpers/config";
 import { containerSh, docker, dockerQuiet, waitForSsh } from "./helpers/e2e";
+import { Samples, startSampling } from "./helpers/processSampler";
 import { MAKE_IMAGE_SH } from "./helpers/ociImage";
 
 jest.setTimeout(900_000);
@@ -71,6 +72,8 @@ function config(withSecond: boolean): ConfigMap {
   };
 }
 
+let samples: Samples = { host: "", clients: {} };
+
 beforeAll(async () => {
   spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
   docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
@@ -79,9 +82,19 @@ beforeAll(async () => {
   CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
   stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
   await setAllConfigSafely(stack, config(true), true);
-  const up = await stack.up();
-  expect(up.summary.result).toBe("succeeded");
-  password = up.outputs.credentials.value.admin;
+  // What other users could read while the keys travel: process lists and environments, here and on both hosts.
+  const stopSampling = startSampling(workDir, clients, true);
+  try {
+    const up = await stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    password = up.outputs.credentials.value.admin;
+    // Controls: a process with a marker in its environment and its arguments, on each machine, for a second.
+    const control = "env SAMPLER_CONTROL=sampler-control-env sh -c 'sleep 1; : sampler-control-args'";
+    spawnSync("sh", ["-c", control]);
+    for (const c of clients) containerSh(c, control);
+  } finally {
+    samples = await stopSampling();
+  }
 });
 
 afterAll(async () => {
@@ -97,6 +110,15 @@ afterAll(async () => {
 });
 
 describe("clientCertificates: mutual TLS with one certificate per client host", () => {
+  test("no client key anywhere but stdin: no PRIVATE KEY text in the process lists or process environments of this machine or the client hosts during `up`", () => {
+    for (const [where, text] of [["this machine", samples.host], ...Object.entries(samples.clients)]) {
+      // The sampler saw both kinds of place (the controls), and never a key.
+      expect({ where, env: text.includes("SAMPLER_CONTROL=sampler-control-env"), args: text.includes("sampler-control-args") })
+        .toEqual({ where, env: true, args: true });
+      expect({ where, keyLines: text.split("\n").filter((l) => l.includes("PRIVATE KEY")) }).toEqual({ where, keyLines: [] });
+    }
+  });
+
   test("each host has its own client.cert (0644) and client.key (0600, root) beside ca.crt, for client authentication only", () => {
     const serials: string[] = [];
     for (const i of [0, 1]) {

@@ -20,7 +20,7 @@ const home = path.join(root, "home");
 const realHome = os.homedir();
 
 /** The fenced sh lines of the README's "Quick start" section, in order (comments kept: they mark the login step). */
-export function quickStartLines(readme: string): string[] {
+function quickStartLines(readme: string): string[] {
   const section = readme.split(/^## /m).find((s) => s.startsWith("Quick start"));
   if (!section) throw new Error('README.md has no "## Quick start" section');
   return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split("\n")).map((l) => l.trim()).filter(Boolean);

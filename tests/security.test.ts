@@ -11,10 +11,11 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
 import { setAllConfigSafely } from "./helpers/config";
 import { docker, dockerQuiet, containerSh, waitForSsh } from "./helpers/e2e";
+import { startSampling } from "./helpers/processSampler";
 import {
   AttemptLog, Target, basic, rawRequest, request, flood, idleLatency, failedLoginTiming, median, percentile,
 } from "./helpers/attack";
@@ -110,27 +111,6 @@ function config(): ConfigMap {
 }
 
 /** Samples `ps -eo user,args` in a loop until stopped: on the client host (in its container) and on this machine. */
-function startProcessSampling(): () => Promise<void> {
-  const stopFile = path.join(workDir, "stop-ps");
-  const hostFile = path.join(workDir, "host-ps.txt");
-  // Each loop also ends by itself after 10 minutes, should this process die before it stops them. The
-  // client host's runs flat out (few processes there, and the install is brief); this machine's pauses
-  // a little, not to starve the deploy of CPU.
-  const loop = (stop: string, out: string, pause: string) =>
-    `end=$(($(date +%s) + 600)); while [ ! -e ${stop} ] && [ "$(date +%s)" -lt "$end" ]; do ps -eo user,args; ${pause}; done >>${out}`;
-  docker("exec", "-d", client, "sh", "-c", loop("/tmp/stop-ps", "/tmp/ps.txt", ":"));
-  const host = spawn("sh", ["-c", loop(stopFile, hostFile, "sleep 0.05")], { stdio: "ignore" });
-  const hostDone = new Promise((r) => host.once("exit", r));
-  return async () => {
-    fs.writeFileSync(stopFile, "");
-    containerSh(client, "touch /tmp/stop-ps; sleep 0.3");
-    await hostDone;
-    // Each distinct line once: the raw samples of a long `up` outgrow a child process's output buffer.
-    clientPs = containerSh(client, "sort -u /tmp/ps.txt").out;
-    hostPs = [...new Set(fs.readFileSync(hostFile, "utf8").split("\n"))].join("\n");
-  };
-}
-
 /** Every secret the deployment holds, in clear, from the backend (decrypted by Pulumi itself). */
 function deployedSecrets(): [string, string][] {
   const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
@@ -179,7 +159,7 @@ beforeAll(async () => {
 
   stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
   await setAllConfigSafely(stack, config(), true);
-  const stopSampling = startProcessSampling();
+  const stopSampling = startSampling(workDir, [client]);
   try {
     const result = await stack.up({ onOutput: (out) => { upOutput += out; } });
     expect(result.summary.result).toBe("succeeded");
@@ -191,7 +171,9 @@ beforeAll(async () => {
     spawnSync("ssh", ["-i", sshKeyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
       "-o", "LogLevel=ERROR", `root@${CLIENT_IP}`, "sleep 1; : sampler-control"]);
   } finally {
-    await stopSampling();
+    const samples = await stopSampling();
+    clientPs = samples.clients[client];
+    hostPs = samples.host;
   }
 });
 
