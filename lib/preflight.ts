@@ -81,7 +81,7 @@ function lastLine(text: string): string {
  * switching a stack from the proxy layout to the registry layout moves the published port
  * from nginx to the registry container, and Docker would refuse to publish it while this
  * stack's nginx still holds it (Pulumi deletes what left the program only at the end of
- * the run), so that nginx container, which this `up` deletes anyway, is removed first.
+ * the run), so that nginx container, which this `up` deletes anyway, is stopped first.
  */
 export function preflight(project: string, stack: string, settings: Settings, run: Run = systemRun, update = false): PreflightResult {
   const problems: string[] = [];
@@ -150,13 +150,14 @@ export function preflight(project: string, stack: string, settings: Settings, ru
       }
       if (settings.tlsTermination === "registry" && ownerOf("container", names.proxyContainer) === owner) {
         if (!update) {
-          notes.push(`switching to the registry layout: this stack's nginx container ${names.proxyContainer} holds port ${settings.port}; the up removes it before the registry publishes the port`);
+          notes.push(`switching to the registry layout: this stack's nginx container ${names.proxyContainer} holds port ${settings.port}; the up stops it before the registry publishes the port`);
         } else {
-          const removed = docker("rm", "-f", names.proxyContainer);
-          if (removed.status !== 0) {
-            bad("tlsTermination", settings.tlsTermination, `this stack's nginx container ${names.proxyContainer} holds port ${settings.port} and could not be removed (${lastLine(removed.stderr)}); nothing was created`);
+          // Stopped, not removed: a stopped container holds no port, and Pulumi deletes it at the end.
+          const stopped = docker("stop", names.proxyContainer);
+          if (stopped.status !== 0) {
+            bad("tlsTermination", settings.tlsTermination, `this stack's nginx container ${names.proxyContainer} holds port ${settings.port} and could not be stopped (${lastLine(stopped.stderr)}); nothing was created`);
           } else {
-            notes.push(`switching to the registry layout: removed this stack's nginx container ${names.proxyContainer}, so that the registry can publish port ${settings.port}`);
+            notes.push(`switching to the registry layout: stopped this stack's nginx container ${names.proxyContainer}, so that the registry can publish port ${settings.port}; the up deletes it`);
           }
         }
       }

@@ -274,7 +274,7 @@ describe("switching layouts on the same stack keeps the images", () => {
     await stack!.setConfig("private-registry:tlsTermination", { value: "registry" });
     const { plan } = await up();
     expect(plan.created).toEqual([]);
-    // nginx goes (the up removes it before the registry publishes the port nginx held),
+    // nginx goes (the up stops it before the registry publishes the port nginx held),
     // and so does the socket volume only the proxy layout uses; nothing else goes.
     expect(plan.replaced.filter((n) => n !== "registry-proxy-container")).toEqual(["registry-registry-container"]);
     expect(plan.deleted.filter((n) => !/^registry-proxy-/.test(n))).toEqual(["registry-registry-socket"]);

@@ -489,12 +489,10 @@ done`;
         result: `the push fails at once; the client prints \`${clientError.replace(/`/g, "'").replace(/^.*msg="/, "").replace(/"$/, "").slice(0, 200)}\`, the registry's log says \`no space left on device\`; pulls of stored images go on; the same push succeeded ${seconds(Date.now() - freedAt)} after space was freed`,
         data: "the image stored before the disk filled pulled whole, same digest",
       });
-      // The stack never made the adopted volume: destroy (keepDataOnDestroy false) leaves it, and its images.
+      // The stack never made the adopted volume: destroy (keepDataOnDestroy false) leaves it.
+      // (Its contents cannot be checked after: a tmpfs volume is emptied when no container mounts it.)
       await disk.destroy();
       expect(docker("volume", "ls", "-q", "--filter", `name=^${diskVolume}$`)).toBe(diskVolume);
-      const kept2 = spawnSync("docker", ["run", "--rm", "-v", `${diskVolume}:/data`, "--entrypoint", "sh", "private-registry/registry:2.8.2-debian", "-c",
-        "ls /data/docker/registry/v2/repositories/disk"], { encoding: "utf8" });
-      expect(kept2.stdout.split("\n")).toContain("kept");
     } finally {
       try { await disk.destroy(); } catch { /* removed below */ }
       try { await disk.workspace.removeStack(`${id}d`, { force: true }); } catch { /* gone */ }
