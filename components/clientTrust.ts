@@ -1,9 +1,8 @@
-import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClientHostSettings } from "../lib/settings";
 import {
-  asCommand, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER,
+  asCommand, caComment, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER,
 } from "../lib/clientTrustScript";
 import { withNewline } from "../lib/pem";
 
@@ -33,11 +32,6 @@ export interface ClientTrustArgs {
  * Installs the CA on every Docker client host for every endpoint, and removes
  * it again on destroy. The CA goes over stdin; a new CA re-runs the install.
  */
-/** A comment naming the CA a check runs with, so that a new CA changes the check's input. */
-function caComment(caPem: string): string {
-  return `# with the CA bundle of SHA-256 ${crypto.createHash("sha256").update(caPem).digest("hex")}\n`;
-}
-
 export class ClientTrust extends pulumi.ComponentResource {
   /**
    * `user@host:port` for each remote host set up, plus `local` when used. Known

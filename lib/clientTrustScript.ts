@@ -1,5 +1,6 @@
 // Renders the POSIX sh scripts that install and remove the registry's CA on a
 // Docker client host. The CA arrives on stdin; nothing secret is in the scripts.
+import * as crypto from "crypto";
 
 export interface ClientTrustScriptInput {
   /** Registry endpoints as clients dial them (host or host:port). */
@@ -269,6 +270,11 @@ ${osTrust}`;
 /** Wraps a script as one command line for a remote or local shell, optionally under sudo. */
 export function asCommand(script: string, sudo: boolean): string {
   return `${sudo ? "sudo -n " : ""}sh -c ${shellQuote(script)}`;
+}
+
+/** A comment naming the CA a check runs with, so that a new CA changes the check's input (and it runs again). */
+export function caComment(caPem: string): string {
+  return `# with the CA bundle of SHA-256 ${crypto.createHash("sha256").update(caPem).digest("hex")}\n`;
 }
 
 /** The line that ends a script sent on stdin; what follows is the script's own input. */
