@@ -51,7 +51,7 @@ export interface RegistryArgs {
 
 /**
  * The distribution registry on a private network with its data in a named volume.
- * Behind the proxy it listens on loopback only: the only way in is the TLS proxy.
+ * Behind the proxy it has no network and listens on a unix socket: the only way in is the TLS proxy.
  * With `tls` it is the way in itself. The volume (and so the images) is the same in
  * both layouts; switching replaces only the container.
  */

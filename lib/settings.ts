@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 export type KeyAlgorithm = "RSA" | "ECDSA";
 /**
  * Who terminates TLS and checks passwords: `proxy`, nginx in front of a registry that
- * listens on loopback only (the default); `registry`, the registry itself, with no
+ * listens on a unix socket with no network (the default); `registry`, the registry itself, with no
  * proxy (distribution's own TLS and htpasswd settings).
  */
 export type TlsTermination = "proxy" | "registry";
