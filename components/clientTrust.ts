@@ -47,9 +47,14 @@ export class ClientTrust extends pulumi.ComponentResource {
     // from that host, which changes nothing. So a failed check leaves files the state
     // knows of, and `destroy` or the next `up` removes them. Scripts go on stdin and the
     // command line stays short: a failure shows what the script said, not the script.
+    // What the scripts of one host need to know: its endpoints, trust store, and whether it has a client certificate.
+    const scriptInput = (trustOs: boolean, clientId: string) => ({
+      endpoints: args.endpoints, trustOs, anchorName: args.anchorName,
+      ...(args.clientCertificates?.has(clientId) ? { clientCertificate: true } : {}),
+    });
     const installArgs = (trustOs: boolean, sudo: boolean, clientId: string) => {
       const own = args.clientCertificates?.get(clientId);
-      const input = { endpoints: args.endpoints, trustOs, anchorName: args.anchorName, ...(own ? { clientCertificate: true } : {}) };
+      const input = scriptInput(trustOs, clientId);
       const script = renderInstallScript(input);
       const remove = renderRemoveScript(input);
       const ca = pulumi.output(args.caCertPem).apply(withNewline);
@@ -72,7 +77,7 @@ export class ClientTrust extends pulumi.ComponentResource {
       };
     };
     const checkArgs = (sudo: boolean, clientId: string, install: command.remote.Command | command.local.Command) => {
-      const input = { endpoints: args.endpoints, trustOs: false, anchorName: args.anchorName, ...(args.clientCertificates?.get(clientId) ? { clientCertificate: true } : {}) };
+      const input = scriptInput(false, clientId);
       return {
         create: scriptFromStdin(sudo),
         // A new CA checks again in place (the script names the CA it checks with).
