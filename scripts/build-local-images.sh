@@ -2,12 +2,12 @@
 # Builds the images this project needs from Debian bookworm packages, for machines that
 # cannot pull images from any registry. Each stands in for an official image and is made
 # to behave like it where a health check, a script or a test can tell (entrypoint, tools,
-# users, stop signal):
-#   private-registry/registry:2.8.2-debian      stands in for registry:2 (Alpine-based)
-#   private-registry/registry:3.1.1-debian      stands in for registry:3: distribution v3 built
-#                                               from its Go module (Debian has no v3 package)
-#   private-registry/nginx:1.22.1-debian        stands in for nginx (Debian-based)
-#   private-registry/ssh-client-host:bookworm   sshd + skopeo + curl: a Docker client host for tests
+# users, stop signal). Their names and tags are those of scripts/local-images.txt:
+#   registry         stands in for registry:2 (Alpine-based): Debian's docker-registry
+#   registry3        stands in for registry:3: distribution v3 built from its Go module
+#                    (Debian has no v3 package), the version its tag names
+#   nginx            stands in for nginx (Debian-based)
+#   ssh-client-host  sshd + skopeo + curl: a Docker client host for tests
 # How: debootstrap a minbase rootfs once (cached outside the repo), copy it per image,
 # chroot + apt-get install, strip, then `tar | docker import` (plus a classic `docker
 # build` FROM the import for what import refuses: STOPSIGNAL). The v3 registry binary is
@@ -18,24 +18,29 @@
 # builds that image, see image_recipe); tags carry the package version. An image of an
 # older recipe (or of a version of this script without the label) is built again under
 # the same tag; the image it replaces is removed unless a container still uses it.
-# PRIVATE_REGISTRY_IMAGES="registry nginx ssh-client-host registry3" builds only a subset.
+# PRIVATE_REGISTRY_IMAGES="registry nginx" builds only those (default: all of the manifest).
 # PRIVATE_REGISTRY_IMAGE_NAMESPACE (default private-registry) names the images
 # NAMESPACE/registry:..., for trying a changed recipe beside the images in use.
 # Facts behind the choices: /work/shared/docs/sandbox-docker-engine.md
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/local-images.sh
+. "$SCRIPT_DIR/local-images.sh"
 SUITE=bookworm
 CACHE_ROOT="${PRIVATE_REGISTRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/private-registry}"
 ROOTFS_DIR="$CACHE_ROOT/rootfs"
 BASE_DIR="$ROOTFS_DIR/$SUITE-minbase"
-IMAGES="${PRIVATE_REGISTRY_IMAGES:-registry nginx ssh-client-host registry3}"
+IMAGES="${PRIVATE_REGISTRY_IMAGES:-$(local_image_names | paste -sd ' ')}"
 NAMESPACE="${PRIVATE_REGISTRY_IMAGE_NAMESPACE:-private-registry}"
 # distribution v3: the newest release the Go module proxy serves (checked 2026-11 with
 # `go list -m -versions github.com/distribution/distribution/v3`: v3.0.0 v3.1.1 v3.1.2).
 # Docker Hub's registry:3 is 3.1.1 (docker-library/official-images, library/registry,
-# 2026-08); v3.1.1 builds the same way. The tag follows this version.
-DISTRIBUTION_V3_VERSION=3.1.1
+# 2026-08); v3.1.1 builds the same way. The version is the one the registry3 image's tag
+# in scripts/local-images.txt names (3.1.1-debian: 3.1.1).
+DISTRIBUTION_V3_VERSION="$(local_image registry3)"
+DISTRIBUTION_V3_VERSION="${DISTRIBUTION_V3_VERSION##*:}"
+DISTRIBUTION_V3_VERSION="${DISTRIBUTION_V3_VERSION%%-*}"
 REGISTRY3_BIN="$CACHE_ROOT/distribution-v$DISTRIBUTION_V3_VERSION/registry"
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 RECIPE_LABEL=private-registry.recipe
@@ -47,16 +52,14 @@ die() { log "ERROR: $*"; exit 1; }
 [[ "$NAMESPACE" =~ ^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$ ]] ||
   die "PRIVATE_REGISTRY_IMAGE_NAMESPACE '$NAMESPACE' is not a Docker repository path"
 
-# image_ref NAME -> NAME:TAG. The tag carries the Debian package's upstream version, so a
-# package update in Debian that changes it gives a new tag (and a rebuild).
+# image_ref NAME -> NAME:TAG, as scripts/local-images.txt writes it, in NAMESPACE. The tag
+# carries the Debian package's upstream version (check_version holds the build to it),
+# so a package update in Debian that changes it gives a new tag (and a rebuild).
 image_ref() {
-  case "$1" in
-    registry) echo "$NAMESPACE/registry:2.8.2-debian" ;;
-    nginx) echo "$NAMESPACE/nginx:1.22.1-debian" ;;
-    ssh-client-host) echo "$NAMESPACE/ssh-client-host:$SUITE" ;;
-    registry3) echo "$NAMESPACE/registry:$DISTRIBUTION_V3_VERSION-debian" ;;
-    *) die "unknown image '$1' in PRIVATE_REGISTRY_IMAGES (known: registry nginx ssh-client-host registry3)" ;;
-  esac
+  local ref
+  ref="$(local_image "$1" 2>/dev/null)" \
+    || die "unknown image '$1' in PRIVATE_REGISTRY_IMAGES (known: $(local_image_names | paste -sd ' '))"
+  echo "$NAMESPACE/${ref#private-registry/}"
 }
 
 # image_recipe NAME: a digest of what makes the image: the code of the functions that

@@ -20,9 +20,9 @@ prepare_stack "${args[@]}"
 use_stack_engine
 
 log() { printf '[gc] %s\n' "$*" >&2; }
-containers="$(pulumi stack output --stack "$STACK" containers --json)"
-read -r registry proxy < <(printf '%s' "$containers" | node -e '
-  const c = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(c.registry, c.proxy);')
+# The registry's container and the proxy's (none in the direct layout), from the stack's outputs.
+containers="$(run_ts scripts/gc.ts --stack "$STACK")"
+read -r registry proxy <<<"$containers"
 
 wait_healthy() {
   local deadline=$((SECONDS + 90)) status

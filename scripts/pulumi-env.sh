@@ -15,10 +15,21 @@ PASSPHRASE_DIR="${PRIVATE_REGISTRY_PASSPHRASE_DIR:-${XDG_CONFIG_HOME:-$HOME/.con
 
 ensure_node_modules() {
   # npm ci when node_modules is missing or older than the lock file.
-  if [ ! -d "$PROJECT_DIR/node_modules/@pulumi/pulumi" ] || [ "$PROJECT_DIR/package-lock.json" -nt "$PROJECT_DIR/node_modules/.package-lock.json" ]; then
+  if [ ! -d "$PROJECT_DIR/node_modules/@pulumi/pulumi" ] || [ ! -x "$PROJECT_DIR/node_modules/.bin/tsx" ] \
+    || [ "$PROJECT_DIR/package-lock.json" -nt "$PROJECT_DIR/node_modules/.package-lock.json" ]; then
     echo "[setup] installing npm dependencies (npm ci)" >&2
     (cd "$PROJECT_DIR" && npm ci --no-audit --no-fund >&2)
   fi
+}
+
+# run_ts FILE ARGS...: one of the scripts' TypeScript parts (FILE relative to the
+# project), with tsx (a devDependency; ensure_node_modules first). They read Pulumi.yaml,
+# stack config and outputs on the Automation API, with this environment (backend,
+# passphrase, the CLI on PATH): nothing secret goes on a command line.
+run_ts() {
+  local file="$1"
+  shift
+  "$PROJECT_DIR/node_modules/.bin/tsx" "$PROJECT_DIR/$file" "$@"
 }
 
 ensure_pulumi_cli() {
