@@ -13,6 +13,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/local-images.sh
+. "$ROOT/scripts/local-images.sh"
 export PATH="$HOME/.cache/private-registry/pulumi-v3.248.0/bin:$PATH"
 GATEWAY=10.251.51.1
 PORT=19443
@@ -56,8 +58,8 @@ config:
   private-registry:listenAddress: $GATEWAY
   private-registry:users:
     - admin
-  private-registry:registryImage: private-registry/registry:2.8.2-debian
-  private-registry:nginxImage: private-registry/nginx:1.22.1-debian
+  private-registry:registryImage: $(local_image registry)
+  private-registry:nginxImage: $(local_image nginx)
   private-registry:pullImages: false
   private-registry:namePrefix: $STACK
   private-registry:keepDataOnDestroy: false
@@ -65,12 +67,12 @@ config:
 EOF
 pulumi up --cwd "$PROGRAM" --yes --skip-preview --non-interactive --stack "$STACK" --config-file "$WORK/stack.yaml" >"$WORK/up.log" 2>&1 \
   || { tail -30 "$WORK/up.log" >&2; exit 1; }
-pulumi stack output --cwd "$PROGRAM" --stack "$STACK" --json --show-secrets >"$WORK/outputs.json"
-output() { node -e 'process.stdout.write(require(process.argv[1])[process.argv[2]][process.argv[3] ?? ""] ?? require(process.argv[1])[process.argv[2]])' "$WORK/outputs.json" "$@"; }
+# output KEY [SUBKEY]: one of the stack's outputs, on stdout (benchmarks/benchData.ts, Automation API).
+output() { "$ROOT/node_modules/.bin/tsx" "$ROOT/benchmarks/benchData.ts" output --cwd "$PROGRAM" --stack "$STACK" "$@"; }
 output caCertPem >"$WORK/ca.crt"
 
 docker run -d --name "$CLIENT" --network "$NET" --ip 10.251.51.21 --tmpfs /bench:rw,size=1g \
-  --entrypoint sleep private-registry/ssh-client-host:bookworm infinity >/dev/null
+  --entrypoint sleep "$(local_image ssh-client-host)" infinity >/dev/null
 docker exec -i "$CLIENT" sh -c "mkdir -p /etc/docker/certs.d/$ENDPOINT && cat >/etc/docker/certs.d/$ENDPOINT/ca.crt" <"$WORK/ca.crt"
 # nginx logs its connection serial with every request (in this test container only).
 # shellcheck disable=SC2016 # nginx variables, not shell

@@ -28,6 +28,8 @@ done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/local-images.sh
+. "$ROOT/scripts/local-images.sh"
 
 SUBNET=10.251.51.0/24
 GATEWAY=10.251.51.1
@@ -38,9 +40,10 @@ PORT_PLAIN=19445
 PORT_RECIPE=19446
 NET=bench-net
 CLIENT=bench-client
-REGISTRY_IMAGE=private-registry/registry:2.8.2-debian
-NGINX_IMAGE=private-registry/nginx:1.22.1-debian
-CLIENT_IMAGE=private-registry/ssh-client-host:bookworm
+# The local images (scripts/local-images.txt): registry 2.8, Debian's nginx, the client host.
+REGISTRY_IMAGE=$(local_image registry)
+NGINX_IMAGE=$(local_image nginx)
+CLIENT_IMAGE=$(local_image ssh-client-host)
 STACKS=(bench-proxy bench-direct)
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -54,7 +57,9 @@ fi
 PULUMI_BIN="$HOME/.cache/private-registry/pulumi-v3.248.0/bin"
 [[ -d $PULUMI_BIN ]] && export PATH="$PULUMI_BIN:$PATH"
 command -v pulumi >/dev/null || { echo "pulumi CLI not found: run npm test or npm run deploy once first" >&2; exit 1; }
-[[ -d node_modules/bcryptjs ]] || npm install --no-audit --no-fund
+[[ -d node_modules/bcryptjs && -x node_modules/.bin/tsx ]] || npm install --no-audit --no-fund
+# The stacks' outputs and the targets' JSON: benchmarks/benchData.ts (Automation API).
+bench_data() { "$ROOT/node_modules/.bin/tsx" "$ROOT/benchmarks/benchData.ts" "$@"; }
 for image in "$REGISTRY_IMAGE" "$NGINX_IMAGE" "$CLIENT_IMAGE"; do
   docker image inspect "$image" >/dev/null 2>&1 || bash scripts/build-local-images.sh
 done
@@ -233,28 +238,11 @@ log "client container"
 docker run -d --name "$CLIENT" --network host --tmpfs /bench:rw,size=4g \
   --entrypoint sleep "$CLIENT_IMAGE" infinity >/dev/null
 
-# Targets for sideBySide.js: passwords and CAs from the stacks' outputs.
-pulumi stack output --cwd "$PROGRAM" --stack bench-proxy --json --show-secrets >"$WORK/out-proxy.json"
-pulumi stack output --cwd "$PROGRAM" --stack bench-direct --json --show-secrets >"$WORK/out-direct.json"
-# shellcheck disable=SC2016 # JavaScript, not shell
-WORK="$WORK" GATEWAY="$GATEWAY" RECIPE_PASSWORD="$RECIPE_PASSWORD" \
-  PORT_PROXY="$PORT_PROXY" PORT_DIRECT="$PORT_DIRECT" PORT_PLAIN="$PORT_PLAIN" PORT_RECIPE="$PORT_RECIPE" node -e '
-const fs = require("fs"); const e = process.env;
-const out = (s) => JSON.parse(fs.readFileSync(`${e.WORK}/out-${s}.json`, "utf8"));
-const p = out("proxy"), d = out("direct");
-const targets = [
-  { key: "proxy", label: "(a) proxy layout", host: e.GATEWAY, port: +e.PORT_PROXY, tls: true, ca: p.caCertPem, user: "admin", password: p.credentials.admin,
-    containers: { nginx: "bench-proxy-nginx", registry: "bench-proxy-registry" } },
-  { key: "direct", label: "(b) direct layout", host: e.GATEWAY, port: +e.PORT_DIRECT, tls: true, ca: d.caCertPem, user: "admin", password: d.credentials.admin,
-    containers: { registry: "bench-direct-registry" } },
-  { key: "plain", label: "(c) plain HTTP, no auth", host: e.GATEWAY, port: +e.PORT_PLAIN, tls: false, containers: { registry: "bench-plain" } },
-  { key: "recipe", label: "(d) nginx recipe", host: e.GATEWAY, port: +e.PORT_RECIPE, tls: true,
-    ca: fs.readFileSync(`${e.WORK}/recipe-ca.crt`, "utf8"), user: "testuser", password: e.RECIPE_PASSWORD,
-    containers: { nginx: "bench-recipe-nginx", registry: "bench-plain" } },
-];
-fs.writeFileSync(`${e.WORK}/targets.json`, JSON.stringify(targets));
-for (const t of targets.filter((t) => t.tls)) fs.writeFileSync(`${e.WORK}/ca-${t.port}.crt`, t.ca);
-'
+# Targets for sideBySide.js: passwords and CAs from the stacks' outputs (passed in the
+# environment and the private work folder, not on command lines).
+GATEWAY="$GATEWAY" RECIPE_PASSWORD="$RECIPE_PASSWORD" \
+  PORT_PROXY="$PORT_PROXY" PORT_DIRECT="$PORT_DIRECT" PORT_PLAIN="$PORT_PLAIN" PORT_RECIPE="$PORT_RECIPE" \
+  bench_data targets --cwd "$PROGRAM" --work "$WORK"
 for port in "$PORT_PROXY" "$PORT_DIRECT" "$PORT_RECIPE"; do
   docker exec -i "$CLIENT" sh -c "mkdir -p /etc/docker/certs.d/$GATEWAY:$port && cat >/etc/docker/certs.d/$GATEWAY:$port/ca.crt" <"$WORK/ca-$port.crt"
 done
@@ -289,21 +277,10 @@ openssl x509 -req -in "$WORK/rsa-server.csr" -CA "$WORK/rsa-ca.crt" -CAkey "$WOR
   -days 2 -extfile "$WORK/rsa-ext.cnf" -out "$WORK/rsa-server.crt" 2>/dev/null
 cat "$WORK/rsa-server.crt" "$WORK/rsa-ca.crt" >"$WORK/rsa-chain.pem"
 docker exec -i "$CLIENT" sh -c "cat >>/etc/docker/certs.d/$GATEWAY:$PORT_PROXY/ca.crt" <"$WORK/rsa-ca.crt"
-# shellcheck disable=SC2016 # JavaScript, not shell
-# The variants' target: (a), also trusting that CA; the reference's: (c).
-EXTRA_CA="$(cat "$WORK/rsa-ca.crt")" node -e '
-const fs = require("fs"); const [file, variants, reference] = process.argv.slice(1); const t = JSON.parse(fs.readFileSync(file, "utf8"));
-fs.writeFileSync(variants, JSON.stringify(t.filter((x) => x.key === "proxy").map((x) => ({ ...x, ca: `${x.ca}\n${process.env.EXTRA_CA}\n` }))));
-fs.writeFileSync(reference, JSON.stringify(t.filter((x) => x.key === "plain")));
-' "$WORK/targets.json" "$WORK/targets-variant.json" "$WORK/targets-reference.json"
-# The "ssha" variant checks the same password against an htpasswd of salted SHA-1
-# ({SSHA}, which nginx reads natively) instead of bcrypt: what bcrypt costs per request.
-# shellcheck disable=SC2016 # JavaScript, not shell
-node -e '
-const crypto = require("crypto"); const out = require(process.argv[1]); const salt = crypto.randomBytes(8);
-const digest = crypto.createHash("sha1").update(out.credentials.admin).update(salt).digest();
-process.stdout.write(`admin:{SSHA}${Buffer.concat([digest, salt]).toString("base64")}\n`);
-' "$WORK/out-proxy.json" >"$WORK/htpasswd-ssha"
+# The variants' target: (a), also trusting that CA; the reference's: (c). The "ssha"
+# variant checks the same password against an htpasswd of salted SHA-1 ({SSHA}, which
+# nginx reads natively) instead of bcrypt: what bcrypt costs per request.
+bench_data variants --work "$WORK"
 docker cp "$WORK/htpasswd-ssha" "$NGINX_CONTAINER:/etc/nginx/registry/htpasswd-ssha"
 docker exec "$NGINX_CONTAINER" chmod 644 /etc/nginx/registry/htpasswd-ssha
 variant() { # NAME ROUND DESCRIPTION SED_SCRIPT (applied to the program's nginx.conf) [rsa|reference]
@@ -320,11 +297,8 @@ variant() { # NAME ROUND DESCRIPTION SED_SCRIPT (applied to the program's nginx.
   log "tuning variant $name (round $round): $description"
   # The 1 GiB layer in the first round only (it is long); the request rate every round.
   BENCH_SKIP_BIG=$([[ $round == 1 ]] && echo 0 || echo 1) BENCH_TAG="$name-$round-" BENCH_REPS=1 \
+    BENCH_VARIANT="$name" BENCH_DESCRIPTION="$description" \
     node benchmarks/sideBySide.js "$targets" "$WORK/variant-$name-$round.json" --subset "${QUICK_FLAG[@]}"
-  DESCRIPTION="$description" node -e '
-const fs = require("fs"); const f = process.argv[1]; const r = JSON.parse(fs.readFileSync(f, "utf8"));
-r.variant = process.argv[2]; r.description = process.env.DESCRIPTION; fs.writeFileSync(f, JSON.stringify(r));
-' "$WORK/variant-$name-$round.json" "$name"
 }
 docker exec "$NGINX_CONTAINER" sh -c 'for f in /etc/nginx/nginx.conf /etc/nginx/registry/chain.pem /etc/nginx/registry/key.pem; do cp -p "$f" "$f.program"; done'
 ROUNDS=3

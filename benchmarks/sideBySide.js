@@ -114,7 +114,9 @@ async function requestRate(t, method, urlPath, concurrency, seconds) {
 
 async function main() {
   const results = { quick, reps: REPS, rateSeconds: RATE_SECONDS, bigBytes: BIG_BYTES, smallLayers: SMALL_LAYERS, smallBytes: SMALL_BYTES,
-    concurrency: CONCURRENCY, targets: targets.map(({ key, label }) => ({ key, label })), samples: [] };
+    concurrency: CONCURRENCY, targets: targets.map(({ key, label }) => ({ key, label })), samples: [],
+    // A tuning variant of run.sh says which, for report.js.
+    ...(process.env.BENCH_VARIANT ? { variant: process.env.BENCH_VARIANT, description: process.env.BENCH_DESCRIPTION ?? "" } : {}) };
   if (meter.missing.length) log(`no CPU counters found for ${meter.missing.join(", ")}: left out of the CPU table`);
   const sample = (s) => { results.samples.push(s); log(JSON.stringify(s)); fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2)); };
 
