@@ -2,15 +2,16 @@
 // typed, validated Settings object built here.
 import { isIP } from "net";
 import * as pulumi from "@pulumi/pulumi";
+import { CLIENT_FIELDS, CLIENT_KEYS, IntegerSetting, SETTING_KEYS, SETTINGS, SettingDeclaration, SettingKey } from "./settingsSchema";
 
-export type KeyAlgorithm = "RSA" | "ECDSA";
+export type KeyAlgorithm = (typeof SETTINGS.keyAlgorithm.values)[number];
 /**
  * Who terminates TLS and checks passwords: `proxy`, nginx in front of a registry that
  * listens on a unix socket with no network (the default); `registry`, the registry itself, with no
  * proxy (distribution's own TLS and htpasswd settings).
  */
-export type TlsTermination = "proxy" | "registry";
-export const TLS_TERMINATIONS: readonly TlsTermination[] = ["proxy", "registry"];
+export type TlsTermination = (typeof SETTINGS.tlsTermination.values)[number];
+export const TLS_TERMINATIONS: readonly TlsTermination[] = SETTINGS.tlsTermination.values;
 
 export interface ClientHostSettings {
   /** IP address or DNS name the SSH connection dials. */
@@ -118,16 +119,11 @@ export class ConfigError extends pulumi.RunError {
   }
 }
 
-const KNOWN_KEYS = [
-  "ipAddresses", "dnsNames", "port", "listenAddress", "tlsTermination", "users", "pullOnlyUsers", "passwordLength", "bcryptCost", "keyAlgorithm", "serverKeyAlgorithm", "rsaBits",
-  "caCommonName", "organization", "caValidityDays", "serverCertValidityDays", "serverCertEarlyRenewalDays",
-  "serverCertValidityHours", "serverCertEarlyRenewalHours", "caGeneration", "caAlsoTrust", "verifyFromClients",
-  "clientCertificates",
-  "registryImage", "nginxImage", "pullImages", "namePrefix", "keepDataOnDestroy", "deleteEnabled", "adoptExistingVolume", "clients", "localClient",
-  "localClientSudo", "localClientTrustOs",
-  "dockerHost", "dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey",
-] as const;
-const CLIENT_KEYS = ["host", "port", "user", "privateKey", "sudo", "trustOs"];
+const KNOWN_KEYS: readonly string[] = SETTING_KEYS;
+/** The settings of one declared type. */
+type KeyOfType<T extends SettingDeclaration["type"]> = { [K in SettingKey]: (typeof SETTINGS)[K]["type"] extends T ? K : never }[SettingKey];
+/** The settings with a list of allowed values. */
+type KeyWithValues = { [K in SettingKey]: (typeof SETTINGS)[K] extends { values: readonly string[] } ? K : never }[SettingKey];
 
 // RFC 1123 host names: labels of letters, digits and inner hyphens, at most 253 characters.
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
@@ -272,14 +268,14 @@ export function parseSettings(
   const sameIgnoringCase = (name: string, known: readonly string[]) => known.find((k) => k.toLowerCase() === name.toLowerCase());
 
   for (const key of Object.keys(raw)) {
-    if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
+    if (!KNOWN_KEYS.includes(key)) {
       const hint = sameIgnoringCase(key, KNOWN_KEYS) ??
         (sameIgnoringCase(key, CLIENT_KEYS) ? `clients[N].${sameIgnoringCase(key, CLIENT_KEYS)}` : undefined);
       unknownKey(safeName(key), raw[key], KNOWN_KEYS, hint);
     }
   }
 
-  const json = (key: string): unknown => {
+  const json = (key: SettingKey): unknown => {
     const text = raw[key];
     if (text === undefined) return undefined;
     try {
@@ -288,36 +284,53 @@ export function parseSettings(
       return text; // a plain string where JSON was expected; the type checks below report it
     }
   };
-  const str = (key: string, fallback: string): string => raw[key] ?? fallback;
-  /** A whole number; undefined (after reporting it) if the given text is not one in range. */
-  const int = (key: string, fallback: number, min: number, max: number): number | undefined => {
+  // Readers of one declared setting each: its default, range and allowed values come from
+  // SETTINGS. A bad value is reported, and the reader returns undefined (or the default).
+  const str = (key: KeyOfType<"string">): string => raw[key] ?? SETTINGS[key].default;
+  /** A whole number in the declared range (and step); undefined (after reporting it) if the given text is not one. */
+  const int = (key: KeyOfType<"integer">): number | undefined => {
+    const decl: IntegerSetting = SETTINGS[key];
     const text = raw[key];
-    if (text === undefined) return fallback;
+    if (text === undefined) return decl.default;
     const value = Number(text.trim());
-    if (text.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
-      bad(key, text, `must be a whole number from ${min} to ${max}`);
+    if (text.trim() === "" || !Number.isInteger(value) || value < decl.min || value > decl.max) {
+      bad(key, text, `must be a whole number from ${decl.min} to ${decl.max}`);
+      return undefined;
+    }
+    if (decl.multipleOf !== undefined && value % decl.multipleOf !== 0) {
+      bad(key, value, `must be a multiple of ${decl.multipleOf}`);
       return undefined;
     }
     return value;
   };
-  const bool = (key: string, fallback: boolean): boolean => {
+  const bool = (key: KeyOfType<"boolean">): boolean => {
     const text = raw[key];
-    if (text === undefined) return fallback;
+    if (text === undefined) return SETTINGS[key].default;
     if (text !== "true" && text !== "false") {
       bad(key, text, "must be true or false");
-      return fallback;
+      return SETTINGS[key].default;
     }
     return text === "true";
   };
+  /** One of the declared values (reported, and returned as given, if it is not). */
+  const choice = <K extends KeyWithValues>(key: K): (typeof SETTINGS)[K]["values"][number] => {
+    const values: readonly string[] = SETTINGS[key].values;
+    const value = str(key);
+    if (!values.includes(value)) bad(key, value, `must be ${values.map((v) => JSON.stringify(v)).join(" or ")}`);
+    return value as (typeof SETTINGS)[K]["values"][number];
+  };
+  /** Whether a `zeroMeansUnset` setting is set: given, and not 0. */
+  const isSet = (key: KeyOfType<"integer">) => raw[key] !== undefined && raw[key] !== "0";
   /**
    * A list of strings, each checked by `invalid` (which returns why an item is
    * bad), and no item listed twice: items are the same when their `canonical`
-   * forms are. An item listed again is reported once, as listed twice.
+   * forms are (the same `noun`). An item listed again is reported once, as listed twice.
    */
   const stringList = (
-    key: string, fallback: string[], canonical: (item: string) => string, invalid: (item: string) => string | undefined,
+    key: KeyOfType<"array">, noun: string, canonical: (item: string) => string, invalid: (item: string) => string | undefined,
   ): string[] => {
     const value = json(key);
+    const fallback = [...SETTINGS[key].default] as string[];
     if (value === undefined) return fallback;
     if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
       bad(key, value, "must be a list of strings");
@@ -333,15 +346,15 @@ export function parseSettings(
       } else if (first === item) {
         bad(key, item, "is listed twice");
       } else {
-        bad(key, item, `is listed twice (${shown(key, first)} is the same ${key === "users" || key === "pullOnlyUsers" ? "name" : key === "ipAddresses" ? "address" : "host name"})`);
+        bad(key, item, `is listed twice (${shown(key, first)} is the same ${noun})`);
       }
     }
     return value;
   };
 
-  const ipAddresses = stringList("ipAddresses", ["127.0.0.1"], (ip) => canonicalIp(ip) ?? ip,
+  const ipAddresses = stringList("ipAddresses", "address", (ip) => canonicalIp(ip) ?? ip,
     (ip) => (isIP(ip) ? undefined : "is not an IPv4 or IPv6 address"));
-  const dnsNames = stringList("dnsNames", ["localhost"], canonicalDnsName, (name) => {
+  const dnsNames = stringList("dnsNames", "host name", canonicalDnsName, (name) => {
     if (isIP(name)) return "is an IP address; put it in ipAddresses";
     if (name.endsWith(".") && isDnsName(name.slice(0, -1))) return "must not end with a dot";
     return isDnsName(name) ? undefined : "is not a valid DNS name";
@@ -350,22 +363,18 @@ export function parseSettings(
     bad("ipAddresses", ipAddresses, "ipAddresses and dnsNames are both empty; clients need at least one address to dial");
   }
 
-  const port = int("port", 443, 1, 65535) ?? 443;
-  const listenAddress = str("listenAddress", "0.0.0.0");
+  const port = int("port") ?? SETTINGS.port.default;
+  const listenAddress = str("listenAddress");
   if (!isIP(listenAddress)) bad("listenAddress", listenAddress, "is not an IPv4 or IPv6 address");
+  const tlsTermination = choice("tlsTermination");
 
-  const tlsTermination = str("tlsTermination", "proxy");
-  if (!(TLS_TERMINATIONS as readonly string[]).includes(tlsTermination)) {
-    bad("tlsTermination", tlsTermination, `must be ${TLS_TERMINATIONS.map((t) => JSON.stringify(t)).join(" or ")}`);
-  }
-
-  const users = stringList("users", ["admin"], (u) => u.toLowerCase(),
+  const users = stringList("users", "name", (u) => u.toLowerCase(),
     (u) => (USER_NAME.test(u) ? undefined : "is not a valid user name (letters, digits, '.', '_', '-'; no ':')"));
   if (users.length === 0) bad("users", users, "must name at least one user");
   // Compared with users as users are with each other, ignoring case (users refuses two
   // spellings of one name), and then spelled as in users: that is the name in the htpasswd.
   const spelledAsInUsers = (u: string) => users.find((n) => n.toLowerCase() === u.toLowerCase());
-  const pullOnlyUsers = stringList("pullOnlyUsers", [], (u) => u.toLowerCase(), (u) =>
+  const pullOnlyUsers = stringList("pullOnlyUsers", "name", (u) => u.toLowerCase(), (u) =>
     (spelledAsInUsers(u) !== undefined ? undefined : `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`))
     .map((u) => spelledAsInUsers(u) ?? u);
 
@@ -377,34 +386,28 @@ export function parseSettings(
       'lets every user push and delete; set tlsTermination to "proxy" (nginx refuses their writes) or empty pullOnlyUsers');
   }
 
-  const passwordLength = int("passwordLength", 32, 16, 72) ?? 32; // bcrypt reads at most 72 bytes
-  const bcryptCost = int("bcryptCost", 4, 4, 14) ?? 4;
-  const keyAlgorithmOf = (key: string, fallback: KeyAlgorithm): KeyAlgorithm => {
-    const value = str(key, fallback);
-    if (value !== "RSA" && value !== "ECDSA") bad(key, value, 'must be "RSA" or "ECDSA"');
-    return value as KeyAlgorithm;
-  };
-  const keyAlgorithm = keyAlgorithmOf("keyAlgorithm", "RSA");
-  const serverKeyAlgorithm = keyAlgorithmOf("serverKeyAlgorithm", "ECDSA");
-  const rsaBits = int("rsaBits", 4096, 2048, 8192);
-  if (rsaBits !== undefined && rsaBits % 1024 !== 0) bad("rsaBits", rsaBits, "must be a multiple of 1024");
+  const passwordLength = int("passwordLength") ?? SETTINGS.passwordLength.default;
+  const bcryptCost = int("bcryptCost") ?? SETTINGS.bcryptCost.default;
+  const keyAlgorithm = choice("keyAlgorithm");
+  const serverKeyAlgorithm = choice("serverKeyAlgorithm");
+  const rsaBits = int("rsaBits");
 
-  const caCommonName = str("caCommonName", "Private Registry CA");
+  const caCommonName = str("caCommonName");
   if (caCommonName.trim() === "") bad("caCommonName", caCommonName, "must not be empty");
-  const organization = str("organization", "Private Registry");
-  const caValidityDays = int("caValidityDays", 3650, 1, 36500);
-  const serverCertValidityDays = int("serverCertValidityDays", 365, 1, 3650);
-  const serverCertEarlyRenewalDays = int("serverCertEarlyRenewalDays", 30, 0, 3650);
+  const organization = str("organization");
+  const caValidityDays = int("caValidityDays");
+  const serverCertValidityDays = int("serverCertValidityDays");
+  const serverCertEarlyRenewalDays = int("serverCertEarlyRenewalDays");
   // Hours, for certificates shorter than a day (and to rehearse a renewal). 0, the declared
   // default, means "not set": then the days count. (Pulumi hands the program every declared
   // default, so a days value is always there and the hours one, when set, wins.)
-  const hoursSet = (key: string) => raw[key] !== undefined && raw[key] !== "0";
-  const validity = hoursSet("serverCertValidityHours")
-    ? (() => { const v = int("serverCertValidityHours", 0, 1, 87600); return { key: "serverCertValidityHours", value: v, hours: v }; })()
-    : { key: "serverCertValidityDays", value: serverCertValidityDays, hours: serverCertValidityDays === undefined ? undefined : serverCertValidityDays * 24 };
-  const earlyRenewal = hoursSet("serverCertEarlyRenewalHours")
-    ? (() => { const v = int("serverCertEarlyRenewalHours", 0, 1, 87600); return { key: "serverCertEarlyRenewalHours", value: v, hours: v }; })()
-    : { key: "serverCertEarlyRenewalDays", value: serverCertEarlyRenewalDays, hours: serverCertEarlyRenewalDays === undefined ? undefined : serverCertEarlyRenewalDays * 24 };
+  const inHours = (hoursKey: "serverCertValidityHours" | "serverCertEarlyRenewalHours", daysKey: string, days: number | undefined) => {
+    if (!isSet(hoursKey)) return { key: daysKey, value: days, hours: days === undefined ? undefined : days * 24 };
+    const hours = int(hoursKey);
+    return { key: hoursKey, value: hours, hours };
+  };
+  const validity = inHours("serverCertValidityHours", "serverCertValidityDays", serverCertValidityDays);
+  const earlyRenewal = inHours("serverCertEarlyRenewalHours", "serverCertEarlyRenewalDays", serverCertEarlyRenewalDays);
   // Compared only when both were valid; a default is marked as such, since the user did not write it.
   const given = (key: string): Show => ({ isDefault: raw[key] === undefined });
   // Equal is allowed: then every `up` renews (a rehearsal of the renewal path).
@@ -418,39 +421,41 @@ export function parseSettings(
   }
 
   // CA rotation: the generation that signs, and the others clients trust meanwhile.
-  const caGeneration = int("caGeneration", 1, 1, 1000) ?? 1;
+  const caGeneration = int("caGeneration") ?? SETTINGS.caGeneration.default;
+  const { min: minGeneration, max: maxGeneration } = SETTINGS.caAlsoTrust;
   const alsoTrust = json("caAlsoTrust") ?? [];
   const caAlsoTrust: number[] = [];
   if (!Array.isArray(alsoTrust)) {
-    bad("caAlsoTrust", alsoTrust, "must be a list of CA generations (whole numbers from 1 to 1000)");
+    bad("caAlsoTrust", alsoTrust, `must be a list of CA generations (whole numbers from ${minGeneration} to ${maxGeneration})`);
   } else {
     for (const g of alsoTrust) {
-      if (typeof g !== "number" || !Number.isInteger(g) || g < 1 || g > 1000) bad("caAlsoTrust", g, "is not a CA generation (a whole number from 1 to 1000)");
-      else if (g === caGeneration) bad("caAlsoTrust", g, `is caGeneration itself (${caGeneration}), which clients always trust`);
+      if (typeof g !== "number" || !Number.isInteger(g) || g < minGeneration || g > maxGeneration) {
+        bad("caAlsoTrust", g, `is not a CA generation (a whole number from ${minGeneration} to ${maxGeneration})`);
+      } else if (g === caGeneration) bad("caAlsoTrust", g, `is caGeneration itself (${caGeneration}), which clients always trust`);
       else if (caAlsoTrust.includes(g)) bad("caAlsoTrust", g, "is listed twice");
       else caAlsoTrust.push(g);
     }
   }
 
-  const registryImage = str("registryImage", "registry:3.1.1");
+  const registryImage = str("registryImage");
   if (!IMAGE_REF.test(registryImage)) bad("registryImage", registryImage, "is not a Docker image reference");
-  const nginxImage = str("nginxImage", "nginx:1.30.4");
+  const nginxImage = str("nginxImage");
   if (!IMAGE_REF.test(nginxImage)) bad("nginxImage", nginxImage, "is not a Docker image reference");
-  const pullImages = bool("pullImages", true);
-  const namePrefix = str("namePrefix", "") || `registry-${stack}`;
+  const pullImages = bool("pullImages");
+  const namePrefix = str("namePrefix") || `registry-${stack}`;
   if (!DOCKER_NAME.test(namePrefix)) {
     bad("namePrefix", namePrefix, "must be a Docker name (letters, digits, '_', '.', '-', at most 63)", { isDefault: !raw.namePrefix });
   }
-  const keepDataOnDestroy = bool("keepDataOnDestroy", true);
-  const adoptExistingVolume = bool("adoptExistingVolume", false);
-  const deleteEnabled = bool("deleteEnabled", false);
+  const keepDataOnDestroy = bool("keepDataOnDestroy");
+  const adoptExistingVolume = bool("adoptExistingVolume");
+  const deleteEnabled = bool("deleteEnabled");
 
   const clients = parseClients(json("clients"), bad, unknownKey);
-  const localClient = bool("localClient", false);
-  const localClientSudo = bool("localClientSudo", false);
-  const localClientTrustOs = bool("localClientTrustOs", false);
-  const verifyFromClients = bool("verifyFromClients", true);
-  const clientCertificates = bool("clientCertificates", false);
+  const localClient = bool("localClient");
+  const localClientSudo = bool("localClientSudo");
+  const localClientTrustOs = bool("localClientTrustOs");
+  const verifyFromClients = bool("verifyFromClients");
+  const clientCertificates = bool("clientCertificates");
   if (clientCertificates && tlsTermination === "registry") {
     bad("clientCertificates", true, 'cannot be enforced per host with tlsTermination "registry": distribution accepts any certificate ' +
       'its CA signed and cannot refuse a removed host\'s; set tlsTermination to "proxy" (nginx keeps an allow list of the hosts\' certificates)');
@@ -458,11 +463,14 @@ export function parseSettings(
   const dockerEngine = parseDockerEngine(raw, secret, bad);
 
   if (problems.length > 0) throw new ConfigError(problems);
+  // Past this point every reader returned a value (a bad one would have been reported).
+  const days = (key: KeyOfType<"integer">, value: number | undefined) => value ?? SETTINGS[key].default;
   return {
-    ipAddresses, dnsNames, port, listenAddress, tlsTermination: tlsTermination as TlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm, serverKeyAlgorithm,
-    rsaBits: rsaBits ?? 4096, caCommonName, organization, caValidityDays: caValidityDays ?? 3650,
-    serverCertValidityDays: serverCertValidityDays ?? 365, serverCertEarlyRenewalDays: serverCertEarlyRenewalDays ?? 30,
-    serverCertValidityHours: validity.hours ?? 365 * 24, serverCertEarlyRenewalHours: earlyRenewal.hours ?? 30 * 24,
+    ipAddresses, dnsNames, port, listenAddress, tlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm, serverKeyAlgorithm,
+    rsaBits: days("rsaBits", rsaBits), caCommonName, organization, caValidityDays: days("caValidityDays", caValidityDays),
+    serverCertValidityDays: days("serverCertValidityDays", serverCertValidityDays),
+    serverCertEarlyRenewalDays: days("serverCertEarlyRenewalDays", serverCertEarlyRenewalDays),
+    serverCertValidityHours: validity.hours ?? 0, serverCertEarlyRenewalHours: earlyRenewal.hours ?? 0,
     caGeneration, caAlsoTrust, verifyFromClients, clientCertificates,
     registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, deleteEnabled, adoptExistingVolume, clients, localClient,
     localClientSudo, localClientTrustOs, ...(dockerEngine ? { dockerEngine } : {}),
@@ -550,12 +558,12 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
   return value.flatMap((entry: unknown, i): ClientHostSettings[] => {
     const key = `clients[${i}]`;
     if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-      bad(key, entry, "must be an object with host, port, user, privateKey, sudo, trustOs");
+      bad(key, entry, `must be an object with ${CLIENT_KEYS.join(", ")}`);
       return [];
     }
     const e = entry as Record<string, unknown>;
     for (const k of Object.keys(e)) {
-      if (!CLIENT_KEYS.includes(k)) {
+      if (!(CLIENT_KEYS as readonly string[]).includes(k)) {
         unknownKey(`${key}.${safeName(k)}`, e[k], CLIENT_KEYS, CLIENT_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()));
       }
     }
@@ -563,11 +571,12 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
     if (typeof host !== "string" || !(isIP(host) || isDnsName(host))) {
       bad(`${key}.host`, host, "must be an IP address or DNS name");
     }
-    const port = e.port ?? 22;
-    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-      bad(`${key}.port`, port, "must be a whole number from 1 to 65535");
+    const { min, max } = CLIENT_FIELDS.port;
+    const port = e.port ?? CLIENT_FIELDS.port.default;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < min || port > max) {
+      bad(`${key}.port`, port, `must be a whole number from ${min} to ${max}`);
     }
-    const user = e.user ?? "root";
+    const user = e.user ?? CLIENT_FIELDS.user.default;
     if (typeof user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) bad(`${key}.user`, user, "is not a valid login name");
     const privateKey = e.privateKey;
     if (typeof privateKey !== "string" || !privateKey.includes("PRIVATE KEY-----")) {
@@ -576,8 +585,8 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
         "must be a PEM private key (set it with `npm run pulumi -- config set --secret --path 'clients[N].privateKey' < key`)",
         { placeholder: privateKey === undefined ? MISSING : HIDDEN_SECRET });
     }
-    const flags = ["sudo", "trustOs"].map((flag) => {
-      const v = e[flag] ?? false;
+    const flags = (["sudo", "trustOs"] as const).map((flag) => {
+      const v = e[flag] ?? CLIENT_FIELDS[flag].default;
       if (typeof v !== "boolean") bad(`${key}.${flag}`, v, "must be true or false");
       return v === true;
     });
