@@ -57,6 +57,22 @@ docker exec "$registry" sh -c 'grep -A1 "^  delete:" /etc/docker/registry/config
 # The official image calls it `registry`, Debian's package `docker-registry`.
 find_binary='command -v registry || command -v docker-registry'
 
+# collect COMMAND...: runs the collector, its last lines on stderr. A registry that has
+# stored no image yet has no repositories folder, which the collector takes for an
+# error ("Path not found"): there is nothing to collect then.
+collect() {
+  local out
+  if out="$("$@" 2>&1)"; then
+    printf '%s\n' "$out" | tail -n 5 >&2
+  elif printf '%s' "$out" | grep -q 'Path not found: .*/docker/registry/v2/repositories'; then
+    log "the registry has stored no image yet: nothing to collect"
+  else
+    printf '%s\n' "$out" | tail -n 5 >&2
+    log "error: the garbage collector failed"
+    return 1
+  fi
+}
+
 if [ -z "$proxy" ]; then
   # tlsTermination: registry — the registry itself serves clients, so it stops; the
   # collector runs in a one-off container of the same image on the same volume, with
@@ -65,10 +81,14 @@ if [ -z "$proxy" ]; then
   log "stopping $registry: it serves clients directly in this layout, so nothing can write while the collector runs"
   docker stop "$registry" >/dev/null
   trap bring_back_registry EXIT
+  # shellcheck disable=SC2317 # run through collect
+  collect_offline() {
+    docker cp "$registry:/etc/docker/registry/config.yml" - |
+      docker run -i --rm --network none --volumes-from "$registry" --entrypoint sh "$image" -c \
+        "tar -x -C /tmp && \$($find_binary) garbage-collect $DRY_RUN /tmp/config.yml"
+  }
   start=$SECONDS
-  docker cp "$registry:/etc/docker/registry/config.yml" - |
-    docker run -i --rm --network none --volumes-from "$registry" --entrypoint sh "$image" -c \
-      "tar -x -C /tmp && \$($find_binary) garbage-collect $DRY_RUN /tmp/config.yml" | tail -n 5 >&2
+  collect collect_offline
   log "collected in $((SECONDS - start)) s"
   exit 0
 fi
@@ -78,5 +98,5 @@ docker stop "$proxy" >/dev/null
 trap bring_back EXIT
 binary="$(docker exec "$registry" sh -c "$find_binary")"
 start=$SECONDS
-docker exec "$registry" "$binary" garbage-collect $DRY_RUN /etc/docker/registry/config.yml | tail -n 5 >&2
+collect docker exec "$registry" "$binary" garbage-collect $DRY_RUN /etc/docker/registry/config.yml
 log "collected in $((SECONDS - start)) s"
