@@ -1,0 +1,462 @@
+// The one fixture of every real-deployment suite (after Pulumi's ProgramTest and
+// pulumi-eks's `getJSBaseOptions().With({...})`): a deployment described by what the
+// test needs — client hosts (root or a sudo login, trustOs, restart policy), a DNS
+// name, extra host networks, a config patch — set up and torn down by jest hooks
+// it registers itself.
+//
+// What it hands out and keeps apart:
+// - a 10.251.N.0/24 network no other Docker network uses, and a host port nothing
+//   listens on, per deployment (the gateway, the host's side, is the address
+//   clients dial: outside 127/8, so TLS is really verified);
+// - a file backend, a random passphrase, and the stack files in a scratch "project
+//   shell" (a copy of Pulumi.yaml whose `main` points back at this program), so no
+//   suite writes `Pulumi.<stack>.yaml` beside the real Pulumi.yaml;
+// - names `<tag><pid>-…`; leftovers of an earlier killed run of the same tag are
+//   removed first.
+// It gives back `up(patch)` with the recorded plan, `preview`, `expectNoChanges()`,
+// `destroy()`, clients with push/pull/login helpers that verify TLS with the CA the
+// program installed, an HTTPS helper that verifies with the deployed CA, and a
+// teardown that destroys what is left and fails the suite if `destroy` left any
+// container, network or volume of the stack behind (beyond what the test declared).
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as https from "https";
+import * as os from "os";
+import * as path from "path";
+import { execFileSync, spawnSync } from "child_process";
+import { ConfigMap, EngineEvent, LocalWorkspace, OutputMap, PreviewResult, Stack, UpResult } from "@pulumi/pulumi/automation";
+import { localImages } from "../../lib/localImages";
+import { containerSh, docker, dockerQuiet, planRecorder, Plan, ShResult, waitForSsh } from "./e2e";
+import { MAKE_IMAGE_SH } from "./ociImage";
+
+export const PROJECT_DIR = path.join(__dirname, "..", "..");
+export const IMAGES = localImages();
+const CONFIG_PREFIX = "private-registry:";
+
+/** A config value: plain text, `{ secret }` (set on stdin, never on a command line), or null to remove the key. */
+export type ConfigValue = string | number | boolean | { secret: string } | null;
+export type ConfigPatch = Record<string, ConfigValue>;
+
+export interface ClientSpec {
+  /** The SSH login: "root" (default) or another user, who gets passwordless sudo in the image. */
+  user?: string;
+  /** The stack's clients[i].sudo and .trustOs. */
+  sudo?: boolean;
+  trustOs?: boolean;
+  /** `docker run --restart always`: the host comes back after the engine restarts. */
+  restartAlways?: boolean;
+  /** false: a registry client only (sleep, no sshd), not in the stack's `clients`. */
+  ssh?: boolean;
+}
+
+export interface DeploymentSpec {
+  /** Short tag of the suite: names are `<tag><pid>-…`. */
+  tag: string;
+  clients?: ClientSpec[];
+  /** The DNS name clients dial besides the IP: dnsNames[0], resolved to the gateway inside the clients. */
+  dnsName?: string;
+  /** More names the clients resolve to the gateway (not in the config). */
+  extraHostNames?: string[];
+  /** Also resolve dnsName on this machine (an /etc/hosts line, removed afterwards). */
+  hostsLine?: boolean;
+  /** How many more host networks to create (their gateways are other addresses of this machine). */
+  extraNetworks?: number;
+  /** The local registry image: distribution 2.x ("registry") or 3.x ("registry3"). Default "registry". */
+  registry?: "registry" | "registry3";
+  /** Keys to add, change (or, with null, remove) on top of the fixture's base config. */
+  config?: ConfigPatch | ((d: Deployment) => ConfigPatch);
+  /** Run the first `up` in beforeAll (default true); false leaves the stack created and configured. */
+  up?: boolean;
+  /** Names (suffixes after `<id>-`) that may remain after a successful destroy, e.g. an adopted volume. */
+  survivesDestroy?: string[];
+  /** Called after the clients start and before the stack is created (e.g. to make a volume to adopt). */
+  beforeStack?: (d: Deployment) => void | Promise<void>;
+}
+
+export interface UpOutcome {
+  result: UpResult;
+  outputs: OutputMap;
+  plan: Plan;
+  /** What Pulumi printed. */
+  output: string;
+}
+
+export interface Client {
+  name: string;
+  ip: string;
+  user: string;
+  /** `sh -c script` in the host, as root. */
+  sh(script: string, stdin?: string): ShResult;
+  /** `skopeo login` with the user's password (stdin), verifying TLS with the installed CA. */
+  login(user?: string, endpoint?: string): ShResult;
+  /** Makes an image of random layers and pushes it; returns its digest. Fails the test if the push fails. */
+  push(repo: string, layers?: number, bytes?: number, endpoint?: string): string;
+  /** Pulls `repo` whole (skopeo checks every blob's digest); returns the digest, or throws with what skopeo said. */
+  pull(repo: string, endpoint?: string): string;
+  /** Every path under /etc/docker/certs.d with its SHA-256 prefix: the host's side, file for file. */
+  certsD(): string;
+}
+
+export interface HttpsAnswer {
+  status: number;
+  headers: Record<string, unknown>;
+  body: string;
+}
+
+export class Deployment {
+  readonly id: string;
+  readonly workDir: string;
+  /** The scratch project folder that holds the stack files. */
+  readonly shellDir: string;
+  readonly sshKeyFile: string;
+  readonly env: Record<string, string>;
+  subnet = "";
+  gateway = "";
+  port = 0;
+  readonly extraGateways: string[] = [];
+  readonly clients: Client[] = [];
+  stack!: Stack;
+  /** The first `up`'s outcome (when spec.up is not false). */
+  first!: UpOutcome;
+  /** The latest `up`'s outputs. */
+  outputs: OutputMap = {};
+  private config: ConfigPatch = {};
+  private destroyed = false;
+  private readonly stacks: Stack[] = [];
+  private readonly networks: string[] = [];
+
+  constructor(readonly spec: DeploymentSpec) {
+    this.id = `${spec.tag}${process.pid % 100000}`;
+    this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), `${spec.tag}-deployment-`));
+    this.shellDir = path.join(this.workDir, "project");
+    this.sshKeyFile = path.join(this.workDir, "id_ed25519");
+    this.env = {
+      PULUMI_BACKEND_URL: `file://${path.join(this.workDir, "state")}`,
+      PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    };
+  }
+
+  /** host:port of the gateway (the address in ipAddresses[0]). */
+  get endpoint(): string {
+    return `${this.gateway}:${this.port}`;
+  }
+  get nameEndpoint(): string {
+    return `${this.spec.dnsName}:${this.port}`;
+  }
+  get passwords(): Record<string, string> {
+    return this.outputs.credentials?.value ?? {};
+  }
+  get caPem(): string {
+    return this.outputs.caCertPem?.value ?? "";
+  }
+  /** The stack's own container, network and volume names. */
+  names = (suffix: string) => `${this.id}-${suffix}`;
+
+  /** The base config: the gateway, the port, the local images, one user, 2048-bit RSA, the clients. */
+  baseConfig(): ConfigPatch {
+    const base: ConfigPatch = {
+      "ipAddresses[0]": this.gateway,
+      port: this.port,
+      listenAddress: this.gateway,
+      "users[0]": "admin",
+      rsaBits: 2048,
+      registryImage: IMAGES[this.spec.registry ?? "registry"],
+      nginxImage: IMAGES.nginx,
+      pullImages: false,
+      namePrefix: this.id,
+      keepDataOnDestroy: false,
+    };
+    if (this.spec.dnsName) base["dnsNames[0]"] = this.spec.dnsName;
+    const key = fs.readFileSync(this.sshKeyFile, "utf8");
+    let i = 0;
+    for (const [n, c] of (this.spec.clients ?? []).entries()) {
+      if (c.ssh === false) continue;
+      base[`clients[${i}].host`] = this.clients[n].ip;
+      if (c.user && c.user !== "root") base[`clients[${i}].user`] = c.user;
+      if (c.sudo) base[`clients[${i}].sudo`] = true;
+      if (c.trustOs) base[`clients[${i}].trustOs`] = true;
+      base[`clients[${i}].privateKey`] = { secret: key };
+      i++;
+    }
+    return base;
+  }
+
+  /** Sets config keys (null removes one); secrets go on stdin. */
+  async setConfig(patch: ConfigPatch, stack: Stack = this.stack): Promise<void> {
+    const plain: ConfigMap = {};
+    for (const [key, value] of Object.entries(patch)) {
+      const full = `${CONFIG_PREFIX}${key}`;
+      if (value === null) await stack.removeConfig(full, true).catch(() => undefined);
+      else if (typeof value === "object") this.setSecret(stack, full, value.secret);
+      else plain[full] = { value: String(value) };
+    }
+    if (Object.keys(plain).length > 0) await stack.setAllConfig(plain, true);
+    if (stack === this.stack) this.config = { ...this.config, ...patch };
+  }
+
+  // The Automation API passes values as arguments of `pulumi config set-all`, where the
+  // process list shows them: a secret goes to `pulumi config set --secret` on stdin.
+  private setSecret(stack: Stack, key: string, value: string): void {
+    const r = spawnSync("pulumi", ["config", "set", "--secret", "--path", "--stack", stack.name, "--non-interactive", key],
+      { cwd: this.shellDir, env: { ...process.env, ...this.env }, input: value, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`pulumi config set --secret ${key} failed: ${r.stderr}`);
+  }
+
+  /** `pulumi up` (after applying `patch`): fails the test unless it succeeds. */
+  async up(patch: ConfigPatch = {}, stack: Stack = this.stack): Promise<UpOutcome> {
+    await this.setConfig(patch, stack);
+    const recorder = planRecorder();
+    let output = "";
+    const result = await stack.up({ onOutput: (o) => { output += o; }, onEvent: recorder.onEvent });
+    expect(result.summary.result).toBe("succeeded");
+    if (stack === this.stack) {
+      this.outputs = result.outputs;
+      this.destroyed = false;
+    }
+    return { result, outputs: result.outputs, plan: recorder.plan(), output };
+  }
+
+  /** `pulumi up` expected to fail: what Pulumi printed (the error's message included). */
+  async failingUp(patch: ConfigPatch = {}, stack: Stack = this.stack): Promise<{ output: string; plan: Plan }> {
+    await this.setConfig(patch, stack);
+    const recorder = planRecorder();
+    let output = "";
+    try {
+      await stack.up({ onOutput: (o) => { output += o; }, onEvent: recorder.onEvent });
+    } catch (e) {
+      return { output: `${output}\n${(e as Error).message}`, plan: recorder.plan() };
+    }
+    throw new Error(`the up was expected to fail and succeeded:\n${output}`);
+  }
+
+  async preview(stack: Stack = this.stack): Promise<{ result: PreviewResult; plan: Plan }> {
+    const recorder = planRecorder();
+    const result = await stack.preview({ onEvent: (e: EngineEvent) => recorder.onEvent(e) });
+    return { result, plan: recorder.plan() };
+  }
+
+  /** A preview that must plan nothing but `same` steps. */
+  async expectNoChanges(stack: Stack = this.stack): Promise<void> {
+    const { result } = await this.preview(stack);
+    const changes = Object.entries(result.changeSummary).filter(([op, n]) => op !== "same" && n > 0);
+    expect(changes).toEqual([]);
+  }
+
+  async destroy(stack: Stack = this.stack): Promise<string> {
+    let output = "";
+    const result = await stack.destroy({ onOutput: (o) => { output += o; } });
+    expect(result.summary.result).toBe("succeeded");
+    if (stack === this.stack) this.destroyed = true;
+    return output;
+  }
+
+  /** Another stack of this program in the same backend and project shell (torn down with this one). */
+  async otherStack(suffix: string, patch: ConfigPatch): Promise<Stack> {
+    const stack = await LocalWorkspace.createStack({ stackName: `${this.id}${suffix}`, workDir: this.shellDir }, { envVars: this.env });
+    this.stacks.push(stack);
+    await this.setConfig(patch, stack);
+    return stack;
+  }
+
+  /** `npm run pulumi -- ARGS` as a user runs it, with this deployment's backend and passphrase. */
+  npmPulumi(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync("npm", ["run", "--silent", "pulumi", "--", ...args], {
+      cwd: PROJECT_DIR, env: { ...process.env, ...this.env }, encoding: "utf8", timeout: 300_000,
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** GET over HTTPS, verifying the server with the deployed CA (or `ca`). */
+  https(pathName: string, o: { auth?: string; host?: string; port?: number; ca?: string; servername?: string } = {}): Promise<HttpsAnswer> {
+    return new Promise((resolve, reject) => {
+      const req = https.get({
+        host: o.host ?? this.gateway, port: o.port ?? this.port, path: pathName, ca: o.ca ?? this.caPem, agent: false, timeout: 10_000,
+        servername: o.servername,
+        headers: o.auth ? { Authorization: `Basic ${Buffer.from(o.auth).toString("base64")}` } : {},
+      }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => { body += chunk; });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on("timeout", () => req.destroy(new Error(`GET ${pathName}: no answer in 10 s`)));
+      req.on("error", reject);
+    });
+  }
+
+  // --- set-up and teardown -------------------------------------------------------
+
+  async setUp(): Promise<void> {
+    removeLeftovers(new RegExp(`^${this.spec.tag}[0-9]+-`));
+    withoutHostsLine(this.spec.tag);
+    fs.mkdirSync(path.join(this.workDir, "state"));
+    writeProjectShell(this.shellDir);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", this.sshKeyFile]);
+    this.port = freePort();
+    for (let n = 0; n <= (this.spec.extraNetworks ?? 0); n++) {
+      const subnet = freeSubnet();
+      const gateway = subnet.replace(/0\/24$/, "1");
+      const name = this.names(n === 0 ? "clients" : `alt${n}`);
+      docker("network", "create", "--subnet", subnet, "--gateway", gateway, "--label", `private-registry-test=${this.spec.tag}`, name);
+      this.networks.push(name);
+      if (n === 0) {
+        this.subnet = subnet;
+        this.gateway = gateway;
+      } else this.extraGateways.push(gateway);
+    }
+    if (this.spec.hostsLine && this.spec.dnsName) {
+      fs.appendFileSync("/etc/hosts", `${this.gateway} ${this.spec.dnsName} # private-registry test ${this.spec.tag}\n`);
+    }
+    this.startClients();
+    await this.spec.beforeStack?.(this);
+    this.stack = await LocalWorkspace.createStack({ stackName: this.id, workDir: this.shellDir }, { envVars: this.env });
+    this.stacks.push(this.stack);
+    const patch = typeof this.spec.config === "function" ? this.spec.config(this) : this.spec.config ?? {};
+    await this.setConfig({ ...this.baseConfig(), ...patch });
+    if (this.spec.up !== false) this.first = await this.up();
+  }
+
+  private startClients(): void {
+    const publicKey = fs.readFileSync(`${this.sshKeyFile}.pub`, "utf8").trim();
+    const hostNames = [this.spec.dnsName, ...(this.spec.extraHostNames ?? [])].filter((n): n is string => !!n);
+    (this.spec.clients ?? []).forEach((c, i) => {
+      const name = this.names(`client-${i + 1}`);
+      const ip = this.subnet.replace(/0\/24$/, String(21 + i));
+      const user = c.user ?? "root";
+      docker("run", "-d", "--name", name, "--network", this.names("clients"), "--ip", ip,
+        ...(c.restartAlways ? ["--restart", "always"] : []),
+        ...hostNames.flatMap((h) => ["--add-host", `${h}:${this.gateway}`]),
+        "--label", `private-registry-test=${this.spec.tag}`,
+        ...(c.ssh === false ? ["--entrypoint", "sleep", IMAGES["ssh-client-host"], "infinity"]
+          : ["-e", `AUTHORIZED_KEY=${publicKey}`, ...(user !== "root" ? ["-e", `SSH_USER=${user}`] : []), IMAGES["ssh-client-host"]]));
+      this.clients.push(this.client(name, ip, user));
+    });
+    (this.spec.clients ?? []).forEach((c, i) => {
+      if (c.ssh !== false) waitForSsh(this.sshKeyFile, this.clients[i].user, this.clients[i].ip);
+    });
+  }
+
+  private client(name: string, ip: string, user: string): Client {
+    const sh = (script: string, stdin = "") => containerSh(name, script, stdin);
+    const dir = (repo: string) => `/tmp/img-${repo.replace(/\W/g, "_")}`;
+    return {
+      name, ip, user, sh,
+      login: (who = "admin", endpoint = this.endpoint) => sh(`skopeo login --username ${who} --password-stdin ${endpoint}`, this.passwords[who]),
+      push: (repo, layers = 2, bytes = 64 << 10, endpoint = this.endpoint) => {
+        const made = sh(`${MAKE_IMAGE_SH}\nmake_image ${dir(repo)} ${layers} ${bytes}`);
+        expect(made.status).toBe(0);
+        const digest = made.out.trim();
+        const push = sh(`skopeo copy --digestfile /tmp/pushed-digest oci:${dir(repo)}:latest docker://${endpoint}/${repo} >/dev/null && cat /tmp/pushed-digest`);
+        expect({ ...push, out: push.out.trim() }).toEqual({ status: 0, out: digest });
+        return digest;
+      },
+      pull: (repo, endpoint = this.endpoint) => {
+        const r = sh(`rm -rf /tmp/pulled && skopeo copy --digestfile /tmp/pulled-digest docker://${endpoint}/${repo} oci:/tmp/pulled:x >/dev/null && cat /tmp/pulled-digest`);
+        if (r.status !== 0) throw new Error(`pull of ${endpoint}/${repo} from ${name} failed: ${r.out}`);
+        return r.out.trim();
+      },
+      certsD: () => sh("cd /etc/docker/certs.d 2>/dev/null && find . -mindepth 1 | sort | while read -r f; do " +
+        "if [ -f \"$f\" ]; then echo \"$f $(sha256sum <\"$f\" | cut -c1-16)\"; else echo \"$f/\"; fi; done").out,
+    };
+  }
+
+  /** The stack's containers, networks and volumes that exist now (the fixture's own clients and networks excluded). */
+  existing(): string[] {
+    const own = new Set([...this.clients.map((c) => c.name), ...this.networks]);
+    const prefixes = this.stacks.map((s) => `${s.name}-`);
+    const list = (...args: string[]) => docker(...args).split("\n").filter((n) => n && !own.has(n) && prefixes.some((p) => n.startsWith(p)));
+    return [...list("ps", "-a", "--format", "{{.Names}}"), ...list("network", "ls", "--format", "{{.Name}}"),
+      ...list("volume", "ls", "--format", "{{.Name}}")].sort();
+  }
+
+  async tearDown(): Promise<void> {
+    const problems: string[] = [];
+    for (const stack of this.stacks.reverse()) {
+      const wasDestroyed = stack === this.stack && this.destroyed;
+      if (!wasDestroyed) {
+        try {
+          await stack.destroy();
+        } catch (e) {
+          problems.push(`destroy of ${stack.name} failed: ${(e as Error).message.split("\n").slice(-5).join(" ")}`);
+        }
+      }
+      await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
+    }
+    // Only a clean destroy is judged: after a failed one the suite has already failed.
+    const allowed = new Set((this.spec.survivesDestroy ?? []).map((s) => this.names(s)));
+    const left = this.existing().filter((n) => !allowed.has(n));
+    withoutHostsLine(this.spec.tag);
+    removeLeftovers(new RegExp(`^${this.id}[a-z]*-`));
+    fs.rmSync(this.workDir, { recursive: true, force: true });
+    if (problems.length === 0 && left.length > 0) problems.push(`destroy left ${left.join(", ")}`);
+    if (problems.length > 0) throw new Error(problems.join("\n"));
+  }
+}
+
+/**
+ * A real deployment for the test file that calls this (at its top level): set up in
+ * beforeAll (the first `up` included unless spec.up is false), torn down in afterAll.
+ */
+export function deployment(spec: DeploymentSpec): Deployment {
+  const d = new Deployment(spec);
+  beforeAll(() => d.setUp(), 900_000);
+  afterAll(() => d.tearDown(), 900_000);
+  return d;
+}
+
+/** A copy of Pulumi.yaml whose program is this one: stack files live beside it, not in the project. */
+export function writeProjectShell(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const project = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8");
+  if (/^main:/m.test(project)) throw new Error("Pulumi.yaml sets main: the project shell would need to combine it");
+  const main = path.relative(dir, PROJECT_DIR);
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), project.replace(/^(name: .*)$/m, `$1\nmain: ${main}`));
+}
+
+/** Containers (with their anonymous volumes), networks and volumes whose names match. */
+export function removeLeftovers(pattern: RegExp): void {
+  const matching = (...args: string[]) => docker(...args).split("\n").filter((n) => n && pattern.test(n));
+  const containers = matching("ps", "-a", "--format", "{{.Names}}");
+  if (containers.length) dockerQuiet("rm", "-f", "-v", ...containers);
+  for (const network of matching("network", "ls", "--format", "{{.Name}}")) dockerQuiet("network", "rm", network);
+  for (const volume of matching("volume", "ls", "--format", "{{.Name}}")) dockerQuiet("volume", "rm", volume);
+}
+
+function withoutHostsLine(tag: string): void {
+  const hosts = fs.readFileSync("/etc/hosts", "utf8");
+  const kept = hosts.split("\n").filter((line) => !line.endsWith(`# private-registry test ${tag}`)).join("\n");
+  if (kept !== hosts) fs.writeFileSync("/etc/hosts", kept);
+}
+
+/** A 10.251.N.0/24 that no Docker network uses (N from a random start, so parallel runs rarely meet). */
+export function freeSubnet(): string {
+  const used = docker("network", "ls", "-q").split("\n").filter(Boolean)
+    .flatMap((id) => docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", id).split(" "));
+  const start = crypto.randomInt(10, 250);
+  for (let i = 0; i < 240; i++) {
+    const subnet = `10.251.${10 + ((start - 10 + i) % 240)}.0/24`;
+    if (!used.includes(subnet)) return subnet;
+  }
+  throw new Error("no free 10.251.N.0/24 for a test network");
+}
+
+/** A port from 15000-19999 that nothing on this machine listens on and no container publishes. */
+export function freePort(): number {
+  const published = docker("ps", "-a", "--format", "{{.Ports}}");
+  const start = crypto.randomInt(15000, 20000);
+  for (let i = 0; i < 5000; i++) {
+    const port = 15000 + ((start - 15000 + i) % 5000);
+    if (published.includes(`:${port}->`)) continue;
+    if (canBind(port)) return port;
+  }
+  throw new Error("no free port in 15000-19999");
+}
+
+function canBind(port: number): boolean {
+  // A synchronous probe in a child: node's listen is asynchronous.
+  const r = spawnSync(process.execPath, ["-e",
+    `const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(${port},"0.0.0.0",()=>s.close(()=>process.exit(0)))`]);
+  return r.status === 0;
+}
