@@ -1,46 +1,32 @@
-// Mutual TLS on a real deployment (real `pulumi up` through the Automation API,
-// registry and nginx from the local images, two SSH client hosts with skopeo, which
-// reads certs.d, client certificates included, like Docker): one certificate per
-// host installed where Docker looks, nothing served without one, and a host removed
-// from the config refused at the next `up` although its certificate is still signed
-// by the CA (nginx's allow list of the current hosts' certificates).
+// Mutual TLS on a real deployment (the shared fixture, tests/helpers/deployment.ts:
+// real `pulumi up` through the Automation API, registry and nginx from the local
+// images, two SSH client hosts with skopeo, which reads certs.d, client certificates
+// included, like Docker): one certificate per host installed where Docker looks,
+// nothing served without one, and a host removed from the config refused at the next
+// `up` although its certificate is still signed by the CA (nginx's allow list of the
+// current hosts' certificates).
 // Traffic goes only to this test's own network and containers.
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { spawnSync } from "child_process";
-import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
-import { setAllConfigSafely } from "./helpers/config";
-import { containerSh, docker, dockerQuiet, waitForSsh } from "./helpers/e2e";
+import { deployment } from "./helpers/deployment";
 import { Samples, startSampling } from "./helpers/processSampler";
 import { MAKE_IMAGE_SH } from "./helpers/ociImage";
 
 jest.setTimeout(900_000);
 
-const projectDir = path.join(__dirname, "..");
-const id = `mtls${process.pid % 100000}`;
-const SUBNET = "10.251.91.0/24";
-const GATEWAY = "10.251.91.1"; // outside 127/8: clients verify TLS
-const CLIENT_IPS = ["10.251.91.21", "10.251.91.22"];
-const PORT = 19843;
-const ENDPOINT = `${GATEWAY}:${PORT}`;
-const CERTS = `/etc/docker/certs.d/${ENDPOINT}`;
-const clients = [`${id}-client-1`, `${id}-client-2`];
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "client-certificates-test-"));
-const sshKeyFile = path.join(workDir, "id_ed25519");
-const env: Record<string, string> = {
-  PULUMI_BACKEND_URL: `file://${path.join(workDir, "state")}`,
-  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-  PULUMI_SKIP_UPDATE_CHECK: "true",
-  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-};
-fs.mkdirSync(path.join(workDir, "state"));
-
-let stack: Stack;
+// The first `up` runs below, inside the sampling.
+const d = deployment({
+  tag: "mtls",
+  dnsName: "registry.mtls.test",
+  clients: [{}, {}],
+  config: { keyAlgorithm: "ECDSA", clientCertificates: true },
+  up: false,
+});
+let ENDPOINT = "";
+let CERTS = "";
+let CLIENT_IPS: string[] = [];
 let password = "";
 let digest = "";
-const client = (i: number, script: string, stdin = "") => containerSh(clients[i], script, stdin);
+const client = (i: number, script: string, stdin = "") => d.clients[i].sh(script, stdin);
 
 /** The status line nginx answers GET /v2/ with, verifying TLS with the installed CA, with the given extra curl options. */
 function status(i: number, curlOptions: string): string {
@@ -48,65 +34,24 @@ function status(i: number, curlOptions: string): string {
   return r.out.trim();
 }
 
-function config(withSecond: boolean): ConfigMap {
-  const c = (value: string, secret = false) => ({ value, secret });
-  const key = fs.readFileSync(sshKeyFile, "utf8");
-  return {
-    "private-registry:ipAddresses[0]": c(GATEWAY),
-    "private-registry:dnsNames[0]": c("registry.mtls.test"),
-    "private-registry:port": c(String(PORT)),
-    "private-registry:listenAddress": c(GATEWAY),
-    "private-registry:keyAlgorithm": c("ECDSA"),
-    "private-registry:registryImage": c("private-registry/registry:2.8.2-debian"),
-    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
-    "private-registry:pullImages": c("false"),
-    "private-registry:namePrefix": c(id),
-    "private-registry:keepDataOnDestroy": c("false"),
-    "private-registry:clientCertificates": c("true"),
-    "private-registry:clients[0].host": c(CLIENT_IPS[0]),
-    "private-registry:clients[0].privateKey": c(key, true),
-    ...(withSecond ? {
-      "private-registry:clients[1].host": c(CLIENT_IPS[1]),
-      "private-registry:clients[1].privateKey": c(key, true),
-    } : {}),
-  };
-}
-
 let samples: Samples = { host: "", clients: {} };
 
 beforeAll(async () => {
-  spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
-  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  clients.forEach((name, i) => docker("run", "-d", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i], "--add-host", `registry.mtls.test:${GATEWAY}`,
-    "-e", `AUTHORIZED_KEY=${fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim()}`, "private-registry/ssh-client-host:bookworm"));
-  CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
-  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await setAllConfigSafely(stack, config(true), true);
+  ENDPOINT = d.endpoint;
+  CERTS = `/etc/docker/certs.d/${ENDPOINT}`;
+  CLIENT_IPS = d.clients.map((c) => c.ip);
   // What other users could read while the keys travel: process lists and environments, here and on both hosts.
-  const stopSampling = startSampling(workDir, clients, true);
+  const stopSampling = startSampling(d.workDir, d.clients.map((c) => c.name), true);
   try {
-    const up = await stack.up();
-    expect(up.summary.result).toBe("succeeded");
+    const up = await d.up();
     password = up.outputs.credentials.value.admin;
     // Controls: a process with a marker in its environment and its arguments, on each machine, for a second.
     const control = "env SAMPLER_CONTROL=sampler-control-env sh -c 'sleep 1; : sampler-control-args'";
     spawnSync("sh", ["-c", control]);
-    for (const c of clients) containerSh(c, control);
+    for (const c of d.clients) c.sh(control);
   } finally {
     samples = await stopSampling();
   }
-});
-
-afterAll(async () => {
-  if (stack) {
-    try { await stack.destroy(); } catch { /* removed below */ }
-    try { await stack.workspace.removeStack(id, { force: true }); } catch { /* gone */ }
-  }
-  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-  dockerQuiet("rm", "-f", ...clients, `${id}-registry`, `${id}-nginx`, `${id}-users-writer`);
-  for (const n of [`${id}-clients`, `${id}-net`]) dockerQuiet("network", "rm", n);
-  dockerQuiet("volume", "rm", `${id}-data`, `${id}-users`);
-  fs.rmSync(workDir, { recursive: true, force: true });
 });
 
 describe("clientCertificates: mutual TLS with one certificate per client host", () => {
@@ -173,9 +118,8 @@ describe("clientCertificates: mutual TLS with one certificate per client host", 
     expect(client(1, `mkdir -p /tmp/kept && cp ${CERTS}/client.cert ${CERTS}/client.key ${CERTS}/ca.crt /tmp/kept/`).status).toBe(0);
     const before = status(1, "--cert /tmp/kept/client.cert --key /tmp/kept/client.key");
     expect(before).toMatch(/^401\n/);
-    await stack.removeConfig("private-registry:clients[1]", true);
-    const up = await stack.up();
-    expect(up.summary.result).toBe("succeeded");
+    const up = await d.up({ "clients[1]": null });
+    expect(up.result.summary.result).toBe("succeeded");
     expect(up.outputs.clientHosts.value).toEqual([`root@${CLIENT_IPS[0]}:22`]);
     // The host's own files went with it (its remove script ran).
     expect(client(1, `ls ${CERTS} 2>/dev/null; true`).out.trim()).toBe("");
@@ -187,7 +131,7 @@ describe("clientCertificates: mutual TLS with one certificate per client host", 
     // The host that stays still pulls.
     const pulled = client(0, `rm -rf /tmp/p && skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/mtls/app:1 oci:/tmp/p:x >/dev/null && cat /tmp/pd`);
     expect(pulled.out.trim()).toBe(digest);
-    const quiet = await stack.preview({ expectNoChanges: true });
+    const quiet = await d.stack.preview({ expectNoChanges: true });
     expect(Object.keys(quiet.changeSummary)).toEqual(["same"]);
   });
 });
