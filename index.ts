@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, loadSettings } from "./lib/settings";
 import { preflight } from "./lib/preflight";
 import { PrivateRegistry } from "./components/privateRegistry";
+import { argsFromSettings } from "./lib/registryArgs";
 
 // Validation runs first: bad config, and what only the Docker host and the client
 // hosts can tell (names taken, port, address, images, SSH logins), fail the run
@@ -11,7 +12,7 @@ const checked = preflight(pulumi.getProject(), pulumi.getStack(), settings, unde
 if (checked.problems.length > 0) throw new ConfigError(checked.problems);
 checked.notes.forEach((note) => pulumi.log.info(note));
 
-const registry = new PrivateRegistry("registry", settings, {}, checked.facts);
+const registry = new PrivateRegistry("registry", argsFromSettings(settings, checked.facts));
 
 export const endpoints = registry.endpoints;
 export const caCertPem = registry.caCertPem;

@@ -44,7 +44,7 @@ export class ClientCertificate extends pulumi.ComponentResource {
     this.certPem = cert.certPem;
     this.privateKeyPem = pulumi.secret(key.privateKeyPem);
     this.fingerprint = cert.certPem.apply(sha1Fingerprint);
-    this.registerOutputs({ certPem: this.certPem, fingerprint: this.fingerprint });
+    this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem, fingerprint: this.fingerprint });
   }
 }
 

@@ -1,21 +1,125 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { Settings } from "../lib/settings";
+import { ClientHostSettings, DockerEngineSettings, KeyAlgorithm } from "../lib/settings";
 import { registryEndpoints } from "../lib/endpoints";
-import { withNewline } from "../lib/pem";
 import { renderNginxConf } from "../lib/nginxConf";
+import { caCommonName, caResourceName, clientCertificateResourceName, clientIds, trustedCaGenerations } from "../lib/registryNames";
+import { osTrustHosts, osTrustWarning, trustBundle } from "../lib/trustBundle";
+import { dockerLoginCommands } from "../lib/loginCommands";
 import { CertificateAuthority } from "./certificateAuthority";
 import { ServerCertificate } from "./serverCertificate";
 import { RegistryCredentials } from "./registryCredentials";
 import { Registry, REGISTRY_SOCKET, REGISTRY_SOCKET_DIR } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
-import { ClientTrust } from "./clientTrust";
+import { ClientTrust, LocalClientArgs } from "./clientTrust";
 import { ClientCertificate } from "./clientCertificate";
 import { STACK_LABEL, HostFacts } from "../lib/preflight";
 
 /**
+ * What PrivateRegistry needs, grouped by what it makes. Every field is required
+ * unless marked optional: the component has no defaults of its own (the stack
+ * settings' defaults live in lib/settingsSchema.ts, and lib/registryArgs.ts maps
+ * validated settings to these args). Nothing here is validated again: a program
+ * that builds args by hand vouches for them as parseSettings would
+ * (docs/own-program.md says what each must be).
+ */
+export interface PrivateRegistryArgs {
+  /** Where clients reach the registry. */
+  address: {
+    /** Every IP address clients dial: each an IP SAN of the server certificate and an endpoint. */
+    ipAddresses: string[];
+    /** Every DNS name clients dial: each a DNS SAN and an endpoint. The first is the certificate's common name. */
+    dnsNames: string[];
+    /** The host port published (by nginx, or by the registry without a proxy). 443 gives endpoints without a port. */
+    port: number;
+    /** The host address the port is published on ("0.0.0.0": every one). */
+    listenAddress: string;
+  };
+  /** The stack's own root CA, and the generations of a rotation. */
+  certificateAuthority: {
+    keyAlgorithm: KeyAlgorithm;
+    /** RSA key size (ignored for ECDSA). */
+    rsaBits: number;
+    /** Generation 1's common name; later generations get " (generation N)" appended. */
+    commonName: string;
+    /** The organization of the CA and of every certificate it signs. */
+    organization: string;
+    validityDays: number;
+    /** The generation that signs the server (and client) certificates; 1 is the stack's first CA. */
+    generation: number;
+    /** Further generations clients trust too (the first and last steps of a rotation); [] otherwise. */
+    alsoTrust: number[];
+  };
+  /** The registry host's certificate, signed by the signing CA, naming every address. */
+  serverCertificate: {
+    keyAlgorithm: KeyAlgorithm;
+    rsaBits: number;
+    validityHours: number;
+    /** A `pulumi up` this close to the expiry issues a new certificate. */
+    earlyRenewalHours: number;
+  };
+  /** Basic-auth users: a generated password each, and the bcrypt htpasswd. */
+  users: {
+    /** User names; the first one's login is `dockerLoginCommand`. At least one. */
+    names: string[];
+    passwordLength: number;
+    /** bcrypt cost of the htpasswd entries (4-14): the server pays it on every request. */
+    bcryptCost: number;
+  };
+  /** The distribution registry and its data volume. */
+  registry: {
+    /** An image reference (registry:3.1.1, registry:2.8.3, ...). */
+    image: string;
+    /** Allow deleting manifests by digest (storage.delete.enabled). */
+    deleteEnabled: boolean;
+    /** Keep the data volume (the images) when the stack is destroyed. */
+    keepDataOnDestroy: boolean;
+    /** The data volume may exist already, made by someone else: use it, never delete it. */
+    adoptExistingVolume: boolean;
+  };
+  /**
+   * nginx in front, terminating TLS and checking passwords, with the registry on a
+   * unix socket and no network (the "proxy" layout). Omitted: the registry terminates
+   * TLS and checks passwords itself (the "registry" layout, docs/layouts.md). What
+   * only nginx can enforce lives here, so that it cannot be asked of the other layout.
+   */
+  proxy?: {
+    /** An nginx image reference. */
+    image: string;
+    /** Users (from users.names) who may pull but not push or delete; [] otherwise. */
+    pullOnlyUsers: string[];
+    /**
+     * Mutual TLS: each client (below) gets its own certificate from the signing CA,
+     * and nginx lets in only those. Omitted: no client certificates.
+     */
+    clientCertificates?: { validityHours: number; earlyRenewalHours: number };
+  };
+  /** The Docker clients that get the CA installed (and removed on destroy). */
+  clients: {
+    /** Hosts reached over SSH. */
+    hosts: ClientHostSettings[];
+    /** The machine running `pulumi up`, when it is a Docker client too. */
+    local?: LocalClientArgs;
+    /** Each client checks, in the same `up`, that the registry answers it over verified TLS. */
+    verify: boolean;
+  };
+  /** The Docker engine that runs the registry, and the names of what it makes there. */
+  docker: {
+    /** Prefix of every Docker object's name (network, volumes, containers) and of the OS trust-store file. */
+    namePrefix: string;
+    /** Pull the images (RemoteImage); false: they must exist on the engine already (air-gapped). */
+    pullImages: boolean;
+    /** Another engine than the local one (an explicit provider); omitted: the default provider. */
+    engine?: DockerEngineSettings;
+    /** What the pre-flight check learned of the engine (lib/preflight.ts); {} or omitted without one. */
+    facts?: HostFacts;
+  };
+}
+
+/**
  * The whole product: CA, server certificate, users, registry, TLS proxy and client trust.
- * With tlsTermination "registry" there is no proxy: the registry gets the certificate
+ * `new PrivateRegistry(name, args, opts)`: see PrivateRegistryArgs and docs/own-program.md.
+ * Without `args.proxy` (tlsTermination "registry") the registry gets the certificate
  * chain, key and htpasswd itself and publishes its own port. Everything else (the
  * volume, the network, the names, the outputs) is the same in both layouts, so that
  * switching is one `pulumi up` that replaces only containers and keeps the images.
@@ -27,7 +131,9 @@ export class PrivateRegistry extends pulumi.ComponentResource {
    * claims a registry that does not answer.
    */
   readonly endpoints: pulumi.Output<string[]>;
+  /** What clients trust: the signing CA's certificate (PEM), then those of `alsoTrust`. */
   readonly caCertPem: pulumi.Output<string>;
+  /** RFC 3339 time after which the server certificate is no longer valid. */
   readonly serverCertExpiresAt: pulumi.Output<string>;
   /** user -> password; secret. */
   readonly credentials: pulumi.Output<Record<string, string>>;
@@ -35,54 +141,53 @@ export class PrivateRegistry extends pulumi.ComponentResource {
   readonly dockerLoginCommand: pulumi.Output<string>;
   /** user -> a `docker login` line for that user. */
   readonly dockerLoginCommands: pulumi.Output<Record<string, string>>;
+  /** `user@host:port` of every client host set up, and `local`; known once every install succeeded. */
   readonly clientHosts: pulumi.Output<string[]>;
   /** The registry's and the proxy's container names (for `npm run gc`); proxy is "" when the registry terminates TLS. */
   readonly containers: pulumi.Output<{ registry: string; proxy: string }>;
 
-  /** `facts`: what the pre-flight check learned of the Docker host (lib/preflight.ts). */
-  constructor(name: string, settings: Settings, opts?: pulumi.ComponentResourceOptions, facts: HostFacts = {}) {
+  constructor(name: string, args: PrivateRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:index:PrivateRegistry", name, {}, opts);
     const parent = { parent: this };
-    const keySpec = { keyAlgorithm: settings.keyAlgorithm, rsaBits: settings.rsaBits };
+    const { address, certificateAuthority: caArgs, proxy: proxyArgs, clients } = args;
+    const clientCertificates = proxyArgs?.clientCertificates;
     const labels = [{ label: STACK_LABEL, value: `${pulumi.getProject()}/${pulumi.getStack()}` }];
 
-    // One CA per generation in use. Generation 1 keeps the name the stack's first CA always
-    // had, so existing stacks see no change; later ones are named for their generation.
-    const trusted = [settings.caGeneration, ...settings.caAlsoTrust];
-    const cas = new Map(trusted.map((generation) => [generation, new CertificateAuthority(
-      generation === 1 ? `${name}-ca` : `${name}-ca-g${generation}`, {
-        ...keySpec,
-        commonName: generation === 1 ? settings.caCommonName : `${settings.caCommonName} (generation ${generation})`,
-        organization: settings.organization,
-        validityDays: settings.caValidityDays,
-      }, parent)]));
-    const ca = cas.get(settings.caGeneration) as CertificateAuthority;
-    // What clients trust: every CA in use, the signing one first (Docker reads them all from ca.crt).
-    const trustedCaPem = pulumi.all(trusted.map((g) => (cas.get(g) as CertificateAuthority).certPem))
-      .apply((pems) => (pems.length === 1 ? pems[0] : pems.map(withNewline).join("")));
+    // One CA per generation in use (lib/registryNames.ts names them).
+    const trusted = trustedCaGenerations(caArgs.generation, caArgs.alsoTrust);
+    const cas = new Map(trusted.map((generation) => [generation, new CertificateAuthority(caResourceName(name, generation), {
+      keyAlgorithm: caArgs.keyAlgorithm,
+      rsaBits: caArgs.rsaBits,
+      commonName: caCommonName(caArgs.commonName, generation),
+      organization: caArgs.organization,
+      validityDays: caArgs.validityDays,
+    }, parent)]));
+    const ca = cas.get(caArgs.generation) as CertificateAuthority;
+    // What clients trust: every CA in use, the signing one first.
+    const trustedCaPem = pulumi.all(trusted.map((g) => (cas.get(g) as CertificateAuthority).certPem)).apply(trustBundle);
 
     const serverCert = new ServerCertificate(`${name}-server`, {
-      keyAlgorithm: settings.serverKeyAlgorithm,
-      rsaBits: settings.rsaBits,
+      keyAlgorithm: args.serverCertificate.keyAlgorithm,
+      rsaBits: args.serverCertificate.rsaBits,
       caCertPem: ca.certPem,
       caPrivateKeyPem: ca.privateKeyPem,
-      ipAddresses: settings.ipAddresses,
-      dnsNames: settings.dnsNames,
-      organization: settings.organization,
-      validityHours: settings.serverCertValidityHours,
-      earlyRenewalHours: settings.serverCertEarlyRenewalHours,
+      ipAddresses: address.ipAddresses,
+      dnsNames: address.dnsNames,
+      organization: caArgs.organization,
+      validityHours: args.serverCertificate.validityHours,
+      earlyRenewalHours: args.serverCertificate.earlyRenewalHours,
     }, parent);
 
     const users = new RegistryCredentials(`${name}-users`, {
-      users: settings.users,
-      passwordLength: settings.passwordLength,
-      bcryptCost: settings.bcryptCost,
+      users: args.users.names,
+      passwordLength: args.users.passwordLength,
+      bcryptCost: args.users.bcryptCost,
     }, parent);
 
     // Another engine than the local one: an explicit provider for every Docker resource
     // (children inherit it from the component's options). None otherwise, so that a
     // stack without dockerHost keeps the default provider and its resources their URNs.
-    const engine = settings.dockerEngine;
+    const engine = args.docker.engine;
     const dockerProvider = engine && new docker.Provider(`${name}-docker`, {
       host: engine.host,
       ...(engine.tls ? { caMaterial: engine.tls.caCert, certMaterial: engine.tls.cert, keyMaterial: engine.tls.key } : {}),
@@ -91,86 +196,62 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     }, { parent: this });
     const onEngine = dockerProvider ? { providers: [dockerProvider] } : {};
 
-    const direct = settings.tlsTermination === "registry";
+    const publish = { listenAddress: address.listenAddress, port: address.port };
     const registry = new Registry(`${name}-registry`, {
-      namePrefix: settings.namePrefix,
-      image: settings.registryImage,
-      pullImages: settings.pullImages,
-      keepDataOnDestroy: settings.keepDataOnDestroy,
-      adoptExistingVolume: settings.adoptExistingVolume,
-      deleteEnabled: settings.deleteEnabled,
-      publish: { listenAddress: settings.listenAddress, port: settings.port },
-      tls: direct ? { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd } : undefined,
+      namePrefix: args.docker.namePrefix,
+      image: args.registry.image,
+      pullImages: args.docker.pullImages,
+      keepDataOnDestroy: args.registry.keepDataOnDestroy,
+      adoptExistingVolume: args.registry.adoptExistingVolume,
+      deleteEnabled: args.registry.deleteEnabled,
+      publish,
+      tls: proxyArgs ? undefined : { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd },
       labels,
     }, { ...parent, ...onEngine });
 
     // Mutual TLS: one certificate per client host, from the signing CA.
-    const clientIds = [
-      ...settings.clients.map((c) => `${c.user}@${c.host}:${c.port}`),
-      ...(settings.localClient ? ["local"] : []),
-    ];
-    const clientCerts = new Map(!settings.clientCertificates ? [] : clientIds.map((clientId) => [clientId, new ClientCertificate(
-      clientId === "local" ? `${name}-client-local` : `${name}-client-${clientId.replace(/^.*@/, "").replace(/:(\d+)$/, "-$1")}`, {
+    const clientCerts = new Map(!clientCertificates ? [] : clientIds(clients.hosts, clients.local !== undefined).map((clientId) => [
+      clientId, new ClientCertificate(clientCertificateResourceName(name, clientId), {
         clientId,
-        organization: settings.organization,
+        organization: caArgs.organization,
         caCertPem: ca.certPem,
         caPrivateKeyPem: ca.privateKeyPem,
-        validityHours: settings.serverCertValidityHours,
-        earlyRenewalHours: settings.serverCertEarlyRenewalHours,
+        validityHours: clientCertificates.validityHours,
+        earlyRenewalHours: clientCertificates.earlyRenewalHours,
       }, parent)]));
-    const nginxConfInput = {
-      serverNames: [...settings.dnsNames, ...settings.ipAddresses],
-      upstream: `unix:${REGISTRY_SOCKET}`,
-      listenPort: PROXY_CONTAINER_PORT,
-      certificatePath: PROXY_PATHS.certificateChain,
-      privateKeyPath: PROXY_PATHS.privateKey,
-      usersDirectory: PROXY_PATHS.usersDirectory,
-    };
-    const nginxConf: pulumi.Input<string> = !settings.clientCertificates
-      ? renderNginxConf(nginxConfInput)
-      : pulumi.all([...clientCerts.values()].map((c) => c.fingerprint)).apply((allowedFingerprints) =>
-        renderNginxConf({ ...nginxConfInput, clientCertificates: { caPath: PROXY_PATHS.clientCa, allowedFingerprints } }));
 
-    const proxy = direct ? undefined : new TlsProxy(`${name}-proxy`, {
-      namePrefix: settings.namePrefix,
-      image: settings.nginxImage,
-      pullImages: settings.pullImages,
+    const proxy = proxyArgs && new TlsProxy(`${name}-proxy`, {
+      namePrefix: args.docker.namePrefix,
+      image: proxyArgs.image,
+      pullImages: args.docker.pullImages,
       networkName: registry.networkName,
-      publish: { listenAddress: settings.listenAddress, port: settings.port },
+      publish,
       registrySocket: { volumeName: registry.socketVolumeName as pulumi.Output<string>, directory: REGISTRY_SOCKET_DIR },
-      nginxConf,
+      nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined),
       certificateChainPem: serverCert.chainPem,
       privateKeyPem: serverCert.privateKeyPem,
       htpasswd: users.htpasswd,
-      pushUsers: settings.users.filter((user) => !settings.pullOnlyUsers.includes(user)),
-      rerunOf: facts.usersWriterRerunOf,
+      pushUsers: args.users.names.filter((user) => !proxyArgs.pullOnlyUsers.includes(user)),
+      rerunOf: args.docker.facts?.usersWriterRerunOf,
       // Client certificates from the CAs clients trust (a rotation keeps both valid).
-      clientCaPem: settings.clientCertificates ? trustedCaPem : undefined,
+      clientCaPem: clientCertificates ? trustedCaPem : undefined,
       labels,
     }, { parent: this, dependsOn: [registry], ...onEngine });
 
-    const endpoints = registryEndpoints(settings.ipAddresses, settings.dnsNames, settings.port);
+    const endpoints = registryEndpoints(address.ipAddresses, address.dnsNames, address.port);
     // What clients dial, once it answers (healthy): the proxy, or the registry itself.
     const servingContainer = proxy ? proxy.containerName : registry.containerName;
     this.endpoints = servingContainer.apply(() => endpoints);
-    const osTrustHosts = [
-      ...settings.clients.filter((c) => c.trustOs).map((c) => c.host),
-      ...(settings.localClient && settings.localClientTrustOs ? ["this machine"] : []),
-    ];
-    if (osTrustHosts.length > 0) {
-      // The tls provider cannot give the CA name constraints or a path length, so say what trustOs means.
-      pulumi.log.warn(`trustOs: every program on ${osTrustHosts.join(", ")} will trust any certificate this stack's CA signs, ` +
-        "for any name (the CA carries no name constraints: Pulumi's tls provider cannot add them). " +
-        "Guard the stack's state and passphrase like that trust store, or set trustOs to false (Docker needs only certs.d).", this);
-    }
+    const warning = osTrustWarning(osTrustHosts(clients.hosts, clients.local));
+    if (warning) pulumi.log.warn(warning, this);
     const trust = new ClientTrust(`${name}-trust`, {
       caCertPem: trustedCaPem,
       endpoints,
-      clients: settings.clients,
-      local: settings.localClient ? { sudo: settings.localClientSudo, trustOs: settings.localClientTrustOs } : undefined,
-      anchorName: settings.namePrefix,
-      verify: settings.verifyFromClients,
-      clientCertificates: settings.clientCertificates ? clientCerts : undefined,
+      clients: clients.hosts,
+      local: clients.local,
+      anchorName: args.docker.namePrefix,
+      verify: clients.verify,
+      clientCertificates: clientCertificates ? clientCerts : undefined,
       serving: proxy ?? registry,
     }, parent);
 
@@ -178,9 +259,9 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     this.serverCertExpiresAt = serverCert.expiresAt;
     this.credentials = users.passwords;
     const stack = pulumi.getStack();
-    this.dockerLoginCommands = this.endpoints.apply((e) =>
-      Object.fromEntries(settings.users.map((user) => [user, dockerLoginCommand(stack, e[0], user)])));
-    this.dockerLoginCommand = this.dockerLoginCommands.apply((lines) => lines[settings.users[0]]);
+    const userNames = args.users.names;
+    this.dockerLoginCommands = this.endpoints.apply((e) => dockerLoginCommands(stack, e[0], userNames));
+    this.dockerLoginCommand = this.dockerLoginCommands.apply((lines) => lines[userNames[0]]);
     this.clientHosts = trust.hosts;
     this.containers = pulumi.all([registry.containerName, proxy ? proxy.containerName : ""]).apply(([r, p]) => ({ registry: r, proxy: p }));
     this.registerOutputs({
@@ -197,9 +278,20 @@ export class PrivateRegistry extends pulumi.ComponentResource {
 }
 
 /**
- * A login, run in the project folder, that keeps the password off the command line
- * and out of shell history: `npm run pulumi` reaches the stack's backend with its passphrase.
+ * nginx's config: every address as a server name, the registry's socket upstream and,
+ * with client certificates, the CA and the certificates' fingerprints it lets in.
  */
-export function dockerLoginCommand(stack: string, endpoint: string, user: string): string {
-  return `npm run --silent pulumi -- stack output --stack ${stack} --show-secrets --json credentials | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[process.argv[1]])' ${user} | docker login ${endpoint} --username ${user} --password-stdin`;
+function nginxConf(address: PrivateRegistryArgs["address"], clientCertificates?: ClientCertificate[]): pulumi.Input<string> {
+  const input = {
+    serverNames: [...address.dnsNames, ...address.ipAddresses],
+    upstream: `unix:${REGISTRY_SOCKET}`,
+    listenPort: PROXY_CONTAINER_PORT,
+    certificatePath: PROXY_PATHS.certificateChain,
+    privateKeyPath: PROXY_PATHS.privateKey,
+    usersDirectory: PROXY_PATHS.usersDirectory,
+  };
+  return !clientCertificates
+    ? renderNginxConf(input)
+    : pulumi.all(clientCertificates.map((c) => c.fingerprint)).apply((allowedFingerprints) =>
+      renderNginxConf({ ...input, clientCertificates: { caPath: PROXY_PATHS.clientCa, allowedFingerprints } }));
 }

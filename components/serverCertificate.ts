@@ -52,6 +52,6 @@ export class ServerCertificate extends pulumi.ComponentResource {
     this.chainPem = pulumi.interpolate`${cert.certPem.apply(withNewline)}${pulumi.output(args.caCertPem).apply(withNewline)}`;
     this.privateKeyPem = pulumi.secret(key.privateKeyPem);
     this.expiresAt = cert.validityEndTime;
-    this.registerOutputs({ certPem: this.certPem, chainPem: this.chainPem, expiresAt: this.expiresAt });
+    this.registerOutputs({ certPem: this.certPem, chainPem: this.chainPem, privateKeyPem: this.privateKeyPem, expiresAt: this.expiresAt });
   }
 }

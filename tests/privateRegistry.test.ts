@@ -15,6 +15,7 @@ const yaml = require("js-yaml") as { load(text: string): any };
 const recorded = recordResources();
 // Imported after the mocks are set, as Pulumi's testing guide requires.
 import { PrivateRegistry } from "../components/privateRegistry";
+import { argsFromSettings } from "../lib/registryArgs";
 
 const TEST_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 
@@ -60,7 +61,7 @@ function recordProps(into: Map<string, Record<string, any>>): pulumi.ResourceTra
 async function deploy(name: string, settings: Settings): Promise<Deployment> {
   const options = new Map<string, pulumi.CustomResourceOptions>();
   const props = new Map<string, Record<string, any>>();
-  const registry = new PrivateRegistry(name, settings, { transformations: [recordOptions(options), recordProps(props)] });
+  const registry = new PrivateRegistry(name, argsFromSettings(settings), { transformations: [recordOptions(options), recordProps(props)] });
   // The proxy is the last resource to be registered; its inputs depend on all the others.
   // Without a proxy the registry container is, for the same reason.
   const last = settings.tlsTermination === "registry" ? `${name}-registry-container` : `${name}-proxy-container`;
