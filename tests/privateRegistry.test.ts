@@ -13,6 +13,16 @@ import { renderRegistryConfig, REGISTRY_TLS12_CIPHER_SUITES, htpasswdDigestLine 
 const yaml = require("js-yaml") as { load(text: string): any };
 
 const recorded = recordResources();
+// What every component registers as its outputs, by component (see "registered outputs" below).
+const registeredOutputs = new Map<pulumi.ComponentResource, Record<string, unknown>>();
+type WithRegisterOutputs = { registerOutputs(outputs: Record<string, unknown>): void };
+const componentPrototype = pulumi.ComponentResource.prototype as unknown as WithRegisterOutputs;
+const registerOutputs = componentPrototype.registerOutputs;
+componentPrototype.registerOutputs = function (this: pulumi.ComponentResource, outputs: Record<string, unknown>) {
+  // The first call counts (the SDK ignores later ones, such as its own after the constructor).
+  if (!registeredOutputs.has(this)) registeredOutputs.set(this, outputs);
+  return registerOutputs.call(this, outputs);
+};
 // Imported after the mocks are set, as Pulumi's testing guide requires.
 import { PrivateRegistry } from "../components/privateRegistry";
 import { argsFromSettings } from "../lib/registryArgs";
@@ -566,5 +576,59 @@ describe("dockerHost: the Docker resources on another engine", () => {
   test("outputs have the same shape as on the local engine", async () => {
     expect(await valueOf(remote.registry.endpoints)).toEqual(["198.51.100.7:5443", "registry.example.com:5443"]);
     expect(await valueOf(remote.registry.containers)).toEqual({ registry: "reg-far-registry", proxy: "reg-far-nginx" });
+  });
+});
+
+describe("registered outputs", () => {
+  // Client certificates need a real certificate for their fingerprints.
+  const CERT = `-----BEGIN CERTIFICATE-----
+MIIBezCCASGgAwIBAgIUOr2JxXwsYRfQq43xWAaHg0fy49YwCgYIKoZIzj0EAwIw
+EzERMA8GA1UEAwwIc25hcHNob3QwHhcNMjYxMjAyMTA0MjI3WhcNMzYxMTI5MTA0
+MjI3WjATMREwDwYDVQQDDAhzbmFwc2hvdDBZMBMGByqGSM49AgEGCCqGSM49AwEH
+A0IABGZw70NM6M6OzhumyQIzi/ETriKqZbcu2ZhsIwcJoiK+/kgxie+7kprH78tx
+obABeh6pDUXXIfhA/09C4M/M6sujUzBRMB0GA1UdDgQWBBRc187mNdpwGd7YQcZK
+5StEa+uIvjAfBgNVHSMEGDAWgBRc187mNdpwGd7YQcZK5StEa+uIvjAPBgNVHRMB
+Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQD+WLCs1YiV/wxHRXMP/IC0vVda
+f0u82/kuwo2RtL9VcwIgA2c+AxSBGitkfw6QdAb7fJNGyTwRMCDXSe0xj5kg0Xs=
+-----END CERTIFICATE-----
+`;
+  const monitor = pulumi.runtime.getMonitor() as unknown as { mocks: { newResource: (args: pulumi.runtime.MockResourceArgs) => any } };
+  const newResource = monitor.mocks.newResource.bind(monitor.mocks);
+  monitor.mocks.newResource = (args) => {
+    const result = newResource(args);
+    return /^outs-client-.*-cert$/.test(args.name) ? { ...result, state: { ...result.state, certPem: CERT } } : result;
+  };
+
+  /** A component's public properties: its own fields less the SDK's (`urn`, `__...`). */
+  const publicProperties = (c: pulumi.ComponentResource) =>
+    Object.fromEntries(Object.entries(c).filter(([k]) => k !== "urn" && !k.startsWith("__")));
+  const componentsOf = (prefix: string) => [...registeredOutputs.keys()]
+    .filter((c) => (c as unknown as { __name: string }).__name.startsWith(prefix));
+
+  test.each([
+    ["every component of both layouts, with mutual TLS, a CA rotation and another engine", "outs-", {
+      clientCertificates: "true", caGeneration: "2", caAlsoTrust: "[1]", dockerHost: "ssh://deploy@registry.example.com",
+    }],
+    ["the registry layout", "outsd-", { tlsTermination: "registry" }],
+  ])("%s: each registers exactly its public readonly properties", async (_what, prefix, overrides) => {
+    const name = prefix.slice(0, -1);
+    await deploy(name, labSettings(overrides));
+    const components = componentsOf(prefix);
+    const kinds = new Set(components.map((c) => c.constructor.name));
+    expect([...kinds].sort()).toEqual(prefix === "outs-"
+      ? ["CertificateAuthority", "ClientCertificate", "ClientTrust", "Registry", "RegistryCredentials", "ServerCertificate", "TlsProxy"]
+      : ["CertificateAuthority", "ClientTrust", "Registry", "RegistryCredentials", "ServerCertificate"]);
+    for (const component of [...components]) {
+      const outputs = registeredOutputs.get(component) as Record<string, unknown>;
+      const properties = publicProperties(component);
+      expect({ [component.constructor.name]: Object.keys(outputs).sort() }).toEqual({ [component.constructor.name]: Object.keys(properties).sort() });
+      for (const [key, value] of Object.entries(properties)) expect(outputs[key]).toBe(value);
+    }
+    // PrivateRegistry itself is registered from the top.
+    const top = [...registeredOutputs.keys()].find((c) => (c as unknown as { __name: string }).__name === name) as pulumi.ComponentResource;
+    expect(Object.keys(registeredOutputs.get(top) as object).sort()).toEqual(Object.keys(publicProperties(top)).sort());
+    expect(Object.keys(publicProperties(top)).sort()).toEqual([
+      "caCertPem", "clientHosts", "containers", "credentials", "dockerLoginCommand", "dockerLoginCommands", "endpoints", "serverCertExpiresAt",
+    ]);
   });
 });
