@@ -4,20 +4,17 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { scratchPulumiEnv, writeProjectShell } from "./helpers/deployment";
 
-const projectDir = path.join(__dirname, "..");
-const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "engine-test-state-"));
-const env = {
-  ...process.env,
-  PULUMI_BACKEND_URL: `file://${stateDir}`,
-  PULUMI_CONFIG_PASSPHRASE: "engine-test-only",
-  PULUMI_SKIP_UPDATE_CHECK: "true",
-  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-  PULUMI_HOME: path.join(stateDir, "home"),
-};
+// Stacks in a scratch copy of the project (its Pulumi.yaml, this program), so that no
+// stack file is written beside the real Pulumi.yaml.
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "engine-test-"));
+const shellDir = path.join(workDir, "project");
+writeProjectShell(shellDir);
+const env = { ...process.env, ...scratchPulumiEnv(path.join(workDir, "state")), PULUMI_HOME: path.join(workDir, "home") };
 
 function pulumi(args: string[], input?: string) {
-  const result = spawnSync("pulumi", ["--non-interactive", ...args], { cwd: projectDir, env, input, encoding: "utf8", timeout: 120_000 });
+  const result = spawnSync("pulumi", ["--non-interactive", ...args], { cwd: shellDir, env, input, encoding: "utf8", timeout: 120_000 });
   if (result.error) throw result.error;
   return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
 }
@@ -25,20 +22,18 @@ function pulumi(args: string[], input?: string) {
 let stackCount = 0;
 function previewWith(config: [string, string, boolean?][]): { status: number | null; output: string } {
   const stack = `engine-test-${process.pid}-${++stackCount}`;
-  // Stack settings in a scratch file, not beside Pulumi.yaml.
-  const configFile = ["--config-file", path.join(stateDir, `${stack}.yaml`)];
   const init = pulumi(["stack", "init", stack]);
   expect(init.output).toContain("Created stack");
   for (const [key, value, secret] of config) {
-    const args = ["config", "set", "--stack", stack, "--path", `private-registry:${key}`, value, ...(secret ? ["--secret"] : []), ...configFile];
+    const args = ["config", "set", "--stack", stack, "--path", `private-registry:${key}`, value, ...(secret ? ["--secret"] : [])];
     expect(pulumi(args).status).toBe(0);
   }
-  const result = pulumi(["preview", "--stack", stack, ...configFile]);
+  const result = pulumi(["preview", "--stack", stack]);
   pulumi(["stack", "rm", "--yes", "--force", "--stack", stack]);
   return result;
 }
 
-afterAll(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+afterAll(() => fs.rmSync(workDir, { recursive: true, force: true }));
 
 describe("pulumi preview with bad configuration (real engine)", () => {
   test.each([

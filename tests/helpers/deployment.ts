@@ -18,12 +18,16 @@
 // program installed, an HTTPS helper that verifies with the deployed CA, and a
 // teardown that destroys what is left and fails the suite if `destroy` left any
 // container, network or volume of the stack behind (beyond what the test declared).
+// For the suites that need more: another machine's engine (spec.remoteEngine: a TLS
+// listener in front of this one), an sshd published on loopback (ClientSpec.loopbackSsh),
+// the engine restarted as by a crash or a boot (restartEngine, clientsBack), the
+// project's npm scripts run against the stack (npmRun), and stacks dropped (dropStack).
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
 import * as path from "path";
-import { execFileSync, spawnSync } from "child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import { ConfigMap, EngineEvent, LocalWorkspace, OutputMap, PreviewResult, Stack, UpResult } from "@pulumi/pulumi/automation";
 import { localImages } from "../../lib/localImages";
 import { containerSh, docker, dockerQuiet, planRecorder, Plan, ShResult, waitForSsh } from "./e2e";
@@ -47,6 +51,8 @@ export interface ClientSpec {
   restartAlways?: boolean;
   /** false: a registry client only (sleep, no sshd), not in the stack's `clients`. */
   ssh?: boolean;
+  /** Also publish its sshd on this machine's loopback (127.0.0.1, a port Docker picks): Client.loopbackPort. */
+  loopbackSsh?: boolean;
 }
 
 export interface DeploymentSpec {
@@ -71,6 +77,13 @@ export interface DeploymentSpec {
   survivesDestroy?: string[];
   /** Called after the clients start and before the stack is created (e.g. to make a volume to adopt). */
   beforeStack?: (d: Deployment) => void | Promise<void>;
+  /**
+   * Deploy to this machine's engine as to another machine's: behind a TLS listener that
+   * demands a client certificate (socat on 127.0.0.1, a port of its own), with dockerHost
+   * tcp://127.0.0.1:PORT and the client TLS material (secrets) in the base config. See
+   * Deployment.engine.
+   */
+  remoteEngine?: boolean;
 }
 
 export interface UpOutcome {
@@ -95,6 +108,8 @@ export interface Client {
   pull(repo: string, endpoint?: string): string;
   /** Every path under /etc/docker/certs.d with its SHA-256 prefix: the host's side, file for file. */
   certsD(): string;
+  /** With ClientSpec.loopbackSsh: the port on 127.0.0.1 where its sshd is published. */
+  loopbackPort?: number;
 }
 
 export interface HttpsAnswer {
@@ -115,6 +130,9 @@ export class Deployment {
   port = 0;
   readonly extraGateways: string[] = [];
   readonly clients: Client[] = [];
+  /** With spec.remoteEngine: the TLS listener in front of this machine's engine. */
+  engine?: RemoteEngine;
+  private engineRestarted = false;
   stack!: Stack;
   /** The first `up`'s outcome (when spec.up is not false). */
   first!: UpOutcome;
@@ -130,12 +148,7 @@ export class Deployment {
     this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), `${spec.tag}-deployment-`));
     this.shellDir = path.join(this.workDir, "project");
     this.sshKeyFile = path.join(this.workDir, "id_ed25519");
-    this.env = {
-      PULUMI_BACKEND_URL: `file://${path.join(this.workDir, "state")}`,
-      PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    };
+    this.env = scratchPulumiEnv(path.join(this.workDir, "state"));
   }
 
   /** host:port of the gateway (the address in ipAddresses[0]). */
@@ -180,6 +193,7 @@ export class Deployment {
       base[`clients[${i}].privateKey`] = { secret: key };
       i++;
     }
+    if (this.engine) Object.assign(base, this.engine.config());
     return base;
   }
 
@@ -204,12 +218,12 @@ export class Deployment {
     if (r.status !== 0) throw new Error(`pulumi config set --secret ${key} failed: ${r.stderr}`);
   }
 
-  /** `pulumi up` (after applying `patch`): fails the test unless it succeeds. */
-  async up(patch: ConfigPatch = {}, stack: Stack = this.stack): Promise<UpOutcome> {
+  /** `pulumi up` (after applying `patch`): fails the test unless it succeeds. `options.replace`: URNs to replace. */
+  async up(patch: ConfigPatch = {}, stack: Stack = this.stack, options: { replace?: string[] } = {}): Promise<UpOutcome> {
     await this.setConfig(patch, stack);
     const recorder = planRecorder();
     let output = "";
-    const result = await stack.up({ onOutput: (o) => { output += o; }, onEvent: recorder.onEvent });
+    const result = await stack.up({ ...options, onOutput: (o) => { output += o; }, onEvent: recorder.onEvent });
     expect(result.summary.result).toBe("succeeded");
     if (stack === this.stack) {
       this.outputs = result.outputs;
@@ -268,11 +282,90 @@ export class Deployment {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
+  /**
+   * `npm run SCRIPT -- ARGS` as a user runs it (deploy, gc, pulumi), with this deployment's
+   * backend and passphrase. The scripts read the stack's config beside the real Pulumi.yaml,
+   * so the stack's file is copied there for the time of the call only (what the script
+   * changed in it is copied back), and removed again whatever happens.
+   */
+  npmRun(script: string, args: string[], o: { stack?: Stack; timeout?: number } = {}): { status: number | null; stdout: string; stderr: string } {
+    const file = `Pulumi.${(o.stack ?? this.stack).name}.yaml`;
+    const inShell = path.join(this.shellDir, file);
+    const inProject = path.join(PROJECT_DIR, file);
+    if (fs.existsSync(inProject)) throw new Error(`${inProject} exists: not this deployment's to overwrite`);
+    fs.copyFileSync(inShell, inProject);
+    try {
+      const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], {
+        cwd: PROJECT_DIR, env: { ...process.env, ...this.env }, encoding: "utf8", timeout: o.timeout ?? 600_000,
+      });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    } finally {
+      if (fs.existsSync(inProject)) {
+        fs.copyFileSync(inProject, inShell);
+        fs.rmSync(inProject);
+      }
+    }
+  }
+
+  /** Removes a stack made with otherStack (`stack rm --force`) and forgets it: the teardown no longer destroys it. */
+  async dropStack(stack: Stack): Promise<void> {
+    await stack.workspace.removeStack(stack.name, { force: true });
+    const i = this.stacks.indexOf(stack);
+    if (i >= 0) this.stacks.splice(i, 1);
+  }
+
+  /**
+   * This machine's Docker engine stopped as by a crash or a power cut (SIGKILL of dockerd, its
+   * containerd and every container's shim at once) or by a shutdown (SIGTERM to dockerd), then
+   * started again as a boot would (scripts/ensure-docker-engine.sh, nothing else run). Fails
+   * the test unless the engine starts again; returns when it was stopped (Date.now()). The
+   * teardown makes sure the engine runs whatever happened.
+   */
+  async restartEngine(signal: "SIGKILL" | "SIGTERM"): Promise<number> {
+    const pidOf = (file: string) => Number((fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "").trim()) || 0;
+    const alive = (pid: number) => pid > 0 && fs.existsSync(`/proc/${pid}`) && !/^\d+ \(\S+\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+    const dockerd = pidOf("/var/run/docker.pid");
+    if (dockerd === 0) throw new Error("no /var/run/docker.pid: not an engine this machine started by hand");
+    this.engineRestarted = true;
+    const stoppedAt = Date.now();
+    let stopFailed: Error | undefined;
+    try {
+      if (signal === "SIGKILL") {
+        const shims = spawnSync("pgrep", ["-f", "containerd-shim"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
+        for (const pid of [dockerd, pidOf("/var/run/docker/containerd/containerd.pid"), ...shims].filter((p) => p > 0)) {
+          try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+        }
+      } else {
+        process.kill(dockerd, "SIGTERM");
+      }
+      while (alive(dockerd)) {
+        if (Date.now() - stoppedAt > 60_000) throw new Error(`dockerd did not stop after ${signal}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } catch (e) {
+      stopFailed = e as Error;
+    }
+    const start = ensureDockerEngine();
+    if (stopFailed) throw stopFailed;
+    expect({ engineStart: start.status, log: start.status === 0 ? "" : start.stderr }).toEqual({ engineStart: 0, log: "" });
+    return stoppedAt;
+  }
+
+  /** Waits until every client host answers `docker exec` again (restart-always hosts come back with the engine); with `ssh`, until its sshd takes the key too. */
+  async clientsBack(o: { ssh?: boolean; limitMs?: number } = {}): Promise<void> {
+    for (const [i, c] of this.clients.entries()) {
+      for (const until = Date.now() + (o.limitMs ?? 30_000); containerSh(c.name, "true").status !== 0; await new Promise((r) => setTimeout(r, 200))) {
+        if (Date.now() > until) throw new Error(`client ${c.name} did not come back`);
+      }
+      if (o.ssh && this.spec.clients?.[i]?.ssh !== false) waitForSsh(this.sshKeyFile, c.user, c.ip);
+    }
+  }
+
   /** GET over HTTPS, verifying the server with the deployed CA (or `ca`). */
-  https(pathName: string, o: { auth?: string; host?: string; port?: number; ca?: string; servername?: string } = {}): Promise<HttpsAnswer> {
+  https(pathName: string, o: { auth?: string; host?: string; port?: number; ca?: string; servername?: string; timeoutMs?: number } = {}): Promise<HttpsAnswer> {
     return new Promise((resolve, reject) => {
       const req = https.get({
-        host: o.host ?? this.gateway, port: o.port ?? this.port, path: pathName, ca: o.ca ?? this.caPem, agent: false, timeout: 10_000,
+        host: o.host ?? this.gateway, port: o.port ?? this.port, path: pathName, ca: o.ca ?? this.caPem, agent: false, timeout: o.timeoutMs ?? 10_000,
         servername: o.servername,
         headers: o.auth ? { Authorization: `Basic ${Buffer.from(o.auth).toString("base64")}` } : {},
       }, (res) => {
@@ -281,7 +374,7 @@ export class Deployment {
         res.on("data", (chunk) => { body += chunk; });
         res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       });
-      req.on("timeout", () => req.destroy(new Error(`GET ${pathName}: no answer in 10 s`)));
+      req.on("timeout", () => req.destroy(new Error(`GET ${pathName}: no answer in ${(o.timeoutMs ?? 10_000) / 1000} s`)));
       req.on("error", reject);
     });
   }
@@ -291,7 +384,6 @@ export class Deployment {
   async setUp(): Promise<void> {
     removeLeftovers(new RegExp(`^${this.spec.tag}[0-9]+-`));
     withoutHostsLine(this.spec.tag);
-    fs.mkdirSync(path.join(this.workDir, "state"));
     writeProjectShell(this.shellDir);
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", this.sshKeyFile]);
     this.port = freePort();
@@ -309,6 +401,7 @@ export class Deployment {
     if (this.spec.hostsLine && this.spec.dnsName) {
       fs.appendFileSync("/etc/hosts", `${this.gateway} ${this.spec.dnsName} # private-registry test ${this.spec.tag}\n`);
     }
+    if (this.spec.remoteEngine) this.engine = await RemoteEngine.start(this.id, this.workDir, this.gateway);
     this.startClients();
     await this.spec.beforeStack?.(this);
     this.stack = await LocalWorkspace.createStack({ stackName: this.id, workDir: this.shellDir }, { envVars: this.env });
@@ -327,11 +420,13 @@ export class Deployment {
       const user = c.user ?? "root";
       docker("run", "-d", "--name", name, "--network", this.names("clients"), "--ip", ip,
         ...(c.restartAlways ? ["--restart", "always"] : []),
+        ...(c.loopbackSsh ? ["-p", "127.0.0.1::22"] : []),
         ...hostNames.flatMap((h) => ["--add-host", `${h}:${this.gateway}`]),
         "--label", `private-registry-test=${this.spec.tag}`,
         ...(c.ssh === false ? ["--entrypoint", "sleep", IMAGES["ssh-client-host"], "infinity"]
           : ["-e", `AUTHORIZED_KEY=${publicKey}`, ...(user !== "root" ? ["-e", `SSH_USER=${user}`] : []), IMAGES["ssh-client-host"]]));
       this.clients.push(this.client(name, ip, user));
+      if (c.loopbackSsh) this.clients[i].loopbackPort = Number(docker("port", name, "22").split("\n")[0].split(":").pop());
     });
     (this.spec.clients ?? []).forEach((c, i) => {
       if (c.ssh !== false) waitForSsh(this.sshKeyFile, this.clients[i].user, this.clients[i].ip);
@@ -373,6 +468,8 @@ export class Deployment {
 
   async tearDown(): Promise<void> {
     const problems: string[] = [];
+    // After restartEngine: whatever happened, the engine runs again (the destroy needs it).
+    if (this.engineRestarted && ensureDockerEngine().status !== 0) problems.push("the Docker engine does not start again");
     for (const stack of this.stacks.reverse()) {
       const wasDestroyed = stack === this.stack && this.destroyed;
       if (!wasDestroyed) {
@@ -384,6 +481,7 @@ export class Deployment {
       }
       await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
     }
+    this.engine?.stop();
     // Only a clean destroy is judged: after a failed one the suite has already failed.
     const allowed = new Set((this.spec.survivesDestroy ?? []).map((s) => this.names(s)));
     const left = this.existing().filter((n) => !allowed.has(n));
@@ -400,6 +498,9 @@ export class Deployment {
  * beforeAll (the first `up` included unless spec.up is false), torn down in afterAll.
  */
 export function deployment(spec: DeploymentSpec): Deployment {
+  if (process.env.PRIVATE_REGISTRY_FAST_PROJECT) {
+    throw new Error(`${expect.getState().testPath}: this suite deploys for real; list it in REAL_SUITES in jest.config.js`);
+  }
   const d = new Deployment(spec);
   beforeAll(() => d.setUp(), 900_000);
   afterAll(() => d.tearDown(), 900_000);
@@ -459,4 +560,108 @@ function canBind(port: number): boolean {
   const r = spawnSync(process.execPath, ["-e",
     `const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(${port},"0.0.0.0",()=>s.close(()=>process.exit(0)))`]);
   return r.status === 0;
+}
+
+/** Runs scripts/ensure-docker-engine.sh: starts this machine's engine unless it answers. */
+function ensureDockerEngine(): { status: number | null; stderr: string } {
+  const r = spawnSync("bash", [path.join(PROJECT_DIR, "scripts/ensure-docker-engine.sh")], { encoding: "utf8" });
+  return { status: r.status, stderr: r.stderr };
+}
+
+/**
+ * This machine's Docker engine behind a TLS listener that demands a client certificate
+ * (socat on 127.0.0.1 in front of /var/run/docker.sock), as another machine's engine would
+ * be: its own CA, a server certificate for 127.0.0.1 and the network's gateway, a client
+ * certificate it signs, and a client certificate from another CA that it must refuse.
+ */
+export class RemoteEngine {
+  readonly pkiDir: string;
+  readonly logFile: string;
+  port = 0;
+  private socat?: ChildProcess;
+
+  private constructor(workDir: string) {
+    this.pkiDir = path.join(workDir, "engine-pki");
+    this.logFile = path.join(workDir, "socat.log");
+  }
+
+  /** The dockerHost: tcp://127.0.0.1:PORT. */
+  get host(): string {
+    return `tcp://127.0.0.1:${this.port}`;
+  }
+
+  /** A file of its PKI: engine-ca.pem, engine-server.pem/.key, engine-client.pem/.key, other-ca.pem, other-client.pem/.key. */
+  pem(file: string): string {
+    return fs.readFileSync(path.join(this.pkiDir, file), "utf8");
+  }
+
+  /** dockerHost and the client TLS material (secrets) with `client`'s certificate. */
+  config(client = "engine-client"): ConfigPatch {
+    return {
+      dockerHost: this.host,
+      dockerTlsCaCert: { secret: this.pem("engine-ca.pem") },
+      dockerTlsCert: { secret: this.pem(`${client}.pem`) },
+      dockerTlsKey: { secret: this.pem(`${client}.key`) },
+    };
+  }
+
+  /** Connections the listener accepted so far (its -d -d log). */
+  acceptedConnections(): number {
+    return (fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, "utf8").match(/accepting connection from/g) ?? [] : []).length;
+  }
+
+  static async start(id: string, workDir: string, gateway: string): Promise<RemoteEngine> {
+    execFileSync(path.join(PROJECT_DIR, "scripts/ensure-debian-packages.sh"), ["socat=socat", "openssl=openssl"], { stdio: "inherit" });
+    const e = new RemoteEngine(workDir);
+    fs.mkdirSync(e.pkiDir);
+    const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: e.pkiDir, stdio: ["ignore", "ignore", "pipe"] });
+    // EC P-256 (fast); two days.
+    const makeCa = (name: string) => openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+      "-subj", `/CN=${id} ${name}`, "-keyout", `${name}.key`, "-out", `${name}.pem`,
+      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign");
+    const makeCert = (name: string, ca: string, ext: string) => {
+      openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-subj", `/CN=${id} ${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
+      fs.writeFileSync(path.join(e.pkiDir, `${name}.ext`), ext);
+      openssl("x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial",
+        "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
+    };
+    makeCa("engine-ca");
+    makeCert("engine-server", "engine-ca", `subjectAltName=IP:127.0.0.1,IP:${gateway}\nextendedKeyUsage=serverAuth\n`);
+    makeCert("engine-client", "engine-ca", "extendedKeyUsage=clientAuth\n");
+    makeCa("other-ca");
+    makeCert("other-client", "other-ca", "extendedKeyUsage=clientAuth\n");
+    e.port = freePort();
+    const log = fs.openSync(e.logFile, "w");
+    e.socat = spawn("socat", ["-d", "-d",
+      `OPENSSL-LISTEN:${e.port},bind=127.0.0.1,reuseaddr,fork,cert=${e.pkiDir}/engine-server.pem,key=${e.pkiDir}/engine-server.key,cafile=${e.pkiDir}/engine-ca.pem,verify=1`,
+      "UNIX-CONNECT:/var/run/docker.sock"], { stdio: ["ignore", "ignore", log] });
+    fs.closeSync(log);
+    const listening = () => /listening on/.test(fs.readFileSync(e.logFile, "utf8"));
+    for (let i = 0; i < 50 && !listening(); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!listening()) {
+      e.stop();
+      throw new Error(`socat does not listen on 127.0.0.1:${e.port}: ${fs.readFileSync(e.logFile, "utf8")}`);
+    }
+    return e;
+  }
+
+  stop(): void {
+    this.socat?.kill();
+    this.socat = undefined;
+  }
+}
+
+/**
+ * The environment of a Pulumi run of its own: a file backend in `stateDir` (created), a
+ * random passphrase, no update check, no plugin downloads (the plugins are installed).
+ */
+export function scratchPulumiEnv(stateDir: string): Record<string, string> {
+  fs.mkdirSync(stateDir, { recursive: true });
+  return {
+    PULUMI_BACKEND_URL: `file://${stateDir}`,
+    PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+  };
 }
