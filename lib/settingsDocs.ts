@@ -9,7 +9,7 @@ export const TABLE_END = "<!-- settings-table:end -->";
 export const REGENERATE = "run npm run docs:settings";
 
 /** The default as the table shows it: text as is (`""` when empty), anything else as JSON. */
-function defaultCell(decl: SettingDeclaration): string {
+export function defaultCell(decl: SettingDeclaration): string {
   if (decl.docDefault !== undefined) return decl.docDefault;
   const value = decl.default;
   return `\`${typeof value === "string" && value !== "" ? value : JSON.stringify(value)}\``;

@@ -6,7 +6,7 @@ import * as path from "path";
 import { ConfigError, parseSettings } from "../lib/settings";
 import { CLIENT_FIELDS, CLIENT_KEYS, describeSetting, SETTING_KEYS, SETTINGS, SettingDeclaration } from "../lib/settingsSchema";
 import {
-  pulumiConfigSection, REGENERATE, settingsTable, TABLE_BEGIN, TABLE_END, withPulumiConfig, withSettingsTable,
+  defaultCell, pulumiConfigSection, REGENERATE, settingsTable, TABLE_BEGIN, TABLE_END, withPulumiConfig, withSettingsTable,
 } from "../lib/settingsDocs";
 
 // js-yaml is what @pulumi/pulumi reads Pulumi.yaml with (its dependency; no types here).
@@ -84,6 +84,26 @@ describe("docs/configuration.md's table is generated from the declarations", () 
     expect(withPulumiConfig(`${before}backend:\n  url: file://.\n`)).toBe(`name: x\n${pulumiConfigSection()}backend:\n  url: file://.\n`);
     expect(withPulumiConfig(before)).toBe(`name: x\n${pulumiConfigSection()}`);
     expect(withPulumiConfig("name: x\n")).toBe(`name: x\n${pulumiConfigSection()}`);
+  });
+});
+
+describe("README.md's short table of the common settings agrees with the declarations", () => {
+  const section = read("README.md").split("## The settings most people set")[1]?.split("\n## ")[0] ?? "";
+  const rows = section.split("\n").filter((line) => /^\| `/.test(line)).map((line) => line.split(" | ").map((cell) => cell.replace(/^\| /, "")));
+
+  test("it has its rows", () => {
+    expect(rows.length).toBeGreaterThanOrEqual(8);
+  });
+
+  test("each key is a setting, with its declared default", () => {
+    const table = rows.map(([key, def]) => {
+      const name = key.replace(/`/g, "");
+      return [name, name in SETTINGS ? def : "not a setting"];
+    });
+    expect(table).toEqual(rows.map(([key]) => {
+      const name = key.replace(/`/g, "");
+      return [name, name in SETTINGS ? defaultCell(SETTINGS[name as keyof typeof SETTINGS]) : "a declared setting"];
+    }));
   });
 });
 
