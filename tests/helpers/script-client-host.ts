@@ -3,8 +3,9 @@
 // No network at all (--network none); removed by the caller's afterAll.
 import { spawnSync } from "child_process";
 import { shellQuote } from "../../lib/clientTrustScript";
+import { localImages } from "../../lib/localImages";
 
-export const CLIENT_HOST_IMAGE = "private-registry/ssh-client-host:bookworm";
+export const CLIENT_HOST_IMAGE = localImages()["ssh-client-host"];
 
 export interface ExecResult {
   status: number | null;
