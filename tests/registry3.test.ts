@@ -1,6 +1,6 @@
 // distribution v3 (registry:3) as the registry image, deployed for real in both layouts
-// on one stack: the real Pulumi engine (Automation API, file backend in a temporary
-// folder), the real providers, the local v3 image built from the Go module
+// on one stack (the shared fixture, tests/helpers/deployment.ts): the real Pulumi engine
+// (Automation API, file backend in a temporary folder), the real providers, the local v3 image built from the Go module
 // (private-registry/registry:3.1.1-debian, which reads /etc/distribution/config.yml as
 // registry:3 does) and the local nginx image. A container of the ssh-client-host image
 // (skopeo) on this test's own network is the client; it dials the network's host side
@@ -11,14 +11,10 @@
 // are checked.
 // Traffic goes only to this test's network's host address and its own containers.
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import * as https from "https";
-import * as crypto from "crypto";
 import { execFileSync, spawnSync } from "child_process";
-import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
-import { setAllConfigSafely } from "./helpers/config";
-import { docker, dockerQuiet, containerSh, planRecorder, ShResult, Plan, copyTinyImageInto } from "./helpers/e2e";
+import { deployment } from "./helpers/deployment";
+import { docker, dockerQuiet, containerSh, ShResult, copyTinyImageInto } from "./helpers/e2e";
 import { makeTestPki } from "./helpers/pki";
 import {
   REGISTRY3_CONFIG_PATH, REGISTRY_CONFIG_PATH, REGISTRY_TLS_PATHS, htpasswdDigestLine, registryHealthTest, renderRegistryConfig,
@@ -26,88 +22,34 @@ import {
 
 jest.setTimeout(600_000);
 
-const projectDir = path.join(__dirname, "..");
-const id = `v3${process.pid % 100000}`;
-const SUBNET = "10.251.61.0/24";
-const GATEWAY = "10.251.61.1"; // the host's side of the test network: the registry's address
-const CLIENT_IP = "10.251.61.21";
-const PORT = 19543;
-const ENDPOINT = `${GATEWAY}:${PORT}`;
 const REGISTRY3_IMAGE = "private-registry/registry:3.1.1-debian";
 const REGISTRY2_IMAGE = "private-registry/registry:2.8.2-debian";
-const NGINX_IMAGE = "private-registry/nginx:1.22.1-debian";
-const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
-const REPO = `${ENDPOINT}/v3/tiny:1`;
-const clientName = `${id}-client`;
-const names = { registry: `${id}-registry`, proxy: `${id}-nginx`, network: `${id}-net`, volume: `${id}-data` };
 
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "registry3-test-"));
-const stateDir = path.join(workDir, "state");
-fs.mkdirSync(stateDir);
-const env: Record<string, string> = {
-  PULUMI_BACKEND_URL: `file://${stateDir}`,
-  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-  PULUMI_SKIP_UPDATE_CHECK: "true",
-  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-};
-
-let stack: Stack | undefined;
+// The client is a registry client only (skopeo, no sshd, not in the stack's clients): the CA goes into its certs.d by hand.
+// Stack created and configured (tlsTermination: registry); the first `up` is the first test.
+const d = deployment({
+  tag: "v3",
+  registry: "registry3",
+  clients: [{ ssh: false }],
+  config: { tlsTermination: "registry" },
+  up: false,
+});
+let ENDPOINT = "";
+let REPO = "";
 let password = "";
 let caPem = "";
 let pushedDigest = "";
-let destroyed = false;
 
-const client = (script: string, stdin = ""): ShResult => containerSh(clientName, script, stdin);
+const names = { registry: d.names("registry"), proxy: d.names("nginx"), network: d.names("net"), volume: d.names("data") };
+const client = (script: string, stdin = ""): ShResult => d.clients[0].sh(script, stdin);
 const logsOf = (container: string): string => {
   const r = spawnSync("docker", ["logs", container], { encoding: "utf8" });
   return `${r.stdout}${r.stderr}`;
 };
 const health = (container: string): string => docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", container);
 
-function httpsGet(pathName: string, auth?: string): Promise<{ status: number; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    https.get({ host: GATEWAY, port: PORT, path: pathName, ca: caPem, agent: false,
-      headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers });
-    }).on("error", reject);
-  });
-}
-
-/** Containers, networks and volumes named like this test's (this run's or a killed earlier one's). */
-function removeLeftovers(pattern: RegExp): void {
-  const matching = (...args: string[]) => docker(...args).split("\n").filter((n) => pattern.test(n));
-  const containers = matching("ps", "-a", "--format", "{{.Names}}");
-  if (containers.length) dockerQuiet("rm", "-f", "-v", ...containers);
-  for (const network of matching("network", "ls", "--format", "{{.Name}}")) dockerQuiet("network", "rm", network);
-  for (const volume of matching("volume", "ls", "--format", "{{.Name}}")) dockerQuiet("volume", "rm", volume);
-  for (const file of fs.readdirSync(projectDir)) {
-    if (/^Pulumi\.v3[0-9]+\.yaml$/.test(file) && pattern.test(file.slice("Pulumi.".length))) fs.rmSync(path.join(projectDir, file));
-  }
-}
-
-function config(tlsTermination: "registry" | "proxy"): ConfigMap {
-  const c = (value: string) => ({ value, secret: false });
-  return {
-    "private-registry:tlsTermination": c(tlsTermination),
-    "private-registry:ipAddresses[0]": c(GATEWAY),
-    "private-registry:port": c(String(PORT)),
-    "private-registry:listenAddress": c(GATEWAY),
-    "private-registry:users[0]": c("admin"),
-    "private-registry:rsaBits": c("2048"),
-    "private-registry:registryImage": c(REGISTRY3_IMAGE),
-    "private-registry:nginxImage": c(NGINX_IMAGE),
-    "private-registry:pullImages": c("false"),
-    "private-registry:namePrefix": c(id),
-    "private-registry:keepDataOnDestroy": c("false"),
-  };
-}
-
-async function up(): Promise<Plan> {
-  const recorder = planRecorder();
-  await stack!.up({ onEvent: recorder.onEvent });
-  return recorder.plan();
-}
+/** GET over HTTPS, verifying the server with the deployed CA: status and headers. */
+const httpsGet = (pathName: string, auth?: string) => d.https(pathName, { auth });
 
 /** The digest the client pulls (a full copy, then the manifest's digest), verifying TLS with the CA in certs.d. */
 function pulledDigest(): string {
@@ -125,35 +67,18 @@ function expectCleanV3Log(): void {
   expect(logs).not.toMatch(/4318|otlp|traces export/i);
 }
 
-beforeAll(async () => {
-  for (const image of [REGISTRY3_IMAGE, REGISTRY2_IMAGE, NGINX_IMAGE, CLIENT_IMAGE]) {
-    if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0) {
-      throw new Error(`${image} is missing: run scripts/build-local-images.sh`);
-    }
-  }
-  removeLeftovers(/^v3[0-9]+-/);
-  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  docker("run", "-d", "--name", clientName, "--network", `${id}-clients`, "--ip", CLIENT_IP, "--entrypoint", "sleep", CLIENT_IMAGE, "infinity");
-  copyTinyImageInto(clientName, workDir, id);
-
-  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await setAllConfigSafely(stack, config("registry"), true);
-});
-
-afterAll(async () => {
-  if (stack && !destroyed) await stack.destroy().catch(() => undefined);
-  if (stack) await stack.workspace.removeStack(id, { force: true }).catch(() => undefined);
-  removeLeftovers(new RegExp(`^${id}-`));
-  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-  fs.rmSync(workDir, { recursive: true, force: true });
+beforeAll(() => {
+  ENDPOINT = d.endpoint;
+  REPO = `${ENDPOINT}/v3/tiny:1`;
+  // Something small to push: a one-file image as a docker-archive at /tmp/tiny.tar in the client.
+  copyTinyImageInto(d.clients[0].name, d.workDir, d.id);
 });
 
 describe("registry:3 with tlsTermination: registry", () => {
   test("up: v3 reads the rendered config (TLS, htpasswd) and turns healthy, with no generated user", async () => {
-    await up();
-    const outputs = await stack!.outputs();
-    password = outputs.credentials.value.admin;
-    caPem = outputs.caCertPem.value;
+    await d.up();
+    password = d.passwords.admin;
+    caPem = d.caPem;
     expect(health(names.registry)).toBe("healthy");
     // The same file at registry:2's and registry:3's paths; the htpasswd digest beside the htpasswd.
     const files = containerSh(names.registry,
@@ -182,9 +107,7 @@ describe("registry:3 with tlsTermination: registry", () => {
   });
 
   test("`npm run gc` works with v3 (the collector in a one-off container of the image), and the image still pulls", () => {
-    const gc = spawnSync("npm", ["run", "--silent", "gc", "--", "--stack", id], {
-      cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 300_000,
-    });
+    const gc = d.npmRun("gc", ["--stack", d.id], { timeout: 300_000 });
     expect(gc.stderr).toMatch(/blobs marked, \d+ blobs and \d+ manifests eligible for deletion/);
     expect(gc.stderr).toContain("the registry is serving again");
     expect(gc.status).toBe(0);
@@ -196,8 +119,7 @@ describe("registry:3 with tlsTermination: registry", () => {
 describe("registry:3 behind the proxy (the same stack switched)", () => {
   test("up: nginx in front, v3 on its unix socket only, with no network at all (its own default would be every interface), the image still pulls", async () => {
     expect(pushedDigest).not.toBe("");
-    await stack!.setConfig("private-registry:tlsTermination", { value: "proxy" });
-    const plan = await up();
+    const { plan } = await d.up({ tlsTermination: "proxy" });
     expect(plan.created).toEqual(expect.arrayContaining(["registry-proxy-container"]));
     expect(plan.replaced).toEqual(["registry-registry-container"]);
     expect(health(names.registry)).toBe("healthy");
@@ -216,9 +138,8 @@ describe("registry:3 behind the proxy (the same stack switched)", () => {
   });
 
   test("destroy leaves no container, network or volume of the stack", async () => {
-    await stack!.destroy();
-    destroyed = true;
-    expect(docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter((n) => n.startsWith(`${id}-`))).toEqual([clientName]);
+    await d.destroy();
+    expect(docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter((n) => n.startsWith(`${d.id}-`))).toEqual([d.clients[0].name]);
     expect(docker("network", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.network);
     expect(docker("volume", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.volume);
   });
@@ -229,7 +150,7 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
   let files: Record<string, string> = {};
 
   beforeAll(() => {
-    const dir = path.join(workDir, "guard");
+    const dir = path.join(d.workDir, "guard");
     fs.mkdirSync(dir);
     const pki = makeTestPki(dir, ["IP:127.0.0.1"]);
     const write = (name: string, content: string) => { fs.writeFileSync(path.join(dir, name), content); return path.join(dir, name); };
@@ -269,7 +190,7 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
   }
 
   test("why the config goes to both paths: v3 ignores a file at v2's path alone and runs its image's default", () => {
-    const name = `${id}-guard-v2path`;
+    const name = d.names("guard-v2path");
     docker("run", "-d", "--name", name, "--network", "none", "-v", `${files[REGISTRY_CONFIG_PATH]}:${REGISTRY_CONFIG_PATH}:ro`, REGISTRY3_IMAGE);
     let logs = "";
     for (let i = 0; i < 40 && !/listening on/.test(logs); i++) { execFileSync("sleep", ["0.25"]); logs = logsOf(name); }
@@ -282,7 +203,7 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
 
   for (const [major, image, version] of [["v3", REGISTRY3_IMAGE, "v3.1.1"], ["2.8", REGISTRY2_IMAGE, "2.8.2"]]) {
     test(`${major} without the htpasswd: it makes user "docker" and logs the password, and it stays unhealthy`, () => {
-      const name = `${id}-guard-${major.replace(".", "")}-missing`;
+      const name = d.names(`guard-${major.replace(".", "")}-missing`);
       start(name, image, false);
       expect(settledHealth(name)).toBe("unhealthy");
       const logs = logsOf(name);
@@ -295,7 +216,7 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
     });
 
     test(`${major} with the uploaded htpasswd: healthy, no generated user`, () => {
-      const name = `${id}-guard-${major.replace(".", "")}-ok`;
+      const name = d.names(`guard-${major.replace(".", "")}-ok`);
       start(name, image, true);
       expect(settledHealth(name)).toBe("healthy");
       expect(logsOf(name)).not.toContain("htpasswd is missing");
