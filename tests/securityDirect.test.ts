@@ -1,49 +1,43 @@
 // The attack suite's second layout: tlsTermination "registry", where distribution
-// itself terminates TLS and checks the htpasswd (no nginx). A real `pulumi up`
-// (Automation API), the same attacks as tests/security.test.ts where they apply,
-// each recorded; what differs from the proxy layout is asserted as it is and said
+// itself terminates TLS and checks the htpasswd (no nginx). A real `pulumi up` (the
+// shared fixture, tests/helpers/deployment.ts: Automation API, a file backend in a
+// temporary folder, its own stack), the same attacks as tests/security.test.ts where they
+// apply, each recorded; what differs from the proxy layout is asserted as it is and said
 // in docs/security.md (no failure rate limit; "/" answers 200 empty; the registry's
 // port is its TLS port on every interface of its container).
 // Traffic goes only to this test's own network and containers.
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 import { spawnSync } from "child_process";
-import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
-import { setAllConfigSafely } from "./helpers/config";
 import { containerSh, docker, dockerQuiet } from "./helpers/e2e";
+import { deployment } from "./helpers/deployment";
 import { AttemptLog, Target, basic, flood, median, percentile, rawRequest, request } from "./helpers/attack";
 
 jest.setTimeout(900_000);
 
-const projectDir = path.join(__dirname, "..");
-const id = `secd${process.pid % 100000}`;
-const SUBNET = "10.251.22.0/24";
-const GATEWAY = "10.251.22.1"; // outside 127/8: TLS really verified
 const DNS_NAME = "registry.secd.test";
-const PORT = 16444;
-const probe = `${id}-probe`;
-const registryContainer = `${id}-registry`;
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "security-direct-test-"));
-const env: Record<string, string> = {
-  PULUMI_BACKEND_URL: `file://${path.join(workDir, "state")}`,
-  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-  PULUMI_SKIP_UPDATE_CHECK: "true",
-  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-};
-fs.mkdirSync(path.join(workDir, "state"));
+// No client host: this machine dials the network's host side. rsaBits at its default (4096).
+const d = deployment({
+  tag: "secd",
+  dnsName: DNS_NAME,
+  config: { tlsTermination: "registry", rsaBits: null, "users[1]": "ci" },
+});
+let id = "";
+let GATEWAY = "";
+let PORT = 0;
+let probe = "";
+let registryContainer = "";
 
 const log = new AttemptLog();
 const started = Date.now();
 const loadAtStart = os.loadavg()[0];
-let stack: Stack;
 let passwords: Record<string, string>;
 let caPem = "";
 let upOutput = "";
 const target = (): Target => ({ host: GATEWAY, port: PORT, ca: caPem, servername: DNS_NAME });
-const hostHeader = `${GATEWAY}:${PORT}`;
+let hostHeader = "";
 
 function area(name: string) {
   const bad: string[] = [];
@@ -57,54 +51,27 @@ function area(name: string) {
   };
 }
 
-function config(): ConfigMap {
-  const c = (value: string) => ({ value, secret: false });
-  return {
-    "private-registry:tlsTermination": c("registry"),
-    "private-registry:ipAddresses[0]": c(GATEWAY),
-    "private-registry:dnsNames[0]": c(DNS_NAME),
-    "private-registry:port": c(String(PORT)),
-    "private-registry:listenAddress": c(GATEWAY),
-    "private-registry:users[0]": c("admin"),
-    "private-registry:users[1]": c("ci"),
-    "private-registry:registryImage": c("private-registry/registry:2.8.2-debian"),
-    "private-registry:pullImages": c("false"),
-    "private-registry:namePrefix": c(id),
-    "private-registry:keepDataOnDestroy": c("false"),
-  };
-}
-
-beforeAll(async () => {
-  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await setAllConfigSafely(stack, config());
-  const result = await stack.up({ onOutput: (out) => { upOutput += out; } });
-  expect(result.summary.result).toBe("succeeded");
-  passwords = result.outputs.credentials.value;
-  caPem = result.outputs.caCertPem.value;
+beforeAll(() => {
+  id = d.id;
+  GATEWAY = d.gateway;
+  PORT = d.port;
+  hostHeader = d.endpoint;
+  probe = d.names("probe");
+  registryContainer = d.names("registry");
+  upOutput = d.first.output;
+  passwords = d.first.outputs.credentials.value;
+  caPem = d.first.outputs.caCertPem.value;
 });
 
-afterAll(async () => {
-  try {
-    if (stack) {
-      try { await stack.destroy(); } catch { /* removed below */ }
-      try { await stack.workspace.removeStack(id, { force: true }); } catch { /* gone */ }
-    }
-  } finally {
-    fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-    dockerQuiet("rm", "-f", probe, registryContainer, `${id}-nginx`);
-    for (const n of [`${id}-clients`, `${id}-net`]) dockerQuiet("network", "rm", n);
-    dockerQuiet("volume", "rm", `${id}-data`);
-    fs.rmSync(workDir, { recursive: true, force: true });
-    log.measure("test file run time", `${Math.round((Date.now() - started) / 1000)} s`);
-    log.writeIfAsked(`Produced by \`scripts/security-audit.sh\` (tests/securityDirect.test.ts: \`tlsTermination: registry\`, against a real \`pulumi up\`) on ` +
-      `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores, load average ${loadAtStart.toFixed(1)} at the start.`, "SECURITY_AUDIT_TABLE_DIRECT");
-  }
+afterAll(() => {
+  log.measure("test file run time", `${Math.round((Date.now() - started) / 1000)} s`);
+  log.writeIfAsked(`Produced by \`scripts/security-audit.sh\` (tests/securityDirect.test.ts: \`tlsTermination: registry\`, against a real \`pulumi up\`) on ` +
+    `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores, load average ${loadAtStart.toFixed(1)} at the start.`, "SECURITY_AUDIT_TABLE_DIRECT");
 });
 
 describe("secrets (tlsTermination: registry)", () => {
   test("the TLS key, the passwords, the htpasswd and the HTTP secret are in no clear text: state files, docker inspect, `up` output, container log", () => {
-    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
+    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: d.shellDir, env: { ...process.env, ...d.env }, encoding: "utf8" });
     expect(plain.status).toBe(0);
     const resources: { type: string; urn: string; outputs: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
     const revealed = (v: unknown): unknown => {
@@ -123,7 +90,7 @@ describe("secrets (tlsTermination: registry)", () => {
     const htpasswd = uploads.find((u) => u.file.endsWith("/htpasswd"))?.content ?? "";
     for (const line of htpasswd.split("\n").filter(Boolean)) secrets.push([`bcrypt hash of ${line.split(":")[0]}`, line.split(":")[1]]);
     expect(secrets.length).toBeGreaterThanOrEqual(6);
-    const stateText = spawnSync("sh", ["-c", `cat $(find ${path.join(workDir, "state")} -type f)`], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout;
+    const stateText = spawnSync("sh", ["-c", `cat $(find ${path.join(d.workDir, "state")} -type f)`], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout;
     const inspect = docker("inspect", registryContainer);
     const logs = spawnSync("docker", ["logs", registryContainer], { encoding: "utf8" });
     const a = area("secrets in clear (direct layout)");
@@ -138,7 +105,7 @@ describe("secrets (tlsTermination: registry)", () => {
 
 describe("TLS (tlsTermination: registry)", () => {
   test("only TLS 1.2 and 1.3: 1.0 and 1.1 are refused even by a client that offers them", () => {
-    const caFile = path.join(workDir, "ca.crt");
+    const caFile = path.join(d.workDir, "ca.crt");
     fs.writeFileSync(caFile, caPem);
     const a = area("TLS protocol versions (direct layout)");
     for (const [flag, name] of [["-tls1", "TLS 1.0"], ["-tls1_1", "TLS 1.1"]]) {
@@ -288,6 +255,9 @@ describe("authentication (tlsTermination: registry)", () => {
 });
 
 describe("the registry's port (tlsTermination: registry)", () => {
+  // The probe sits on the stack's network: gone before the destroy, which removes that network.
+  afterAll(() => dockerQuiet("rm", "-f", probe));
+
   test("from another container on the registry's own network: TLS and a password still required (there is no plain port)", () => {
     const a = area("the registry's port from other containers (direct layout)");
     const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", registryContainer);
