@@ -1,8 +1,8 @@
-// Attacks on a real deployment: the program deployed by the real `pulumi up`
-// (Automation API, a file backend in a temporary folder, its own stack), the local
-// Debian registry and nginx images, one SSH client host (a container) that gets the
-// CA. Every attempt is recorded (area, attempt, expected, got); with
-// SECURITY_AUDIT_TABLE=<file> the table is written there as Markdown
+// Attacks on a real deployment: the program deployed by the real `pulumi up` (the
+// shared fixture, tests/helpers/deployment.ts: Automation API, a file backend in a
+// temporary folder, its own stack), the local Debian registry and nginx images, one SSH
+// client host (a container) that gets the CA. Every attempt is recorded (area, attempt,
+// expected, got); with SECURITY_AUDIT_TABLE=<file> the table is written there as Markdown
 // (scripts/security-audit.sh puts it into docs/security.md).
 // Traffic goes only to loopback, to this test's network's host side and to its containers.
 import * as crypto from "crypto";
@@ -12,9 +12,8 @@ import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 import { execFileSync, spawnSync } from "child_process";
-import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
-import { setAllConfigSafely } from "./helpers/config";
-import { docker, dockerQuiet, containerSh, waitForSsh } from "./helpers/e2e";
+import { docker, containerSh } from "./helpers/e2e";
+import { deployment } from "./helpers/deployment";
 import { startSampling } from "./helpers/processSampler";
 import {
   AttemptLog, Target, basic, rawRequest, request, flood, idleLatency, failedLoginTiming, median, percentile,
@@ -23,46 +22,43 @@ import { AUTH_FAILURE_BURST, AUTH_FAILURE_RATE_PER_SECOND } from "../lib/nginxCo
 
 jest.setTimeout(240_000);
 
-const projectDir = path.join(__dirname, "..");
-const id = `sec${process.pid % 100000}`;
-const SUBNET = "10.251.21.0/24";
-const GATEWAY = "10.251.21.1"; // the host's side of the test network: outside 127/8, so TLS is really verified
-const CLIENT_IP = "10.251.21.21";
 const DNS_NAME = "registry.sec.test";
-const PORT = 16443;
 const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
-const REGISTRY_IMAGE = "private-registry/registry:2.8.2-debian";
-const client = `${id}-client`;
-const probe = `${id}-probe`;
-const registryContainer = `${id}-registry`;
-const nginxContainer = `${id}-nginx`;
 
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "security-test-"));
-const stateDir = path.join(workDir, "state");
-fs.mkdirSync(stateDir);
-const sshKeyFile = path.join(workDir, "id_ed25519");
-const env: Record<string, string> = {
-  PULUMI_BACKEND_URL: `file://${stateDir}`,
-  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-  PULUMI_SKIP_UPDATE_CHECK: "true",
-  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-};
+// Security-relevant keys at their defaults (rsaBits 4096, bcryptCost 4, passwordLength 32).
+// Listening on every address: the flood test dials the published port on loopback.
+// The first `up` runs below, inside the sampling.
+const d = deployment({
+  tag: "sec",
+  dnsName: DNS_NAME,
+  // restart: a Docker engine restarted by someone else mid-run brings the client host back.
+  clients: [{ restartAlways: true }],
+  config: { listenAddress: "0.0.0.0", rsaBits: null, "users[1]": "ci", "users[2]": "gone" },
+  up: false,
+});
+let id = "";
+let GATEWAY = "";
+let PORT = 0;
+let CLIENT_IP = "";
+let client = "";
+let probe = "";
+let registryContainer = "";
+let nginxContainer = "";
+let stateDir = "";
 
 const log = new AttemptLog();
 const started = Date.now();
 // The timings below move with the machine's load: the table says what it was.
 const loadAtStart = os.loadavg()[0];
-let stack: Stack;
 let passwords: Record<string, string>;
 let caPem: string;
 let upOutput = "";
 let clientPs = "";
 let hostPs = "";
-let destroyed = false;
 
 /** The proxy as clients on the test network dial it: certificate verified against the deployed CA. */
 const target = (): Target => ({ host: GATEWAY, port: PORT, ca: caPem, servername: DNS_NAME });
-const hostHeader = `${GATEWAY}:${PORT}`;
+let hostHeader = "";
 
 /** Collects the attempts of one test; `done` fails the test listing every attempt that was not refused. */
 function area(name: string) {
@@ -77,43 +73,9 @@ function area(name: string) {
   };
 }
 
-function removeStaleRuns(): void {
-  const stale = (...args: string[]) => docker(...args).split("\n").filter((name) => /^sec[0-9]+-/.test(name));
-  const containers = stale("ps", "-a", "--format", "{{.Names}}");
-  if (containers.length) docker("rm", "-f", ...containers);
-  for (const network of stale("network", "ls", "--format", "{{.Name}}")) dockerQuiet("network", "rm", network);
-  for (const volume of stale("volume", "ls", "--format", "{{.Name}}")) dockerQuiet("volume", "rm", volume);
-  for (const file of fs.readdirSync(projectDir)) {
-    if (/^Pulumi\.sec[0-9]+\.yaml$/.test(file)) fs.rmSync(path.join(projectDir, file));
-  }
-}
-
-function config(): ConfigMap {
-  const c = (value: string, secret = false) => ({ value, secret });
-  // Security-relevant keys at their defaults (rsaBits 4096, bcryptCost 4, passwordLength 32).
-  return {
-    "private-registry:ipAddresses[0]": c(GATEWAY),
-    "private-registry:dnsNames[0]": c(DNS_NAME),
-    "private-registry:port": c(String(PORT)),
-    "private-registry:listenAddress": c("0.0.0.0"),
-    "private-registry:users[0]": c("admin"),
-    "private-registry:users[1]": c("ci"),
-    "private-registry:users[2]": c("gone"),
-    "private-registry:registryImage": c(REGISTRY_IMAGE),
-    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
-    "private-registry:pullImages": c("false"),
-    "private-registry:namePrefix": c(id),
-    "private-registry:keepDataOnDestroy": c("false"),
-    "private-registry:clients[0].host": c(CLIENT_IP),
-    "private-registry:clients[0].user": c("root"),
-    "private-registry:clients[0].privateKey": c(fs.readFileSync(sshKeyFile, "utf8"), true),
-  };
-}
-
-/** Samples `ps -eo user,args` in a loop until stopped: on the client host (in its container) and on this machine. */
 /** Every secret the deployment holds, in clear, from the backend (decrypted by Pulumi itself). */
 function deployedSecrets(): [string, string][] {
-  const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
+  const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: d.shellDir, env: { ...process.env, ...d.env }, encoding: "utf8" });
   expect(plain.status).toBe(0);
   const resources: { type: string; urn: string; outputs: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
   const revealed = (value: unknown): unknown => {
@@ -138,63 +100,47 @@ function deployedSecrets(): [string, string][] {
   const uploads = revealed(writer?.outputs.uploads) as { file: string; content: string }[];
   const htpasswd = uploads.find((u) => u.file.endsWith("/htpasswd"))?.content ?? "";
   for (const line of htpasswd.split("\n").filter(Boolean)) secrets.push([`bcrypt hash of ${line.split(":")[0]}`, line.split(":")[1]]);
-  const sshLines = fs.readFileSync(sshKeyFile, "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
+  const sshLines = fs.readFileSync(d.sshKeyFile, "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
   // Not the first lines: those are the same in every unencrypted ed25519 key (a fixed header, the public key).
   secrets.push(["SSH private key (third line)", sshLines[2]], ["SSH private key (fourth line)", sshLines[3]]);
   // The base64 a client sends: a leak of the Authorization header would show this, not the password.
   for (const [user, password] of Object.entries(passwords)) secrets.push([`Authorization header of ${user}`, basic(user, password).slice(6)]);
-  secrets.push(["the stack's passphrase", env.PULUMI_CONFIG_PASSPHRASE]);
+  secrets.push(["the stack's passphrase", d.env.PULUMI_CONFIG_PASSPHRASE]);
   return secrets;
 }
 
 beforeAll(async () => {
-  removeStaleRuns();
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
-  const publicKey = fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim();
-  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  // restart: a Docker engine restarted by someone else mid-run brings the client host back.
-  docker("run", "-d", "--restart", "always", "--name", client, "--network", `${id}-clients`, "--ip", CLIENT_IP,
-    "--add-host", `${DNS_NAME}:${GATEWAY}`, "-e", `AUTHORIZED_KEY=${publicKey}`, CLIENT_IMAGE);
-  waitForSsh(sshKeyFile, "root", CLIENT_IP);
-
-  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await setAllConfigSafely(stack, config(), true);
-  const stopSampling = startSampling(workDir, [client]);
+  id = d.id;
+  GATEWAY = d.gateway;
+  PORT = d.port;
+  hostHeader = d.endpoint;
+  CLIENT_IP = d.clients[0].ip;
+  client = d.clients[0].name;
+  probe = d.names("probe");
+  registryContainer = d.names("registry");
+  nginxContainer = d.names("nginx");
+  stateDir = path.join(d.workDir, "state");
+  const stopSampling = startSampling(d.workDir, [client]);
   try {
-    const result = await stack.up({ onOutput: (out) => { upOutput += out; } });
-    expect(result.summary.result).toBe("succeeded");
-    passwords = result.outputs.credentials.value;
-    caPem = result.outputs.caCertPem.value;
+    const up = await d.up();
+    upOutput = up.output;
+    passwords = up.outputs.credentials.value;
+    caPem = up.outputs.caCertPem.value;
     // A control for the sampler: a command sshd runs for a whole second, as it runs the
     // install (which is often over between two samples). Two commands, so that the shell
     // stays (with a single one bash execs it, and the marker vanishes from ps at once).
-    spawnSync("ssh", ["-i", sshKeyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    spawnSync("ssh", ["-i", d.sshKeyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
       "-o", "LogLevel=ERROR", `root@${CLIENT_IP}`, "sleep 1; : sampler-control"]);
   } finally {
     const samples = await stopSampling();
     clientPs = samples.clients[client];
     hostPs = samples.host;
   }
-});
+}, 900_000);
 
-afterAll(async () => {
-  try {
-    if (stack && !destroyed) {
-      try { await stack.destroy(); } catch { /* best effort after a failure */ }
-    }
-    if (stack) {
-      try { await stack.workspace.removeStack(id, { force: true }); } catch { /* already gone */ }
-    }
-  } finally {
-    fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-    dockerQuiet("rm", "-f", client, probe, registryContainer, nginxContainer);
-    dockerQuiet("network", "rm", `${id}-clients`);
-    dockerQuiet("network", "rm", `${id}-net`);
-    dockerQuiet("volume", "rm", `${id}-data`);
-    fs.rmSync(workDir, { recursive: true, force: true });
-    log.measure("test file run time (deploy, attacks, second up, destroy)", `${Math.round((Date.now() - started) / 1000)} s`);
-    log.writeIfAsked(`Produced by \`scripts/security-audit.sh\` (tests/security.test.ts against a real \`pulumi up\`) on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores, load average ${loadAtStart.toFixed(1)} at the start (timings grow with it).`);
-  }
+afterAll(() => {
+  log.measure("test file run time (deploy, attacks, second up, destroy)", `${Math.round((Date.now() - started) / 1000)} s`);
+  log.writeIfAsked(`Produced by \`scripts/security-audit.sh\` (tests/security.test.ts against a real \`pulumi up\`) on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores, load average ${loadAtStart.toFixed(1)} at the start (timings grow with it).`);
 });
 
 describe("secrets", () => {
@@ -218,7 +164,7 @@ describe("secrets", () => {
     expect(hostPs.length).toBeGreaterThan(0);
     const places: [string, string][] = [
       ["state backend files", stored],
-      ["stack config file", fs.readFileSync(path.join(projectDir, `Pulumi.${id}.yaml`), "utf8")],
+      ["stack config file", fs.readFileSync(path.join(d.shellDir, `Pulumi.${id}.yaml`), "utf8")],
       ["docker inspect of both containers", docker("inspect", registryContainer, nginxContainer)],
       ["pulumi up output", upOutput],
       ["client host process list during up", clientPs],
@@ -261,7 +207,7 @@ describe("TLS", () => {
     { input: "", encoding: "utf8", timeout: 20_000 });
 
   test("only TLS 1.2 and 1.3 are offered: TLS 1.0 and 1.1 are refused by the server, even with a client that allows them", () => {
-    const caFile = path.join(workDir, "ca.crt");
+    const caFile = path.join(d.workDir, "ca.crt");
     fs.writeFileSync(caFile, caPem);
     const a = area("TLS protocol versions");
     for (const [flag, name] of [["-tls1", "TLS 1.0"], ["-tls1_1", "TLS 1.1"]]) {
@@ -598,10 +544,7 @@ describe("a flood of wrong passwords", () => {
 describe("a removed user", () => {
   test("is refused at once after the `up` that removes it; the others still get in", async () => {
     const gonePassword = passwords.gone;
-    await stack.removeConfig("private-registry:users[2]", true);
-    let output = "";
-    const result = await stack.up({ onOutput: (out) => { output += out; } });
-    expect(result.summary.result).toBe("succeeded");
+    const { output } = await d.up({ "users[2]": null });
     upOutput += output;
     const a = area("removed user");
     const gone = await request(target(), "GET", "/v2/_catalog", { Authorization: basic("gone", gonePassword) });
@@ -630,9 +573,7 @@ describe("logs", () => {
 });
 
 test("destroy succeeds and leaves no container, network or volume of the test's stack", async () => {
-  const result = await stack.destroy();
-  destroyed = true;
-  expect(result.summary.result).toBe("succeeded");
+  await d.destroy();
   expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx|users-writer)$`, "-q")).toBe("");
   expect(docker("network", "ls", "--filter", `name=^${id}-net$`, "-q")).toBe("");
   expect(docker("volume", "ls", "--filter", `name=^${id}-(data|users)$`, "-q")).toBe("");
