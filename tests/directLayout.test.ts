@@ -1,63 +1,48 @@
 // The "registry terminates TLS itself" layout (tlsTermination: registry) deployed for
-// real, and switched to the proxy layout and back on the same stack: the real Pulumi
-// engine (Automation API, file backend in a temporary folder, its own stack), the real
-// providers, the local Debian registry and nginx images. One container of the
-// ssh-client-host image (skopeo, curl) on this test's own network is the client; it
-// dials the network's host side (outside 127.0.0.0/8, so TLS is really verified).
+// real, and switched to the proxy layout and back on the same stack: the shared fixture
+// (tests/helpers/deployment.ts: the real Pulumi engine through the Automation API, a file
+// backend in a temporary folder, its own stack), the real providers, the local Debian
+// registry and nginx images. One container of the ssh-client-host image (skopeo, curl) on
+// this test's own network is the client; it dials the network's host side (outside
+// 127.0.0.0/8, so TLS is really verified).
 // Traffic goes only to this test's network's host address and its own containers.
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import * as https from "https";
 import * as crypto from "crypto";
 import { spawnSync } from "child_process";
-import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
-import { setAllConfigSafely } from "./helpers/config";
-import { docker, dockerQuiet, containerSh, planRecorder, ShResult, Plan, copyTinyImageInto } from "./helpers/e2e";
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { docker, containerSh, ShResult, Plan, copyTinyImageInto } from "./helpers/e2e";
+import { deployment, freePort, PROJECT_DIR } from "./helpers/deployment";
 
 jest.setTimeout(900_000);
 
-const projectDir = path.join(__dirname, "..");
-const id = `dir${process.pid % 100000}`;
-const SUBNET = "10.251.31.0/24";
-const GATEWAY = "10.251.31.1"; // the host's side of the test network: the registry's address
-const CLIENT_IP = "10.251.31.21";
-const PORT = 17443;
-const ENDPOINT = `${GATEWAY}:${PORT}`;
-const REGISTRY_IMAGE = "private-registry/registry:2.8.2-debian";
-const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
-const REPO = `${ENDPOINT}/dir/tiny:1`;
-const clientName = `${id}-client`;
-const names = { registry: `${id}-registry`, proxy: `${id}-nginx`, network: `${id}-net`, volume: `${id}-data`, usersVolume: `${id}-users` };
+// Only on the test network's host side (the fixture's listenAddress), not on every interface
+// of this machine. The first `up` is the first test's.
+const d = deployment({
+  tag: "dir",
+  // A registry client only (no sshd): not one of the stack's client hosts.
+  clients: [{ ssh: false }],
+  config: { tlsTermination: "registry" },
+  up: false,
+});
+let id = "";
+let GATEWAY = "";
+let PORT = 0;
+let ENDPOINT = "";
+let REPO = "";
+let clientName = "";
+let caFile = "";
+let names = { registry: "", proxy: "", network: "", volume: "", usersVolume: "" };
 
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "direct-layout-test-"));
-const stateDir = path.join(workDir, "state");
-fs.mkdirSync(stateDir);
-const caFile = path.join(workDir, "ca.crt");
-const env: Record<string, string> = {
-  PULUMI_BACKEND_URL: `file://${stateDir}`,
-  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-  PULUMI_SKIP_UPDATE_CHECK: "true",
-  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-};
-
-let stack: Stack | undefined;
 let password = "";
 let caPem = "";
 let pushedDigest = "";
 const MARKER = crypto.randomBytes(8).toString("hex");
-let destroyed = false;
 
 const client = (script: string, stdin = ""): ShResult => containerSh(clientName, script, stdin);
 
 function httpsGet(pathName: string, auth?: string): Promise<{ status: number; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    https.get({ host: GATEWAY, port: PORT, path: pathName, ca: caPem, agent: false,
-      headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers });
-    }).on("error", reject);
-  });
+  return d.https(pathName, { auth });
 }
 
 /** An openssl handshake with the registry's endpoint, verifying against the CA. */
@@ -65,43 +50,6 @@ function handshake(...args: string[]): { ok: boolean; out: string } {
   const r = spawnSync("openssl", ["s_client", "-connect", ENDPOINT, "-CAfile", caFile, "-verify_return_error", "-brief", ...args],
     { input: "", encoding: "utf8", timeout: 20_000 });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
-}
-
-/** Containers, networks and volumes named like this test's (this run's or a killed earlier one's). */
-function removeLeftovers(pattern: RegExp): void {
-  const matching = (...args: string[]) => docker(...args).split("\n").filter((n) => pattern.test(n));
-  const containers = matching("ps", "-a", "--format", "{{.Names}}");
-  if (containers.length) dockerQuiet("rm", "-f", ...containers);
-  for (const network of matching("network", "ls", "--format", "{{.Name}}")) dockerQuiet("network", "rm", network);
-  for (const volume of matching("volume", "ls", "--format", "{{.Name}}")) dockerQuiet("volume", "rm", volume);
-  for (const file of fs.readdirSync(projectDir)) {
-    if (/^Pulumi\.dir[0-9]+\.yaml$/.test(file) && pattern.test(file.slice("Pulumi.".length))) fs.rmSync(path.join(projectDir, file));
-  }
-}
-
-function config(tlsTermination: "registry" | "proxy"): ConfigMap {
-  const c = (value: string) => ({ value, secret: false });
-  return {
-    "private-registry:tlsTermination": c(tlsTermination),
-    "private-registry:ipAddresses[0]": c(GATEWAY),
-    "private-registry:port": c(String(PORT)),
-    // Only on the test network's host side, not on every interface of this machine.
-    "private-registry:listenAddress": c(GATEWAY),
-    "private-registry:users[0]": c("admin"),
-    "private-registry:rsaBits": c("2048"),
-    "private-registry:registryImage": c(REGISTRY_IMAGE),
-    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
-    "private-registry:pullImages": c("false"),
-    "private-registry:namePrefix": c(id),
-    "private-registry:keepDataOnDestroy": c("false"),
-  };
-}
-
-async function up(): Promise<{ plan: Plan; output: string }> {
-  const recorder = planRecorder();
-  let output = "";
-  await stack!.up({ onOutput: (o) => { output += o; }, onEvent: recorder.onEvent });
-  return { plan: recorder.plan(), output };
 }
 
 /** A file this test left in the data volume, read through the registry container: there after a switch, it is the same volume. */
@@ -123,29 +71,23 @@ function pulledDigest(): string {
   return r.out.trim();
 }
 
-beforeAll(async () => {
-  removeLeftovers(/^dir[0-9]+-/);
-  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  docker("run", "-d", "--name", clientName, "--network", `${id}-clients`, "--ip", CLIENT_IP, "--entrypoint", "sleep", CLIENT_IMAGE, "infinity");
-  copyTinyImageInto(clientName, workDir, id);
-
-  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await setAllConfigSafely(stack, config("registry"), true);
-});
-
-afterAll(async () => {
-  if (stack && !destroyed) await stack.destroy().catch(() => undefined);
-  if (stack) await stack.workspace.removeStack(id, { force: true }).catch(() => undefined);
-  removeLeftovers(new RegExp(`^${id}-`));
-  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-  fs.rmSync(workDir, { recursive: true, force: true });
+beforeAll(() => {
+  id = d.id;
+  GATEWAY = d.gateway;
+  PORT = d.port;
+  ENDPOINT = d.endpoint;
+  REPO = `${ENDPOINT}/dir/tiny:1`;
+  clientName = d.clients[0].name;
+  caFile = path.join(d.workDir, "ca.crt");
+  names = { registry: d.names("registry"), proxy: d.names("nginx"), network: d.names("net"), volume: d.names("data"), usersVolume: d.names("users") };
+  copyTinyImageInto(clientName, d.workDir, id);
 });
 
 describe("tlsTermination: registry (no proxy)", () => {
   test("up creates the registry alone, publishing its own port, with the same outputs as behind the proxy", async () => {
-    const { output } = await up();
+    const { output } = await d.up();
     expect(output).not.toMatch(/warning/i);
-    const outputs = await stack!.outputs();
+    const outputs = await d.stack.outputs();
     expect(outputs.endpoints.value).toEqual([ENDPOINT, `localhost:${PORT}`]);
     expect(outputs.containers.value).toEqual({ registry: names.registry, proxy: "" });
     expect(Object.keys(outputs.dockerLoginCommands.value)).toEqual(["admin"]);
@@ -204,7 +146,7 @@ describe("tlsTermination: registry (no proxy)", () => {
 
   test("`npm run gc` works without a proxy: the registry stops, the collector runs, the registry serves again with the image", () => {
     const gc = spawnSync("npm", ["run", "--silent", "gc", "--", "--stack", id], {
-      cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 300_000,
+      cwd: PROJECT_DIR, env: { ...process.env, ...d.env }, encoding: "utf8", timeout: 300_000,
     });
     expect(gc.stderr).toContain(`stopping ${names.registry}`);
     expect(gc.stderr).toMatch(/blobs marked, \d+ blobs and \d+ manifests eligible for deletion/);
@@ -216,7 +158,7 @@ describe("tlsTermination: registry (no proxy)", () => {
 
   test("adding a user replaces the registry container (distribution reads its htpasswd at start): the user logs in, the others keep their passwords; the gap is measured", async () => {
     const idBefore = docker("inspect", "--format", "{{.Id}}", names.registry);
-    await setAllConfigSafely(stack!, { "private-registry:users[1]": { value: "deployer" } }, true);
+    await d.setConfig({ "users[1]": "deployer" });
     // admin asks /v2/ every 50 ms on a new connection while the up runs: the gap is the span of failed asks.
     const asks: { at: number; ok: boolean }[] = [];
     let done = false;
@@ -227,9 +169,9 @@ describe("tlsTermination: registry (no proxy)", () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    let result: { plan: Plan; output: string };
+    let result: { plan: Plan };
     try {
-      result = await up();
+      result = await d.up();
     } finally {
       done = true;
       await poller;
@@ -240,7 +182,7 @@ describe("tlsTermination: registry (no proxy)", () => {
     const gapMs = failed.length === 0 ? 0 : failed[failed.length - 1].at - failed[0].at + 50;
     process.stdout.write(`[measure] registry layout, one user added: ${failed.length} of ${asks.length} asks failed, a gap of about ${gapMs} ms\n`);
     expect(asks[asks.length - 1].ok).toBe(true);
-    const credentials: Record<string, string> = (await stack!.outputs()).credentials.value;
+    const credentials: Record<string, string> = (await d.stack.outputs()).credentials.value;
     expect(credentials.admin).toBe(password);
     expect((await httpsGet("/v2/", `deployer:${credentials.deployer}`)).status).toBe(200);
     expect(pulledDigest()).toBe(pushedDigest);
@@ -250,15 +192,15 @@ describe("tlsTermination: registry (no proxy)", () => {
 describe("switching layouts on the same stack keeps the images", () => {
   test("to the proxy layout: one up adds nginx, replaces only the registry container, and the image pulls with the same digest", async () => {
     expect(pushedDigest).not.toBe("");
-    await stack!.setConfig("private-registry:tlsTermination", { value: "proxy" });
-    const { plan } = await up();
+    await d.setConfig({ tlsTermination: "proxy" });
+    const { plan } = await d.up();
     expect(plan.created).toEqual(expect.arrayContaining(["registry-proxy-container"]));
     expect(plan.replaced).toEqual(["registry-registry-container"]);
     expect(plan.deleted).toEqual([]);
     expect(dataOrNetworkSteps(plan)).toEqual([]);
     expect(marker()).toBe(MARKER);
     expect(existingContainers()).toEqual([names.proxy, names.registry]);
-    expect((await stack!.outputs()).containers.value).toEqual({ registry: names.registry, proxy: names.proxy });
+    expect((await d.stack.outputs()).containers.value).toEqual({ registry: names.registry, proxy: names.proxy });
     // The port moved to nginx; the registry has no network.
     expect(docker("port", names.proxy)).toBe(`443/tcp -> ${ENDPOINT}`);
     expect(docker("port", names.registry)).toBe("");
@@ -271,8 +213,8 @@ describe("switching layouts on the same stack keeps the images", () => {
   });
 
   test("back to the registry layout: one up removes nginx, and the image is still there", async () => {
-    await stack!.setConfig("private-registry:tlsTermination", { value: "registry" });
-    const { plan } = await up();
+    await d.setConfig({ tlsTermination: "registry" });
+    const { plan } = await d.up();
     expect(plan.created).toEqual([]);
     // nginx goes (the up stops it before the registry publishes the port nginx held),
     // and so does the socket volume only the proxy layout uses; nothing else goes.
@@ -281,15 +223,14 @@ describe("switching layouts on the same stack keeps the images", () => {
     expect(dataOrNetworkSteps(plan)).toEqual([]);
     expect(marker()).toBe(MARKER);
     expect(existingContainers()).toEqual([names.registry]);
-    expect((await stack!.outputs()).containers.value).toEqual({ registry: names.registry, proxy: "" });
+    expect((await d.stack.outputs()).containers.value).toEqual({ registry: names.registry, proxy: "" });
     expect(pulledDigest()).toBe(pushedDigest);
     // A preview right after shows nothing to do.
-    await stack!.preview({ expectNoChanges: true });
+    await d.stack.preview({ expectNoChanges: true });
   });
 
   test("destroy leaves no container, network or volume of the stack", async () => {
-    await stack!.destroy();
-    destroyed = true;
+    await d.destroy();
     expect(existingContainers()).toEqual([]);
     expect(docker("network", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.network);
     expect(docker("volume", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.usersVolume);
@@ -303,32 +244,32 @@ describe("switching layouts on the same stack keeps the images", () => {
 // to the new layout, the data volume stays, and the image pulls with its digest.
 const PREVIOUS_LAYOUT_COMMIT = "88f225c";
 describe("a stack of the shared-namespace layout, moved to the unix socket by one `up`", () => {
-  const oldDir = path.join(workDir, "previous");
-  const stackName = `${id}m`;
-  const prefix = `${id}-m`;
-  const port = PORT + 1;
-  const repo = `${GATEWAY}:${port}/mig/tiny:1`;
-  let oldStack: Stack | undefined;
+  let oldDir = "";
+  let stackName = "";
+  let prefix = "";
+  let port = 0;
+  let repo = "";
 
-  afterAll(async () => {
-    const current = await LocalWorkspace.selectStack({ stackName, workDir: projectDir }, { envVars: env }).catch(() => undefined);
-    await current?.destroy().catch(() => undefined);
-    await oldStack?.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
-    removeLeftovers(new RegExp(`^${prefix}-`));
-    fs.rmSync(path.join(projectDir, `Pulumi.${stackName}.yaml`), { force: true });
+  beforeAll(() => {
+    oldDir = path.join(d.workDir, "previous");
+    stackName = `${id}m`;
+    prefix = `${id}-m`;
+    port = freePort();
+    repo = `${GATEWAY}:${port}/mig/tiny:1`;
   });
 
   test("up with the previous version, push; up with this one: the registry gets no network, nginx its own, the image is still there", async () => {
     fs.mkdirSync(oldDir);
-    const archive = spawnSync("sh", ["-c", `git -C '${projectDir}' archive ${PREVIOUS_LAYOUT_COMMIT} | tar -x -C '${oldDir}'`], { encoding: "utf8" });
+    const archive = spawnSync("sh", ["-c", `git -C '${PROJECT_DIR}' archive ${PREVIOUS_LAYOUT_COMMIT} | tar -x -C '${oldDir}'`], { encoding: "utf8" });
     expect(archive.stderr).toBe("");
-    fs.symlinkSync(path.join(projectDir, "node_modules"), path.join(oldDir, "node_modules"));
-    oldStack = await LocalWorkspace.createStack({ stackName, workDir: oldDir }, { envVars: env });
-    await setAllConfigSafely(oldStack, {
-      ...config("proxy"), "private-registry:port": { value: String(port) }, "private-registry:namePrefix": { value: prefix },
-    }, true);
-    const before = await oldStack.up();
-    expect(before.summary.result).toBe("succeeded");
+    fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(oldDir, "node_modules"));
+    // The stack as this version's (the fixture's project shell: torn down with the deployment),
+    // its stack file copied beside the previous version's Pulumi.yaml: the same stack, the same
+    // backend and passphrase, either program.
+    const current = await d.otherStack("m", { ...d.baseConfig(), tlsTermination: "proxy", port, namePrefix: prefix });
+    fs.copyFileSync(path.join(d.shellDir, `Pulumi.${stackName}.yaml`), path.join(oldDir, `Pulumi.${stackName}.yaml`));
+    const oldStack = await LocalWorkspace.selectStack({ stackName, workDir: oldDir }, { envVars: d.env });
+    const before = await d.up({}, oldStack);
     expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${prefix}-nginx`)).toMatch(/^container:/);
     const password = before.outputs.credentials.value.admin;
     expect(client("mkdir -p /tmp/mig-certs && cat >/tmp/mig-certs/ca.crt", before.outputs.caCertPem.value).status).toBe(0);
@@ -338,13 +279,9 @@ describe("a stack of the shared-namespace layout, moved to the unix socket by on
     const digest = inspect().out.trim();
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
 
-    // The same stack, the same backend and passphrase, this version of the program.
-    fs.copyFileSync(path.join(oldDir, `Pulumi.${stackName}.yaml`), path.join(projectDir, `Pulumi.${stackName}.yaml`));
-    const current = await LocalWorkspace.selectStack({ stackName, workDir: projectDir }, { envVars: env });
-    const recorder = planRecorder();
-    const moved = await current.up({ onEvent: recorder.onEvent });
-    expect(moved.summary.result).toBe("succeeded");
-    const plan = recorder.plan();
+    // The same stack, this version of the program.
+    const moved = await d.up({}, current);
+    const plan = moved.plan;
     expect(plan.replaced).toEqual(expect.arrayContaining(["registry-registry-container", "registry-proxy-container"]));
     expect(plan.created).toContain("registry-registry-socket");
     expect(dataOrNetworkSteps(plan)).toEqual([]);
@@ -355,7 +292,7 @@ describe("a stack of the shared-namespace layout, moved to the unix socket by on
     expect(client(`rm -rf /tmp/mig-p && skopeo copy --src-cert-dir /tmp/mig-certs docker://${repo} oci:/tmp/mig-p:x >/dev/null`).status).toBe(0);
     expect(inspect()).toEqual({ status: 0, out: `${digest}\n` });
     await current.preview({ expectNoChanges: true });
-    await current.destroy();
+    await d.destroy(current);
     expect(docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter((n) => n.startsWith(`${prefix}-`))).toEqual([]);
   });
 });
