@@ -1,190 +1,112 @@
-// The whole program deployed for real: the real Pulumi engine (Automation API,
-// file backend in a temporary folder, its own stack), the real provider plugins,
-// a real registry and nginx (local Debian images) on a private network, two SSH
-// client hosts in containers with skopeo (a registry client that reads certs.d
-// like Docker), and this machine's Docker engine as a third client.
+// The whole program deployed for real (the shared fixture, tests/helpers/deployment.ts:
+// the real Pulumi engine through the Automation API, a file backend in a temporary
+// folder, its own stack), the real provider plugins, a real registry and nginx (local
+// Debian images) on a private network, two SSH client hosts in containers with skopeo
+// (a registry client that reads certs.d like Docker), and this machine's Docker engine
+// as a third client.
 // In the order of Pulumi's own example tests: up, preview with no changes, the
 // checks a user makes, a replacement, a second up with edits, destroy.
 // Traffic goes only to this test's own networks' host addresses and its containers.
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as https from "https";
 import * as crypto from "crypto";
 import { execFileSync, spawnSync } from "child_process";
-import { LocalWorkspace, Stack, ConfigMap, OutputMap } from "@pulumi/pulumi/automation";
-import { setAllConfigSafely } from "./helpers/config";
-import { docker, dockerQuiet, containerSh, waitForSsh, planRecorder, ShResult } from "./helpers/e2e";
+import { OutputMap } from "@pulumi/pulumi/automation";
+import { docker, dockerQuiet, ShResult } from "./helpers/e2e";
 import { makeTestPki } from "./helpers/pki";
+import { deployment, PROJECT_DIR } from "./helpers/deployment";
 
 jest.setTimeout(900_000);
 
-const projectDir = path.join(__dirname, "..");
-const id = `e2e${process.pid % 100000}`;
-const SUBNET = "10.251.13.0/24";
-const GATEWAY = "10.251.13.1"; // the host's side of the test network: outside 127/8, so TLS is verified
-const ALT_SUBNET = "10.251.14.0/24";
-const ALT_GATEWAY = "10.251.14.1"; // a second host address: the IP SAN the second `up` adds
-const CLIENT_IPS = ["10.251.13.21", "10.251.13.22"];
 const DNS_NAME = "registry.e2e.test";
-const PORT = 15443;
-const ENDPOINT = `${GATEWAY}:${PORT}`;
-const NAME_ENDPOINT = `${DNS_NAME}:${PORT}`;
-const ALT_ENDPOINT = `${ALT_GATEWAY}:${PORT}`;
-const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
 const REPO = "e2e/tiny:1";
 const HOST_REPO = "e2e/host:1"; // what this machine's engine pushes
-
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "deployment-test-"));
-const stateDir = path.join(workDir, "state");
-fs.mkdirSync(stateDir);
-const sshKeyFile = path.join(workDir, "id_ed25519");
-const clients = CLIENT_IPS.map((_, i) => `${id}-client-${i + 1}`);
 // The user's own file beside ca.crt on client 1: it must survive destroy.
-const USER_FILE = `/etc/docker/certs.d/${NAME_ENDPOINT}/mirror-ca.crt`;
-const env: Record<string, string> = {
-  PULUMI_BACKEND_URL: `file://${stateDir}`,
-  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-  PULUMI_SKIP_UPDATE_CHECK: "true",
-  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-};
+const userFile = () => `/etc/docker/certs.d/${d.nameEndpoint}/mirror-ca.crt`;
 
-let stack: Stack;
+// This machine is a client too (localClient), and checks (verifyFromClients) every endpoint
+// from here, the test's DNS name included: it resolves here through /etc/hosts (hostsLine)
+// while the test runs. A second host network: the IP SAN the second `up` adds.
+const d = deployment({
+  tag: "e2e",
+  dnsName: DNS_NAME,
+  hostsLine: true,
+  extraNetworks: 1,
+  // sudo and trustOs differ per client, so a swap of the two shows.
+  clients: [{ user: "deploy", sudo: true }, { trustOs: true }],
+  config: {
+    listenAddress: "0.0.0.0",
+    "users[1]": "ci",
+    localClient: true,
+    // The data volume exists before the first up (made in beforeStack, with a file in it):
+    // adopted on request, and never deleted by destroy even though keepDataOnDestroy is false.
+    adoptExistingVolume: true,
+    deleteEnabled: true,
+  },
+  survivesDestroy: ["data"],
+  beforeStack: (dep) => {
+    for (const c of dep.clients) {
+      // sudo logs every use: the test can tell whether the program used it.
+      expect(c.sh("echo 'Defaults logfile=/var/log/sudo.log' >/etc/sudoers.d/00-log && chmod 440 /etc/sudoers.d/00-log").status).toBe(0);
+    }
+    // Client 1 keeps a file of its own in a certs.d folder that exists before the deploy;
+    // client 2 has no /etc/docker at all, so the program creates (and must remove) it.
+    const otherCa = fs.readFileSync(makeTestPki(fs.mkdtempSync(path.join(dep.workDir, "pki-")), ["DNS:mirror.example.com"]).caCert, "utf8");
+    expect(dep.clients[0].sh(`mkdir -p "$(dirname ${userFile()})" && cat >${userFile()}`, otherCa).status).toBe(0);
+    expect(dep.clients[1].sh("rm -rf /etc/docker").status).toBe(0);
+    // A tiny image to push: one file, imported (kept here too: this machine's engine pushes it).
+    fs.writeFileSync(path.join(dep.workDir, "hello.txt"), `hello from ${dep.id}\n`);
+    execFileSync("sh", ["-c", `tar -C ${dep.workDir} -c hello.txt | docker import - ${dep.id}-tiny:1 >/dev/null && docker save ${dep.id}-tiny:1 -o ${dep.workDir}/tiny.tar`]);
+    docker("cp", `${dep.workDir}/tiny.tar`, `${dep.clients[0].name}:/tmp/tiny.tar`);
+    docker("volume", "create", dep.names("data"));
+    docker("run", "--rm", "-v", `${dep.names("data")}:/data`, "private-registry/registry:2.8.2-debian", "sh", "-c", "echo kept > /data/adopted.txt");
+  },
+});
+
+let id = "";
+let ENDPOINT = "";
+let NAME_ENDPOINT = "";
+let ALT_ENDPOINT = "";
+let GATEWAY = "";
+let ALT_GATEWAY = "";
+let PORT = 0;
+let CLIENT_IPS: string[] = [];
 let outputs: OutputMap;
 let passwords: Record<string, string>;
 let caPem: string;
 let pushedDigest: string;
 let upOutput = "";
-let destroyed = false;
 
-const client = (i: number, script: string, stdin = ""): ShResult => containerSh(clients[i], script, stdin);
+const client = (i: number, script: string, stdin = ""): ShResult => d.clients[i].sh(script, stdin);
 
 function httpsGet(host: string, pathName: string, auth?: string): Promise<{ status: number; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    https.get({ host, port: PORT, path: pathName, ca: caPem, headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers });
-    }).on("error", reject);
-  });
+  return d.https(pathName, { host, auth });
 }
 
-/** `npm run pulumi -- ARGS` as a user runs it, with the test's backend and passphrase. */
-function npmPulumi(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync("npm", ["run", "--silent", "pulumi", "--", ...args], {
-    cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 300_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** Leftovers of an earlier run that was killed: clients, networks, containers, volumes, stack files. */
-function removeStaleRuns(): void {
-  const stale = (...args: string[]) => docker(...args).split("\n").filter((name) => /^e2e[0-9]+-/.test(name));
-  const containers = stale("ps", "-a", "--format", "{{.Names}}");
-  if (containers.length) docker("rm", "-f", ...containers);
-  for (const network of stale("network", "ls", "--format", "{{.Name}}")) dockerQuiet("network", "rm", network);
-  for (const volume of stale("volume", "ls", "--format", "{{.Name}}")) dockerQuiet("volume", "rm", volume);
-  for (const file of fs.readdirSync(projectDir)) {
-    if (/^Pulumi\.e2e[0-9]+\.yaml$/.test(file)) fs.rmSync(path.join(projectDir, file));
-  }
-  for (const dir of fs.existsSync("/etc/docker/certs.d") ? fs.readdirSync("/etc/docker/certs.d") : []) {
-    if ([ENDPOINT, NAME_ENDPOINT, ALT_ENDPOINT].includes(dir)) fs.rmSync(path.join("/etc/docker/certs.d", dir), { recursive: true });
-  }
-}
-
-// This machine is a client too, and checks (verifyFromClients) every endpoint from here,
-// the test's DNS name included: it resolves here through /etc/hosts while the test runs.
-const HOSTS_LINE = `${GATEWAY} ${DNS_NAME} # private-registry e2e test`;
-function withoutHostsLine(): void {
-  const hosts = fs.readFileSync("/etc/hosts", "utf8");
-  const kept = hosts.split("\n").filter((line) => !line.endsWith("# private-registry e2e test")).join("\n");
-  if (kept !== hosts) fs.writeFileSync("/etc/hosts", kept);
-}
-
-function baseConfig(): ConfigMap {
-  const key = fs.readFileSync(sshKeyFile, "utf8");
-  const c = (value: string, secret = false) => ({ value, secret });
-  return {
-    "private-registry:ipAddresses[0]": c(GATEWAY),
-    "private-registry:dnsNames[0]": c(DNS_NAME),
-    "private-registry:port": c(String(PORT)),
-    "private-registry:listenAddress": c("0.0.0.0"),
-    "private-registry:users[0]": c("admin"),
-    "private-registry:users[1]": c("ci"),
-    "private-registry:rsaBits": c("2048"),
-    "private-registry:registryImage": c("private-registry/registry:2.8.2-debian"),
-    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
-    "private-registry:pullImages": c("false"),
-    "private-registry:namePrefix": c(id),
-    // sudo and trustOs differ per client, so a swap of the two shows.
-    "private-registry:clients[0].host": c(CLIENT_IPS[0]),
-    "private-registry:clients[0].user": c("deploy"),
-    "private-registry:clients[0].sudo": c("true"),
-    "private-registry:clients[0].privateKey": c(key, true),
-    "private-registry:clients[1].host": c(CLIENT_IPS[1]),
-    "private-registry:clients[1].user": c("root"),
-    "private-registry:clients[1].trustOs": c("true"),
-    "private-registry:clients[1].privateKey": c(key, true),
-    "private-registry:localClient": c("true"),
-    // The data volume exists before the first up (made here, with a file in it): adopted on
-    // request, and never deleted by destroy even though keepDataOnDestroy is false.
-    "private-registry:adoptExistingVolume": c("true"),
-    "private-registry:keepDataOnDestroy": c("false"),
-    "private-registry:deleteEnabled": c("true"),
-  };
-}
-
-beforeAll(async () => {
-  removeStaleRuns();
-  withoutHostsLine();
-  fs.appendFileSync("/etc/hosts", `${HOSTS_LINE}\n`);
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
-  const publicKey = fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim();
-  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  docker("network", "create", "--subnet", ALT_SUBNET, "--gateway", ALT_GATEWAY, `${id}-alt`);
-  clients.forEach((name, i) => docker("run", "-d", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i],
-    "--add-host", `${DNS_NAME}:${GATEWAY}`, "-e", `AUTHORIZED_KEY=${publicKey}`, ...(i === 0 ? ["-e", "SSH_USER=deploy"] : []), CLIENT_IMAGE));
-  for (const name of clients) {
-    // sudo logs every use: the test can tell whether the program used it.
-    expect(containerSh(name, "echo 'Defaults logfile=/var/log/sudo.log' >/etc/sudoers.d/00-log && chmod 440 /etc/sudoers.d/00-log").status).toBe(0);
-  }
-  // Client 1 keeps a file of its own in a certs.d folder that exists before the deploy;
-  // client 2 has no /etc/docker at all, so the program creates (and must remove) it.
-  const otherCa = fs.readFileSync(makeTestPki(fs.mkdtempSync(path.join(workDir, "pki-")), ["DNS:mirror.example.com"]).caCert, "utf8");
-  expect(client(0, `mkdir -p "$(dirname ${USER_FILE})" && cat >${USER_FILE}`, otherCa).status).toBe(0);
-  expect(client(1, "rm -rf /etc/docker").status).toBe(0);
-  // A tiny image to push: one file, imported.
-  fs.writeFileSync(path.join(workDir, "hello.txt"), `hello from ${id}\n`);
-  execFileSync("sh", ["-c", `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 >/dev/null && docker save ${id}-tiny:1 -o ${workDir}/tiny.tar`]);
-  docker("cp", `${workDir}/tiny.tar`, `${clients[0]}:/tmp/tiny.tar`);
-  CLIENT_IPS.forEach((ip, i) => waitForSsh(sshKeyFile, i === 0 ? "deploy" : "root", ip));
-  docker("volume", "create", `${id}-data`);
-  docker("run", "--rm", "-v", `${id}-data:/data`, "private-registry/registry:2.8.2-debian", "sh", "-c", "echo kept > /data/adopted.txt");
-
-  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await setAllConfigSafely(stack, baseConfig(), true);
-  const result = await stack.up({ onOutput: (out) => { upOutput += out; } });
-  expect(result.summary.result).toBe("succeeded");
-  outputs = result.outputs;
+beforeAll(() => {
+  id = d.id;
+  GATEWAY = d.gateway;
+  ALT_GATEWAY = d.extraGateways[0];
+  PORT = d.port;
+  ENDPOINT = d.endpoint;
+  NAME_ENDPOINT = d.nameEndpoint;
+  ALT_ENDPOINT = `${ALT_GATEWAY}:${PORT}`;
+  CLIENT_IPS = d.clients.map((c) => c.ip);
+  outputs = d.first.outputs;
+  upOutput = d.first.output;
   passwords = outputs.credentials.value;
   caPem = outputs.caCertPem.value;
 });
 
-afterAll(async () => {
-  if (stack && !destroyed) {
-    try { await stack.destroy(); } catch { /* best effort after a failure */ }
-  }
-  if (stack) {
-    try { await stack.workspace.removeStack(id, { force: true }); } catch { /* already gone */ }
-  }
-  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-  withoutHostsLine();
-  for (const c of clients) dockerQuiet("rm", "-f", c);
-  dockerQuiet("network", "rm", `${id}-clients`);
-  dockerQuiet("network", "rm", `${id}-alt`);
-  dockerQuiet("volume", "rm", `${id}-data`);
+afterAll(() => {
+  // What this machine's engine holds of the test (the stack's own things go with the fixture's teardown).
   dockerQuiet("rmi", `${id}-tiny:1`, `${ENDPOINT}/${HOST_REPO}`, `${id}-gca:1`, `${id}-gcb:1`, `${id}-gcbase:1`);
   dockerQuiet("logout", ENDPOINT);
-  fs.rmSync(workDir, { recursive: true, force: true });
+  // After a failed run: this run's endpoints in this machine's certs.d (destroy removes them otherwise).
+  for (const endpoint of [ENDPOINT, NAME_ENDPOINT, ALT_ENDPOINT]) {
+    if (PORT) fs.rmSync(path.join("/etc/docker/certs.d", endpoint), { recursive: true, force: true });
+  }
 });
 
 describe("a real `pulumi up` of the program", () => {
@@ -203,12 +125,12 @@ describe("a real `pulumi up` of the program", () => {
   });
 
   test("a preview right after it shows no changes", async () => {
-    const preview = await stack.preview({ expectNoChanges: true });
+    const preview = await d.stack.preview({ expectNoChanges: true });
     expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
   });
 
   test("the exported state and docker inspect hold no password, private key, bcrypt hash or HTTP secret in clear", () => {
-    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
+    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: d.shellDir, env: { ...process.env, ...d.env }, encoding: "utf8" });
     expect(plain.status).toBe(0);
     const resources: { type: string; urn: string; outputs: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
     // --show-secrets keeps the secret envelope and puts the JSON-encoded value in `plaintext`.
@@ -228,7 +150,7 @@ describe("a real `pulumi up` of the program", () => {
         secrets.push([`${name}.privateKeyPem`, reveal(r.outputs.privateKeyPem).split("\n")[2]]);
       }
     }
-    secrets.push(["ssh key", fs.readFileSync(sshKeyFile, "utf8").split("\n")[2]]);
+    secrets.push(["ssh key", fs.readFileSync(d.sshKeyFile, "utf8").split("\n")[2]]);
     // The htpasswd nginx checks (hashed by the program): each hash, as the users writer uploads it.
     const writer = resources.find((r) => r.urn.endsWith("::registry-proxy-users-writer"));
     const uploads = revealed(writer?.outputs.uploads) as { file: string; content: string }[];
@@ -241,10 +163,10 @@ describe("a real `pulumi up` of the program", () => {
     for (const [, value] of secrets) expect(value.length).toBeGreaterThan(20);
 
     // Every file the backend keeps (the stack, its backups and history).
-    const stateFiles = execFileSync("find", [stateDir, "-type", "f"], { encoding: "utf8" }).split("\n").filter(Boolean);
+    const stateFiles = execFileSync("find", [path.join(d.workDir, "state"), "-type", "f"], { encoding: "utf8" }).split("\n").filter(Boolean);
     expect(stateFiles.some((f) => f.endsWith(`${id}.json`))).toBe(true);
     const stored = stateFiles.map((f) => fs.readFileSync(f, "utf8")).join("\n");
-    const stackFile = fs.readFileSync(path.join(projectDir, `Pulumi.${id}.yaml`), "utf8");
+    const stackFile = fs.readFileSync(path.join(d.shellDir, `Pulumi.${id}.yaml`), "utf8");
     for (const [name, value] of secrets) {
       expect({ name, inState: stored.includes(value) }).toEqual({ name, inState: false });
       expect({ name, inStackConfig: stackFile.includes(value) }).toEqual({ name, inStackConfig: false });
@@ -323,10 +245,10 @@ describe("a real `pulumi up` of the program", () => {
   });
 
   test("`npm run pulumi` reaches the stack, and the README's login line logs this machine's Docker in; it pushes and pulls", () => {
-    const endpoints = npmPulumi(["stack", "output", "--stack", id, "endpoints", "--json"]);
+    const endpoints = d.npmPulumi(["stack", "output", "--stack", id, "endpoints", "--json"]);
     expect(endpoints.status).toBe(0);
     expect(JSON.parse(endpoints.stdout)).toEqual([ENDPOINT, NAME_ENDPOINT]);
-    const login = spawnSync("sh", ["-c", outputs.dockerLoginCommands.value.admin], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
+    const login = spawnSync("sh", ["-c", outputs.dockerLoginCommands.value.admin], { cwd: PROJECT_DIR, env: { ...process.env, ...d.env }, encoding: "utf8" });
     expect(login.stdout).toContain("Login Succeeded");
     expect(login.status).toBe(0);
     docker("tag", `${id}-tiny:1`, `${ENDPOINT}/${HOST_REPO}`);
@@ -339,12 +261,10 @@ describe("a real `pulumi up` of the program", () => {
   test("replacing the registry container replaces it alone (nginx keeps running: it reaches the new one on the socket), and keeps the data", async () => {
     const before = docker("inspect", "-f", "{{.Id}}", `${id}-registry`);
     const nginxBefore = docker("inspect", "-f", "{{.Id}}", `${id}-nginx`);
-    const urn = (await stack.exportStack()).deployment.resources
+    const urn = (await d.stack.exportStack()).deployment.resources
       .find((r: { urn: string }) => r.urn.endsWith("::registry-registry-container")).urn;
-    const recorder = planRecorder();
-    const result = await stack.up({ replace: [urn], onEvent: recorder.onEvent });
-    expect(result.summary.result).toBe("succeeded");
-    expect(recorder.plan()).toMatchObject({ replaced: ["registry-registry-container"], created: [], deleted: [] });
+    const { plan } = await d.up({}, d.stack, { replace: [urn] });
+    expect(plan).toMatchObject({ replaced: ["registry-registry-container"], created: [], deleted: [] });
     expect(docker("inspect", "-f", "{{.Id}}", `${id}-nginx`)).toBe(nginxBefore);
     expect(docker("inspect", "-f", "{{.Id}}", `${id}-registry`)).not.toBe(before);
     // nginx reaches the new container, and the image is still there.
@@ -380,7 +300,7 @@ describe("a real `pulumi up` of the program", () => {
 
   test("an image deleted by digest gives its own layers back with `npm run gc`; an image sharing layers with it still pulls", () => {
     // Two images sharing a 1 MiB base layer, each with a layer of its own.
-    const ctx = path.join(workDir, "gc");
+    const ctx = path.join(d.workDir, "gc");
     fs.mkdirSync(ctx);
     fs.writeFileSync(path.join(ctx, "base.bin"), crypto.randomBytes(1 << 20));
     fs.writeFileSync(path.join(ctx, "a.bin"), crypto.randomBytes(512 << 10));
@@ -388,7 +308,7 @@ describe("a real `pulumi up` of the program", () => {
     execFileSync("sh", ["-c", `tar -C ${ctx} -c base.bin | docker import - ${id}-gcbase:1 >/dev/null`]);
     for (const name of ["a", "b"]) {
       execFileSync("docker", ["build", "-q", "-t", `${id}-gc${name}:1`, "-f", "-", ctx], { input: `FROM ${id}-gcbase:1\nCOPY ${name}.bin /\n`, env: { ...process.env, DOCKER_BUILDKIT: "0" } });
-      execFileSync("sh", ["-c", `docker save ${id}-gc${name}:1 -o ${ctx}/${name}.tar && docker cp ${ctx}/${name}.tar ${clients[0]}:/tmp/${name}.tar`]);
+      execFileSync("sh", ["-c", `docker save ${id}-gc${name}:1 -o ${ctx}/${name}.tar && docker cp ${ctx}/${name}.tar ${d.clients[0].name}:/tmp/${name}.tar`]);
       expect(client(0, `skopeo copy docker-archive:/tmp/${name}.tar docker://${ENDPOINT}/e2e/${name}:1`).status).toBe(0);
     }
     type Manifest = { config: { size: number }; layers: { digest: string; size: number }[] };
@@ -404,7 +324,7 @@ describe("a real `pulumi up` of the program", () => {
 
     const before = blobBytes();
     expect(client(0, `skopeo delete docker://${ENDPOINT}/e2e/a@${digestA}`).status).toBe(0);
-    const gc = spawnSync("npm", ["run", "gc", "--", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 300_000 });
+    const gc = spawnSync("npm", ["run", "gc", "--", "--stack", id], { cwd: PROJECT_DIR, env: { ...process.env, ...d.env }, encoding: "utf8", timeout: 300_000 });
     expect(gc.stderr).toContain("the registry is serving again");
     expect(gc.status).toBe(0);
     // Exactly A's manifest, its config and its own layer went; the shared base stayed.
@@ -419,17 +339,12 @@ describe("a real `pulumi up` of the program", () => {
     let newPasswords: Record<string, string>;
 
     beforeAll(async () => {
-      await setAllConfigSafely(stack, {
-        "private-registry:users[2]": { value: "reader" },
-        "private-registry:pullOnlyUsers[0]": { value: "reader" },
-        "private-registry:ipAddresses[1]": { value: ALT_GATEWAY },
-      }, true);
+      await d.setConfig({ "users[2]": "reader", "pullOnlyUsers[0]": "reader", "ipAddresses[1]": ALT_GATEWAY });
     });
 
     test("plans to replace only the certificate, the proxy and the client commands, and create the new password and its salt", async () => {
-      const recorder = planRecorder();
-      await stack.preview({ onEvent: recorder.onEvent });
-      expect(recorder.plan()).toEqual({
+      const { plan } = await d.preview();
+      expect(plan).toEqual({
         created: ["registry-users-reader", "registry-users-reader-salt"],
         updated: [],
         // New SAN: a new CSR and certificate; new files: a new nginx; new endpoints on the clients, checked again.
@@ -437,10 +352,10 @@ describe("a real `pulumi up` of the program", () => {
           ...[`registry-trust-${CLIENT_IPS[0]}-22`, `registry-trust-${CLIENT_IPS[1]}-22`, "registry-trust-local"].flatMap((n) => [n, `${n}-check`])].sort(),
         deleted: [],
       });
-      const result = await stack.up({ onOutput: (out) => { upOutput += out; } });
-      expect(result.summary.result).toBe("succeeded");
-      newPasswords = result.outputs.credentials.value;
-      expect(result.outputs.endpoints.value).toEqual([ENDPOINT, ALT_ENDPOINT, NAME_ENDPOINT]);
+      const { outputs: after, output } = await d.up();
+      upOutput += output;
+      newPasswords = after.credentials.value;
+      expect(after.endpoints.value).toEqual([ENDPOINT, ALT_ENDPOINT, NAME_ENDPOINT]);
     });
 
     test("the other users' passwords do not change, and the new pull-only user pulls but cannot push", async () => {
@@ -463,7 +378,7 @@ describe("a real `pulumi up` of the program", () => {
     });
 
     test("a preview after it shows no changes", async () => {
-      await stack.preview({ expectNoChanges: true });
+      await d.stack.preview({ expectNoChanges: true });
     });
   });
 
@@ -501,12 +416,10 @@ describe("a real `pulumi up` of the program", () => {
 
   test("an `up` that adds a push user replaces no container: the user pushes at once, and nobody's requests fail meanwhile", async () => {
     // users: admin, ci, reader -> admin, ci, reader, deployer.
-    await setAllConfigSafely(stack, { "private-registry:users[3]": { value: "deployer" } }, true);
+    await d.setConfig({ "users[3]": "deployer" });
     const before = servingContainerIds();
-    const recorder = planRecorder();
-    const { result, statuses } = await adminRequestsDuring(() => stack.up({ onEvent: recorder.onEvent }));
-    expect(result.summary.result).toBe("succeeded");
-    expect(recorder.plan()).toEqual({
+    const { result: { outputs: after, plan }, statuses } = await adminRequestsDuring(() => d.up());
+    expect(plan).toEqual({
       created: ["registry-users-deployer", "registry-users-deployer-salt"], updated: [], deleted: [],
       // Only the one-shot writer of the users volume; nginx and the registry keep running.
       replaced: ["registry-proxy-users-writer"],
@@ -514,33 +427,28 @@ describe("a real `pulumi up` of the program", () => {
     expect(servingContainerIds()).toBe(before);
     expect(statuses.length).toBeGreaterThan(5);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    const passwordsNow: Record<string, string> = result.outputs.credentials.value;
+    const passwordsNow: Record<string, string> = after.credentials.value;
     expect([passwordsNow.admin, passwordsNow.ci]).toEqual([passwords.admin, passwords.ci]);
-    expect(Object.keys(result.outputs.dockerLoginCommands.value).sort()).toEqual(["admin", "ci", "deployer", "reader"]);
+    expect(Object.keys(after.dockerLoginCommands.value).sort()).toEqual(["admin", "ci", "deployer", "reader"]);
     expect(client(0, `skopeo copy --dest-creds deployer:${passwordsNow.deployer} docker://${ENDPOINT}/${REPO} docker://${ENDPOINT}/e2e/deployed:1 >/dev/null && echo pushed`))
       .toEqual({ status: 0, out: "pushed\n" });
   });
 
   test("an `up` that removes a user refuses that user at once, and only that user, with no container replaced", async () => {
     // users: admin, ci, reader, deployer -> admin, reader, deployer.
-    await setAllConfigSafely(stack, {
-      "private-registry:users[1]": { value: "reader" },
-      "private-registry:users[2]": { value: "deployer" },
-    }, true);
-    await stack.removeConfig("private-registry:users[3]", true);
+    await d.setConfig({ "users[1]": "reader", "users[2]": "deployer" });
+    await d.setConfig({ "users[3]": null });
     // ci asks just before the up, and again as soon as it returns.
     expect((await httpsGet(GATEWAY, "/v2/", `ci:${passwords.ci}`)).status).toBe(200);
     const before = servingContainerIds();
-    const recorder = planRecorder();
-    const { result, statuses } = await adminRequestsDuring(() => stack.up({ onEvent: recorder.onEvent }));
-    expect(result.summary.result).toBe("succeeded");
+    const { result: { outputs: after, plan }, statuses } = await adminRequestsDuring(() => d.up());
     expect((await httpsGet(GATEWAY, "/v2/", `ci:${passwords.ci}`)).status).toBe(401);
-    expect(recorder.plan()).toEqual({
+    expect(plan).toEqual({
       created: [], updated: [], deleted: ["registry-users-ci", "registry-users-ci-salt"], replaced: ["registry-proxy-users-writer"],
     });
     expect(servingContainerIds()).toBe(before);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    const passwordsNow: Record<string, string> = result.outputs.credentials.value;
+    const passwordsNow: Record<string, string> = after.credentials.value;
     expect(Object.keys(passwordsNow).sort()).toEqual(["admin", "deployer", "reader"]);
     expect(passwordsNow.admin).toBe(passwords.admin);
     expect((await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
@@ -554,41 +462,35 @@ describe("a real `pulumi up` of the program", () => {
     const inUsersVolume = (script: string) => docker("run", "--rm", "--network", "none", "-v", `${id}-users:/u`,
       "--entrypoint", "sh", "private-registry/nginx:1.22.1-debian", "-c", script);
     inUsersVolume("rm -rf /u/may-push && touch /u/may-push");
-    await setAllConfigSafely(stack, { "private-registry:users[3]": { value: "late" } }, true);
+    await d.setConfig({ "users[3]": "late" });
     let failure = "";
-    await stack.up().catch((e: Error) => { failure = e.message; });
+    await d.stack.up().catch((e: Error) => { failure = e.message; });
     expect(failure).toContain(`the users writer (container ${id}-users-writer) exited with 1`);
     expect(failure).toMatch(/mkdir: cannot create directory '?may-push'?: File exists/);
     expect(failure).toContain("the users nginx checks were not changed");
     expect(failure).not.toMatch(/\n\s+at /); // one message, no stack trace
-    const credentials: Record<string, string> = (await stack.outputs()).credentials.value;
+    const credentials: Record<string, string> = (await d.stack.outputs()).credentials.value;
     // The users nginx checks are the ones from before: no "late", admin still in.
     expect(docker("exec", `${id}-nginx`, "cut", "-d:", "-f1", "/etc/nginx/registry/users/htpasswd")).toBe("admin\nreader\ndeployer");
     expect((await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
     // The repair, then a plain `up` again: the pre-flight check sees the failed writer, which runs again.
     inUsersVolume("rm -f /u/may-push");
-    const recorder = planRecorder();
-    let output = "";
-    const result = await stack.up({ onEvent: recorder.onEvent, onOutput: (o) => { output += o; } });
-    expect(result.summary.result).toBe("succeeded");
+    const { output, plan, outputs: after } = await d.up();
     expect(output).toContain(`the users writer ${id}-users-writer failed in an earlier run (exit 1): it runs again`);
-    expect(recorder.plan().replaced).toEqual(["registry-proxy-users-writer"]);
-    const late: string = result.outputs.credentials.value.late;
+    expect(plan.replaced).toEqual(["registry-proxy-users-writer"]);
+    const late: string = after.credentials.value.late;
     expect(late).toBeTruthy();
     expect(credentials.late === undefined || credentials.late === late).toBe(true);
     expect((await httpsGet(GATEWAY, "/v2/", `late:${late}`)).status).toBe(200);
     expect(docker("exec", `${id}-nginx`, "ls", "/etc/nginx/registry/users/may-push")).toBe("admin\ndeployer\nlate");
-    await stack.preview({ expectNoChanges: true });
+    await d.stack.preview({ expectNoChanges: true });
   });
 
   test("destroy removes containers, network and every client-side file it made, keeps the user's files and the adopted volume", async () => {
-    let destroyOutput = "";
-    const result = await stack.destroy({ onOutput: (out) => { destroyOutput += out; } });
-    destroyed = true;
-    expect(result.summary.result).toBe("succeeded");
+    const destroyOutput = await d.destroy();
     expect(destroyOutput).not.toMatch(/warning:/i);
     // Client 1: certs.d existed before; only the user's own file is left in it.
-    expect(client(0, "find /etc/docker/certs.d -mindepth 1 | sort").out.trim().split("\n")).toEqual([path.dirname(USER_FILE), USER_FILE]);
+    expect(client(0, "find /etc/docker/certs.d -mindepth 1 | sort").out.trim().split("\n")).toEqual([path.dirname(userFile()), userFile()]);
     // Client 2: the program made /etc/docker/certs.d; nothing of it is left.
     expect(client(1, "ls -d /etc/docker/certs.d 2>&1; true").out).toMatch(/No such file/);
     expect(client(1, "ls /usr/local/share/ca-certificates/").out.trim()).toBe("");
