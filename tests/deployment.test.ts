@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { OutputMap } from "@pulumi/pulumi/automation";
 import { docker, dockerQuiet, ShResult } from "./helpers/e2e";
 import { makeTestPki } from "./helpers/pki";
-import { deployment, PROJECT_DIR } from "./helpers/deployment";
+import { deployment, IMAGES, PROJECT_DIR } from "./helpers/deployment";
 
 jest.setTimeout(900_000);
 
@@ -60,7 +60,7 @@ const d = deployment({
     execFileSync("sh", ["-c", `tar -C ${dep.workDir} -c hello.txt | docker import - ${dep.id}-tiny:1 >/dev/null && docker save ${dep.id}-tiny:1 -o ${dep.workDir}/tiny.tar`]);
     docker("cp", `${dep.workDir}/tiny.tar`, `${dep.clients[0].name}:/tmp/tiny.tar`);
     docker("volume", "create", dep.names("data"));
-    docker("run", "--rm", "-v", `${dep.names("data")}:/data`, "private-registry/registry:2.8.2-debian", "sh", "-c", "echo kept > /data/adopted.txt");
+    docker("run", "--rm", "-v", `${dep.names("data")}:/data`, IMAGES.registry, "sh", "-c", "echo kept > /data/adopted.txt");
   },
 });
 
@@ -460,7 +460,7 @@ describe("a real `pulumi up` of the program", () => {
   test("a users writer that fails fails the `up` with its output and changes no user; the next `up` runs it again and converges", async () => {
     // Someone made may-push/ a file in the users volume: the writer's mkdir fails.
     const inUsersVolume = (script: string) => docker("run", "--rm", "--network", "none", "-v", `${id}-users:/u`,
-      "--entrypoint", "sh", "private-registry/nginx:1.22.1-debian", "-c", script);
+      "--entrypoint", "sh", IMAGES.nginx, "-c", script);
     inUsersVolume("rm -rf /u/may-push && touch /u/may-push");
     await d.setConfig({ "users[3]": "late" });
     let failure = "";
@@ -500,6 +500,6 @@ describe("a real `pulumi up` of the program", () => {
     expect(docker("network", "ls", "--filter", `name=^${id}-net$`, "-q")).toBe("");
     expect(docker("volume", "ls", "--filter", `name=^${id}-users$`, "-q")).toBe("");
     // The adopted volume stays, with what it held before, though keepDataOnDestroy is false.
-    expect(docker("run", "--rm", "-v", `${id}-data:/data`, "private-registry/registry:2.8.2-debian", "cat", "/data/adopted.txt")).toBe("kept");
+    expect(docker("run", "--rm", "-v", `${id}-data:/data`, IMAGES.registry, "cat", "/data/adopted.txt")).toBe("kept");
   });
 });

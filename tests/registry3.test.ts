@@ -1,7 +1,7 @@
 // distribution v3 (registry:3) as the registry image, deployed for real in both layouts
 // on one stack (the shared fixture, tests/helpers/deployment.ts): the real Pulumi engine
 // (Automation API, file backend in a temporary folder), the real providers, the local v3 image built from the Go module
-// (private-registry/registry:3.1.1-debian, which reads /etc/distribution/config.yml as
+// (the local registry3 image, which reads /etc/distribution/config.yml as
 // registry:3 does) and the local nginx image. A container of the ssh-client-host image
 // (skopeo) on this test's own network is the client; it dials the network's host side
 // (outside 127.0.0.0/8, so TLS is really verified with the CA).
@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { execFileSync, spawnSync } from "child_process";
-import { deployment } from "./helpers/deployment";
+import { deployment, IMAGES } from "./helpers/deployment";
 import { docker, dockerQuiet, containerSh, ShResult, copyTinyImageInto } from "./helpers/e2e";
 import { makeTestPki } from "./helpers/pki";
 import {
@@ -22,8 +22,8 @@ import {
 
 jest.setTimeout(600_000);
 
-const REGISTRY3_IMAGE = "private-registry/registry:3.1.1-debian";
-const REGISTRY2_IMAGE = "private-registry/registry:2.8.2-debian";
+const REGISTRY3_IMAGE = IMAGES.registry3;
+const REGISTRY2_IMAGE = IMAGES.registry;
 
 // The client is a registry client only (skopeo, no sshd, not in the stack's clients): the CA goes into its certs.d by hand.
 // Stack created and configured (tlsTermination: registry); the first `up` is the first test.

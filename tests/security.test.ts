@@ -13,7 +13,7 @@ import * as path from "path";
 import * as tls from "tls";
 import { execFileSync, spawnSync } from "child_process";
 import { docker, containerSh } from "./helpers/e2e";
-import { deployment } from "./helpers/deployment";
+import { deployment, IMAGES } from "./helpers/deployment";
 import { startSampling } from "./helpers/processSampler";
 import {
   AttemptLog, Target, basic, rawRequest, request, flood, idleLatency, failedLoginTiming, median, percentile,
@@ -23,7 +23,7 @@ import { AUTH_FAILURE_BURST, AUTH_FAILURE_RATE_PER_SECOND } from "../lib/nginxCo
 jest.setTimeout(240_000);
 
 const DNS_NAME = "registry.sec.test";
-const CLIENT_IMAGE = "private-registry/ssh-client-host:bookworm";
+const CLIENT_IMAGE = IMAGES["ssh-client-host"];
 
 // Security-relevant keys at their defaults (rsaBits 4096, bcryptCost 4, passwordLength 32).
 // Listening on every address: the flood test dials the published port on loopback.

@@ -12,7 +12,7 @@ import * as path from "path";
 import * as tls from "tls";
 import { spawnSync } from "child_process";
 import { containerSh, docker, dockerQuiet } from "./helpers/e2e";
-import { deployment } from "./helpers/deployment";
+import { deployment, IMAGES } from "./helpers/deployment";
 import { AttemptLog, Target, basic, flood, median, percentile, rawRequest, request } from "./helpers/attack";
 
 jest.setTimeout(900_000);
@@ -261,7 +261,7 @@ describe("the registry's port (tlsTermination: registry)", () => {
   test("from another container on the registry's own network: TLS and a password still required (there is no plain port)", () => {
     const a = area("the registry's port from other containers (direct layout)");
     const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", registryContainer);
-    docker("run", "-d", "--name", probe, "--network", `${id}-net`, "private-registry/ssh-client-host:bookworm");
+    docker("run", "-d", "--name", probe, "--network", `${id}-net`, IMAGES["ssh-client-host"]);
     const plainHttp = containerSh(probe, `curl -sS -m 5 -o /dev/null -w '%{http_code}' http://${registryIp}:5000/v2/_catalog`);
     a.check("plain HTTP to the registry's address", "400 (it speaks only TLS)", plainHttp.out.trim() || "no answer", plainHttp.out.trim() === "400");
     const noAuth = containerSh(probe, `curl -sS -m 5 -k -o /dev/null -w '%{http_code}' https://${registryIp}:5000/v2/_catalog`);
