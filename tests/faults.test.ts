@@ -1,72 +1,51 @@
-// Fault drills and load against a real deployment (real `pulumi up` through the
-// Automation API, real registry and nginx from the local Debian images, two SSH
-// client hosts in containers with skopeo). Each drill measures how long until the
+// Fault drills and load against a real deployment (the shared fixture,
+// tests/helpers/deployment.ts: real `pulumi up` through the Automation API, real
+// registry and nginx from the local Debian images, two SSH client hosts in containers
+// with skopeo, restart: always). Each drill measures how long until the
 // registry serves again and checks by digest that no image was lost:
 // processes killed, the Docker engine restarted, a push cut off half way, a client
 // host going down during `up`, the data volume's disk full, 8 clients at once, and
 // `destroy` when a client host is gone for good (the README's way out).
 // With RELIABILITY_REPORT_DIR set, the measurements are written as Markdown tables.
 // Traffic goes only to this test's own network and containers.
-import * as crypto from "crypto";
 import * as fs from "fs";
-import * as https from "https";
-import * as os from "os";
 import * as path from "path";
 import { spawn, spawnSync } from "child_process";
-import { LocalWorkspace, Stack, ConfigMap } from "@pulumi/pulumi/automation";
-import { setAllConfigSafely } from "./helpers/config";
-import { containerSh, docker, dockerQuiet, waitForSsh } from "./helpers/e2e";
+import { deployment, freePort } from "./helpers/deployment";
+import { docker, dockerQuiet, waitForSsh } from "./helpers/e2e";
 import { MAKE_IMAGE_SH } from "./helpers/ociImage";
 
 jest.setTimeout(1_800_000);
 
-const projectDir = path.join(__dirname, "..");
-const id = `flt${process.pid % 100000}`;
-const SUBNET = "10.251.41.0/24";
-const GATEWAY = "10.251.41.1"; // outside 127/8, so clients verify TLS
-const CLIENT_IPS = ["10.251.41.21", "10.251.41.22"];
-const PORT = 18443;
-const DISK_PORT = 18444;
-const ENDPOINT = `${GATEWAY}:${PORT}`;
-const DISK_ENDPOINT = `${GATEWAY}:${DISK_PORT}`;
 const DNS_NAME = "registry.faults.test";
-// An address of the test's own network that nothing holds: the clients' check cannot reach it.
-const UNREACHABLE = "10.251.41.99";
 const ORPHAN_NAME = "orphan.faults.test";
-const ORPHAN_PORT = 18445;
 const EXTRA_NAME = "registry2.faults.test"; // the DNS name the client-down drill adds
-const clients = [`${id}-client-1`, `${id}-client-2`];
+// restart: always, as a real host comes back after a power cut (the engine drill kills every container).
+const d = deployment({
+  tag: "flt",
+  dnsName: DNS_NAME,
+  extraHostNames: [EXTRA_NAME],
+  clients: [{ restartAlways: true }, { restartAlways: true }],
+});
+let ENDPOINT = "";
+let PORT = 0;
+let CLIENT_IPS: string[] = [];
+// An address of the test's own network that nothing holds: the clients' check cannot reach it.
+let UNREACHABLE = "";
 
-const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "faults-test-"));
-const sshKeyFile = path.join(workDir, "id_ed25519");
-const env: Record<string, string> = {
-  PULUMI_BACKEND_URL: `file://${path.join(workDir, "state")}`,
-  PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-  PULUMI_SKIP_UPDATE_CHECK: "true",
-  PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-};
-fs.mkdirSync(path.join(workDir, "state"));
-
-let stack: Stack;
-let passwords: Record<string, string>;
-let caPem: string;
 /** Images pushed so far, by repository: every drill checks them all. */
 const pushed = new Map<string, string>();
 const drills: { drill: string; result: string; data: string }[] = [];
 let loadReport = "";
 
-const client = (i: number, script: string, stdin = "") => containerSh(clients[i], script, stdin);
+const client = (i: number, script: string, stdin = "") => d.clients[i].sh(script, stdin);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Pushes a new image of random layers from client 1; returns its digest. */
-function pushNew(repo: string, layers = 2, bytes = 256 << 10, endpoint = ENDPOINT, certDir = ""): string {
-  const made = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-${repo.replace(/\W/g, "_")} ${layers} ${bytes}`);
-  expect(made.status).toBe(0);
-  const digest = made.out.trim();
-  const push = client(0, `skopeo copy ${certDir} --digestfile /tmp/d oci:/tmp/img-${repo.replace(/\W/g, "_")}:latest docker://${endpoint}/${repo} && cat /tmp/d`);
-  expect(push).toEqual({ status: 0, out: expect.stringContaining(digest) });
-  if (endpoint === ENDPOINT) pushed.set(repo, digest);
+/** Pushes a new image of random layers from client 1 (the fixture's push fails the test unless it succeeds); returns its digest. */
+function pushNew(repo: string, layers = 2, bytes = 256 << 10): string {
+  const digest = d.clients[0].push(repo, layers, bytes);
+  pushed.set(repo, digest);
   return digest;
 }
 
@@ -80,10 +59,7 @@ function everyImagePulls(): string {
 }
 
 /** Every path under a client's /etc/docker/certs.d with its size and digest: the host's side, file for file. */
-function clientFiles(i: number): string {
-  return client(i, "cd /etc/docker/certs.d 2>/dev/null && find . -mindepth 1 | sort | while read -r f; do " +
-    "if [ -f \"$f\" ]; then echo \"$f $(sha256sum <\"$f\" | cut -c1-16)\"; else echo \"$f/\"; fi; done").out;
-}
+const clientFiles = (i: number): string => d.clients[i].certsD();
 
 /** Pulumi's Diagnostics section, by resource name: what a user reads about each failure. */
 function diagnostics(output: string): Map<string, string> {
@@ -96,87 +72,35 @@ function diagnostics(output: string): Map<string, string> {
   return blocks;
 }
 
-function httpsStatus(pathName: string, auth?: string, port = PORT): Promise<number> {
-  return new Promise((resolve) => {
-    const req = https.get({ host: GATEWAY, port, path: pathName, ca: caPem, timeout: 3000,
-      headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString("base64")}` } : {} }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(0));
-  });
-}
+/** GET with the deployed CA: the status, or 0 when nothing answers within 3 s. */
+const httpsStatus = (pathName: string, auth?: string): Promise<number> =>
+  d.https(pathName, { auth, timeoutMs: 3000 }).then((r) => r.status, () => 0);
 
 /** Milliseconds from `since` until GET /v2/ with a password answers 200 three times in a row. */
 async function untilServed(since: number, limitMs = 120_000): Promise<number> {
   let good = 0;
   while (good < 3) {
     if (Date.now() - since > limitMs) throw new Error(`not served ${limitMs / 1000} s after the fault`);
-    good = (await httpsStatus("/v2/", `admin:${passwords.admin}`)) === 200 ? good + 1 : 0;
+    good = (await httpsStatus("/v2/", `admin:${d.passwords.admin}`)) === 200 ? good + 1 : 0;
     await sleep(200);
   }
   return Date.now() - since;
 }
 
-function config(): ConfigMap {
-  const key = fs.readFileSync(sshKeyFile, "utf8");
-  const c = (value: string, secret = false) => ({ value, secret });
-  return {
-    "private-registry:ipAddresses[0]": c(GATEWAY),
-    "private-registry:dnsNames[0]": c(DNS_NAME),
-    "private-registry:port": c(String(PORT)),
-    "private-registry:listenAddress": c(GATEWAY),
-    "private-registry:users[0]": c("admin"),
-    "private-registry:rsaBits": c("2048"),
-    "private-registry:registryImage": c("private-registry/registry:2.8.2-debian"),
-    "private-registry:nginxImage": c("private-registry/nginx:1.22.1-debian"),
-    "private-registry:pullImages": c("false"),
-    "private-registry:namePrefix": c(id),
-    "private-registry:keepDataOnDestroy": c("false"),
-    "private-registry:clients[0].host": c(CLIENT_IPS[0]),
-    "private-registry:clients[0].privateKey": c(key, true),
-    "private-registry:clients[1].host": c(CLIENT_IPS[1]),
-    "private-registry:clients[1].privateKey": c(key, true),
-  };
-}
-
-beforeAll(async () => {
-  spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKeyFile]);
-  const publicKey = fs.readFileSync(`${sshKeyFile}.pub`, "utf8").trim();
-  docker("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, `${id}-clients`);
-  // restart: always, as a real host comes back after a power cut (the engine drill kills every container).
-  clients.forEach((name, i) => docker("run", "-d", "--restart", "always", "--name", name, "--network", `${id}-clients`, "--ip", CLIENT_IPS[i],
-    "--add-host", `${DNS_NAME}:${GATEWAY}`, "--add-host", `${EXTRA_NAME}:${GATEWAY}`, "-e", `AUTHORIZED_KEY=${publicKey}`, "private-registry/ssh-client-host:bookworm"));
-  CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
-  stack = await LocalWorkspace.createStack({ stackName: id, workDir: projectDir }, { envVars: env });
-  await setAllConfigSafely(stack, config(), true);
-  const result = await stack.up();
-  expect(result.summary.result).toBe("succeeded");
-  passwords = result.outputs.credentials.value;
-  caPem = result.outputs.caCertPem.value;
-  for (const i of [0, 1]) expect(client(i, `skopeo login --username admin --password-stdin ${ENDPOINT}`, passwords.admin).status).toBe(0);
+beforeAll(() => {
+  ENDPOINT = d.endpoint;
+  PORT = d.port;
+  CLIENT_IPS = d.clients.map((c) => c.ip);
+  UNREACHABLE = d.subnet.replace(/0\/24$/, "99");
+  for (const c of d.clients) expect(c.login().status).toBe(0);
   pushNew("drill/first:1");
 });
 
-afterAll(async () => {
-  if (stack) {
-    try { await stack.destroy(); } catch { /* a drill may have left it half gone; the removals below finish the job */ }
-    try { await stack.workspace.removeStack(id, { force: true }); } catch { /* already gone */ }
-  }
-  fs.rmSync(path.join(projectDir, `Pulumi.${id}.yaml`), { force: true });
-  fs.rmSync(path.join(projectDir, `Pulumi.${id}d.yaml`), { force: true });
-  const prefixes = [id, `${id}d`, `${id}o`];
-  dockerQuiet("rm", "-f", ...clients, ...prefixes.flatMap((p) => [`${p}-registry`, `${p}-nginx`, `${p}-users-writer`]));
-  for (const n of [`${id}-clients`, ...prefixes.map((p) => `${p}-net`)]) dockerQuiet("network", "rm", n);
-  for (const v of prefixes.flatMap((p) => [`${p}-data`, `${p}-users`, `${p}-socket`])) dockerQuiet("volume", "rm", v);
-  writeReport();
-  fs.rmSync(workDir, { recursive: true, force: true });
-});
+afterAll(() => writeReport());
 
 describe("fault drills on a real deployment", () => {
   test.each([["registry", "-registry"], ["nginx", "-nginx"]])("the %s process killed (SIGKILL): served again, nothing lost", async (name, suffix) => {
-    const container = `${id}${suffix}`;
+    const container = d.names(suffix.slice(1));
     const pid = Number(docker("inspect", "-f", "{{.State.Pid}}", container));
     const killedAt = Date.now();
     process.kill(pid, "SIGKILL");
@@ -189,14 +113,14 @@ describe("fault drills on a real deployment", () => {
     // One 384 MiB layer: a few seconds of upload here, long enough to cut it part way.
     expect(client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-big 1 $((384 * 1024 * 1024)) >/tmp/big-digest`).status).toBe(0);
     const digest = client(0, "cat /tmp/big-digest").out.trim();
-    const push = spawn("docker", ["exec", clients[0], "skopeo", "copy", "oci:/tmp/img-big:latest", `docker://${ENDPOINT}/drill/big:1`]);
+    const push = spawn("docker", ["exec", d.clients[0].name, "skopeo", "copy", "oci:/tmp/img-big:latest", `docker://${ENDPOINT}/drill/big:1`]);
     push.stdout.resume();
     // Cut it when the registry holds part of the upload.
     const startedAt = Date.now();
     let partial = 0;
     while (partial < 16 << 20) {
       if (Date.now() - startedAt > 60_000) throw new Error("the upload never got under way");
-      const du = docker("exec", `${id}-registry`, "sh", "-c", "du -sb /var/lib/registry/docker/registry/v2/repositories/drill/big/_uploads 2>/dev/null | cut -f1");
+      const du = docker("exec", d.names("registry"), "sh", "-c", "du -sb /var/lib/registry/docker/registry/v2/repositories/drill/big/_uploads 2>/dev/null | cut -f1");
       partial = Number(du || "0");
       await sleep(100);
     }
@@ -220,35 +144,14 @@ describe("fault drills on a real deployment", () => {
   test("the Docker engine killed (dockerd, containerd and every shim: SIGKILL) 20 times and stopped (SIGTERM) 20 times: each time the registry serves again by itself, and a new image pushes and pulls with its digest", async () => {
     const ROUNDS = 20;
     const servedMs: Record<string, number[]> = { SIGKILL: [], SIGTERM: [] };
-    const pidOf = (file: string) => Number((fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "").trim()) || 0;
-    const alive = (pid: number) => pid > 0 && fs.existsSync(`/proc/${pid}`) && !/^\d+ \(\S+\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
     for (const signal of ["SIGKILL", "SIGTERM"] as const) {
       for (let round = 1; round <= ROUNDS; round++) {
-        const dockerd = pidOf("/var/run/docker.pid");
-        const stoppedAt = Date.now();
-        if (signal === "SIGKILL") {
-          // As in a crash or a power cut: the engine, its containerd and every container's shim at once.
-          const shims = spawnSync("pgrep", ["-f", "containerd-shim"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
-          for (const pid of [dockerd, pidOf("/var/run/docker/containerd/containerd.pid"), ...shims]) {
-            try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
-          }
-        } else {
-          process.kill(dockerd, "SIGTERM");
-        }
-        while (alive(dockerd)) {
-          if (Date.now() - stoppedAt > 60_000) throw new Error(`dockerd did not stop after ${signal}`);
-          await sleep(100);
-        }
-        // The engine started again, as a boot would; nothing else is run.
-        const start = spawnSync("bash", [path.join(projectDir, "scripts/ensure-docker-engine.sh")], { encoding: "utf8" });
-        expect(start.status).toBe(0);
+        // SIGKILL as in a crash or a power cut: the engine, its containerd and every container's shim at once;
+        // then the engine started again, as a boot would; nothing else is run (the fixture fails the test unless it starts).
+        const stoppedAt = await d.restartEngine(signal);
         servedMs[signal].push(await untilServed(stoppedAt));
         // The client hosts are containers too (restart: always): wait for them, then a new image through it all.
-        for (const c of clients) {
-          for (const until = Date.now() + 30_000; containerSh(c, "true").status !== 0; await sleep(200)) {
-            if (Date.now() > until) throw new Error(`client ${c} did not come back`);
-          }
-        }
+        await d.clientsBack();
         const repo = `crash/${signal.toLowerCase()}-${round}:1`;
         const digest = pushNew(repo, 1, 64 << 10);
         pushed.delete(repo);
@@ -257,29 +160,29 @@ describe("fault drills on a real deployment", () => {
       }
     }
     const stats = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return `median ${seconds(s[Math.floor(s.length / 2)])}, max ${seconds(s[s.length - 1])}`; };
-    CLIENT_IPS.forEach((ip) => waitForSsh(sshKeyFile, "root", ip));
+    await d.clientsBack({ ssh: true });
     drills.push({
       drill: `Docker engine killed (SIGKILL of dockerd, containerd and every container's shim) ${ROUNDS} times, and stopped (SIGTERM) ${ROUNDS} times, then started again with nothing else run`,
       result: `served again every time (${2 * ROUNDS} of ${2 * ROUNDS}) by itself: after SIGKILL ${stats(servedMs.SIGKILL)}, after SIGTERM ${stats(servedMs.SIGTERM)} from the stop`,
       data: `a new image pushed and pulled with its digest after each of the ${2 * ROUNDS}; ${everyImagePulls()}`,
     });
     // And then a no-change preview: the deployment is what the config says.
-    const preview = await stack.preview({ expectNoChanges: true });
+    const preview = await d.stack.preview({ expectNoChanges: true });
     expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
   });
 
   test("a client host that goes down during `up`: the error names it, the other is set up, the next `up` converges", async () => {
-    await stack.setConfig("private-registry:dnsNames[1]", { value: EXTRA_NAME }, true);
+    await d.setConfig({ "dnsNames[1]": EXTRA_NAME });
     let output = "";
     let stopped = false;
     const started = Date.now();
     // The host goes down after the pre-flight check has logged in to it: when the engine starts to change things.
-    const up = stack.up({
+    const up = d.stack.up({
       onOutput: (out) => {
         output += out;
         if (!stopped && /replac|creating/.test(output)) {
           stopped = true;
-          docker("stop", "-t", "0", clients[1]);
+          docker("stop", "-t", "0", d.clients[1].name);
         }
       },
     }).then(() => "succeeded", (e: Error) => `${e.message}`);
@@ -290,13 +193,12 @@ describe("fault drills on a real deployment", () => {
     expect(output).toContain(CLIENT_IPS[1]);
     // The host that stayed up has the CA for the new name.
     expect(client(0, `test -s /etc/docker/certs.d/${EXTRA_NAME}:${PORT}/ca.crt && echo ok`).out).toBe("ok\n");
-    docker("start", clients[1]);
-    waitForSsh(sshKeyFile, "root", CLIENT_IPS[1]);
+    docker("start", d.clients[1].name);
+    waitForSsh(d.sshKeyFile, "root", CLIENT_IPS[1]);
     const rerunStarted = Date.now();
-    const again = await stack.up();
-    expect(again.summary.result).toBe("succeeded");
+    const again = await d.up(); // the fixture fails the test unless it succeeds
     expect(client(1, `test -s /etc/docker/certs.d/${EXTRA_NAME}:${PORT}/ca.crt && echo ok`).out).toBe("ok\n");
-    const preview = await stack.preview({ expectNoChanges: true });
+    const preview = await d.stack.preview({ expectNoChanges: true });
     expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
     expect(again.outputs.clientHosts.value).toEqual(CLIENT_IPS.map((ip) => `root@${ip}:22`));
     const line = output.split("\n").find((l) => l.includes(CLIENT_IPS[1]) && /error/i.test(l)) ?? "";
@@ -309,10 +211,8 @@ describe("fault drills on a real deployment", () => {
 
   test("a client check that fails on an `up` that adds an endpoint: a few lines per host, the new files in the state; the change taken back leaves nothing of the gone endpoint", async () => {
     const before = [clientFiles(0), clientFiles(1)];
-    await stack.setConfig("private-registry:ipAddresses[1]", { value: UNREACHABLE }, true);
-    let output = "";
-    const failure = await stack.up({ onOutput: (o) => { output += o; } }).then(() => "succeeded", (e: Error) => e.message);
-    expect(failure).not.toBe("succeeded");
+    // The fixture fails the test if this `up` succeeds.
+    const { output } = await d.failingUp({ "ipAddresses[1]": UNREACHABLE });
     const blocks = diagnostics(output);
     for (const ip of CLIENT_IPS) {
       const block = blocks.get(`registry-trust-${ip}-22-check`) ?? "";
@@ -322,13 +222,11 @@ describe("fault drills on a real deployment", () => {
     }
     // The install for the new endpoint set ran and is recorded: its files are the state's to remove.
     for (const i of [0, 1]) expect(client(i, `test -s /etc/docker/certs.d/${UNREACHABLE}:${PORT}/ca.crt && echo ok`).out).toBe("ok\n");
-    const recorded = (await stack.exportStack()).deployment.resources
+    const recorded = (await d.stack.exportStack()).deployment.resources
       .filter((r: { urn: string }) => /::registry-trust-[\d.]+-22$/.test(r.urn)).map((r: { inputs: { stdin: unknown } }) => JSON.stringify(r.inputs.stdin));
     expect(recorded).toHaveLength(2);
     for (const stdin of recorded) expect(stdin).toContain(`'${UNREACHABLE}:${PORT}'`);
-    await stack.removeConfig("private-registry:ipAddresses[1]", true);
-    const back = await stack.up();
-    expect(back.summary.result).toBe("succeeded");
+    await d.up({ "ipAddresses[1]": null }); // the fixture fails the test unless it succeeds
     expect([clientFiles(0), clientFiles(1)]).toEqual(before);
     const line = (blocks.get(`registry-trust-${CLIENT_IPS[0]}-22-check`) ?? "").split("\n").find((l) => l.includes("does not answer")) ?? "";
     drills.push({
@@ -339,47 +237,42 @@ describe("fault drills on a real deployment", () => {
   });
 
   test("a check that fails on a first `up`, then `destroy`; an install that fails half way: each client is left file for file as it was", async () => {
-    const other = await LocalWorkspace.createStack({ stackName: `${id}o`, workDir: projectDir }, { envVars: env });
+    // Another stack of the program (the fixture's backend and project shell; destroyed and removed with the deployment) with client 1 only.
+    const ORPHAN_PORT = freePort();
     const before = clientFiles(0);
-    try {
-      await setAllConfigSafely(other, {
-        ...Object.fromEntries(Object.entries(config()).filter(([k]) => !/clients\[1\]|ipAddresses|dnsNames/.test(k))),
-        "private-registry:ipAddresses[0]": { value: UNREACHABLE },
-        "private-registry:dnsNames[0]": { value: ORPHAN_NAME },
-        "private-registry:port": { value: String(ORPHAN_PORT) },
-        "private-registry:namePrefix": { value: `${id}o` },
-      }, true);
-      const first = await other.up().then(() => "succeeded", (e: Error) => e.message);
-      expect(first).toContain(`https://${UNREACHABLE}:${ORPHAN_PORT}/v2/ does not answer from this host`);
-      expect(clientFiles(0)).not.toEqual(before);
-      await other.destroy();
-      expect(clientFiles(0)).toEqual(before);
-      // Half way: the second endpoint's folder cannot be made (a file is in the way).
-      expect(client(0, `touch '/etc/docker/certs.d/${ORPHAN_NAME}:${ORPHAN_PORT}'`).status).toBe(0);
-      const withBlocker = clientFiles(0);
-      const half = await other.up().then(() => "succeeded", (e: Error) => e.message);
-      expect(half).toContain("private-registry: the install failed; what it had created on this host is removed again");
-      expect(clientFiles(0)).toEqual(withBlocker);
-      await other.destroy();
-      expect(client(0, `rm '/etc/docker/certs.d/${ORPHAN_NAME}:${ORPHAN_PORT}'`).status).toBe(0);
-      expect(clientFiles(0)).toEqual(before);
-      drills.push({
-        drill: "a first `up` whose client check fails, then `destroy`; an `up` whose install fails half way (a file where an endpoint's folder goes)",
-        result: "the first left its files recorded and `destroy` removed them; the half-way install removed what it had made itself; the client's certs.d file for file as before both times",
-        data: "-",
-      });
-    } finally {
-      await other.destroy().catch(() => undefined);
-      await other.workspace.removeStack(`${id}o`, { force: true }).catch(() => undefined);
-      fs.rmSync(path.join(projectDir, `Pulumi.${id}o.yaml`), { force: true });
-    }
+    const other = await d.otherStack("o", {
+      ...Object.fromEntries(Object.entries(d.baseConfig()).filter(([k]) => !/clients\[1\]|ipAddresses|dnsNames/.test(k))),
+      "ipAddresses[0]": UNREACHABLE,
+      "dnsNames[0]": ORPHAN_NAME,
+      port: ORPHAN_PORT,
+      namePrefix: `${d.id}o`,
+    });
+    const first = (await d.failingUp({}, other)).output;
+    expect(first).toContain(`https://${UNREACHABLE}:${ORPHAN_PORT}/v2/ does not answer from this host`);
+    expect(clientFiles(0)).not.toEqual(before);
+    await d.destroy(other);
+    expect(clientFiles(0)).toEqual(before);
+    // Half way: the second endpoint's folder cannot be made (a file is in the way).
+    expect(client(0, `touch '/etc/docker/certs.d/${ORPHAN_NAME}:${ORPHAN_PORT}'`).status).toBe(0);
+    const withBlocker = clientFiles(0);
+    const half = (await d.failingUp({}, other)).output;
+    expect(half).toContain("private-registry: the install failed; what it had created on this host is removed again");
+    expect(clientFiles(0)).toEqual(withBlocker);
+    await d.destroy(other);
+    expect(client(0, `rm '/etc/docker/certs.d/${ORPHAN_NAME}:${ORPHAN_PORT}'`).status).toBe(0);
+    expect(clientFiles(0)).toEqual(before);
+    drills.push({
+      drill: "a first `up` whose client check fails, then `destroy`; an `up` whose install fails half way (a file where an endpoint's folder goes)",
+      result: "the first left its files recorded and `destroy` removed them; the half-way install removed what it had made itself; the client's certs.d file for file as before both times",
+      data: "-",
+    });
   });
 
   test("the registry and nginx containers removed or stopped behind Pulumi's back: one `npm run deploy` serves again, with the images", async () => {
-    docker("rm", "-f", `${id}-registry`);
-    docker("stop", `${id}-nginx`);
+    docker("rm", "-f", d.names("registry"));
+    docker("stop", d.names("nginx"));
     const started = Date.now();
-    const deploy = spawnSync("npm", ["run", "deploy", "--", "--stack", id], { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8", timeout: 600_000 });
+    const deploy = d.npmRun("deploy", ["--stack", d.id], { timeout: 600_000 });
     expect({ status: deploy.status, tail: `${deploy.stdout}${deploy.stderr}`.slice(-1500) }).toEqual({ status: 0, tail: expect.stringContaining("Registry endpoints:") });
     const ms = await untilServed(started);
     drills.push({
@@ -424,7 +317,7 @@ done`;
     // Four workers on each client host, all at once.
     const run = (i: number) => `for w in ${[0, 1, 2, 3].map((w) => w + i * 4).join(" ")}; do sh /tmp/load-worker.sh $w >/tmp/load-result-$w 2>&1 & done; wait; cat /tmp/load-result-*`;
     const started = Date.now();
-    const results = spawnSync("sh", ["-c", `docker exec ${clients[0]} sh -c '${run(0)}' & docker exec ${clients[1]} sh -c '${run(1)}' & wait`],
+    const results = spawnSync("sh", ["-c", `docker exec ${d.clients[0].name} sh -c '${run(0)}' & docker exec ${d.clients[1].name} sh -c '${run(1)}' & wait`],
       { encoding: "utf8", timeout: (SECONDS + 120) * 1000 });
     const wallMs = Date.now() - started;
     const lines = results.stdout.split("\n").filter(Boolean);
@@ -446,18 +339,19 @@ done`;
 
   test("the data volume's disk full: the client gets a clear error, and pushes work again once space returns", async () => {
     // A second stack whose data volume is a 64 MiB tmpfs, adopted (so destroy never deletes what the test made).
-    const diskVolume = `${id}d-data`;
+    // (Another stack of the fixture's, without clients; destroyed and removed with the deployment.)
+    const diskVolume = `${d.id}d-data`;
+    const diskPort = freePort();
+    const DISK_ENDPOINT = `${d.gateway}:${diskPort}`;
     docker("volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=64m", diskVolume);
-    const disk = await LocalWorkspace.createStack({ stackName: `${id}d`, workDir: projectDir }, { envVars: env });
     try {
-      await setAllConfigSafely(disk, {
-        ...Object.fromEntries(Object.entries(config()).filter(([k]) => !k.includes("clients"))),
-        "private-registry:port": { value: String(DISK_PORT) },
-        "private-registry:namePrefix": { value: `${id}d` },
-        "private-registry:adoptExistingVolume": { value: "true" },
-      }, true);
-      const up = await disk.up();
-      expect(up.summary.result).toBe("succeeded");
+      const disk = await d.otherStack("d", {
+        ...Object.fromEntries(Object.entries(d.baseConfig()).filter(([k]) => !k.includes("clients"))),
+        port: diskPort,
+        namePrefix: `${d.id}d`,
+        adoptExistingVolume: true,
+      });
+      const up = await d.up({}, disk); // the fixture fails the test unless it succeeds
       const diskPassword = up.outputs.credentials.value.admin;
       // Client 1 trusts this stack's CA through a cert dir of its own.
       expect(client(0, "mkdir -p /tmp/disk-certs && cat >/tmp/disk-certs/ca.crt", up.outputs.caCertPem.value).status).toBe(0);
@@ -467,19 +361,19 @@ done`;
       expect(kept.status).toBe(0);
       const keptDigest = kept.out.trim().split("\n")[0];
       // Fill the disk.
-      docker("exec", `${id}d-registry`, "sh", "-c", "dd if=/dev/zero of=/var/lib/registry/filler bs=1M 2>/dev/null; df -k /var/lib/registry | tail -1");
+      docker("exec", `${d.id}d-registry`, "sh", "-c", "dd if=/dev/zero of=/var/lib/registry/filler bs=1M 2>/dev/null; df -k /var/lib/registry | tail -1");
       const full = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-full 2 2097152 >/dev/null && skopeo copy ${certDir} --retry-times 0 oci:/tmp/img-full:latest docker://${DISK_ENDPOINT}/disk/full:1`);
       expect(full.status).not.toBe(0);
       const clientError = full.out.trim().split("\n").pop() ?? "";
       expect(clientError).toMatch(/500|unknown|space/i);
       // The operator finds the cause in the registry's log.
-      expect(spawnSync("docker", ["logs", `${id}d-registry`], { encoding: "utf8" }).stderr).toContain("no space left on device");
+      expect(spawnSync("docker", ["logs", `${d.id}d-registry`], { encoding: "utf8" }).stderr).toContain("no space left on device");
       // Still serving what it has while full.
       const whileFull = client(0, `skopeo inspect ${certDir.replace("dest-", "")} --format '{{.Digest}}' docker://${DISK_ENDPOINT}/disk/kept:1`);
       expect(whileFull).toEqual({ status: 0, out: `${keptDigest}\n` });
       // Space returns.
       const freedAt = Date.now();
-      docker("exec", `${id}d-registry`, "rm", "-f", "/var/lib/registry/filler");
+      docker("exec", `${d.id}d-registry`, "rm", "-f", "/var/lib/registry/filler");
       const retry = client(0, `skopeo copy ${certDir} --digestfile /tmp/d oci:/tmp/img-full:latest docker://${DISK_ENDPOINT}/disk/full:1 && cat /tmp/d`);
       expect(retry.status).toBe(0);
       const pulledBack = client(0, `rm -rf /tmp/pk && skopeo copy --src-cert-dir /tmp/disk-certs --digestfile /tmp/pkd docker://${DISK_ENDPOINT}/disk/kept:1 oci:/tmp/pk:x >/dev/null && cat /tmp/pkd`);
@@ -491,34 +385,30 @@ done`;
       });
       // The stack never made the adopted volume: destroy (keepDataOnDestroy false) leaves it.
       // (Its contents cannot be checked after: a tmpfs volume is emptied when no container mounts it.)
-      await disk.destroy();
+      await d.destroy(disk);
       expect(docker("volume", "ls", "-q", "--filter", `name=^${diskVolume}$`)).toBe(diskVolume);
     } finally {
-      try { await disk.destroy(); } catch { /* removed below */ }
-      try { await disk.workspace.removeStack(`${id}d`, { force: true }); } catch { /* gone */ }
+      // The test made it: the test removes it (after a failure, the teardown's destroy frees it first).
       dockerQuiet("volume", "rm", diskVolume);
     }
   });
 
   test("`destroy` with a client host gone for good: it names the host, the README's way out finishes it, nothing is left", async () => {
-    docker("rm", "-f", clients[1]);
+    docker("rm", "-f", d.clients[1].name);
     const started = Date.now();
-    const failed = await stack.destroy().then(() => "succeeded", (e: Error) => e.message);
+    const failed = await d.stack.destroy().then(() => "succeeded", (e: Error) => e.message);
     const failedMs = Date.now() - started;
     expect(failed).toContain(CLIENT_IPS[1]);
     // The README: find the command's URN, `npm run pulumi -- state delete` it, destroy again.
-    const urns = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "--stack", id, "--show-urns"],
-      { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" }).stdout;
+    const urns = d.npmRun("pulumi", ["stack", "--stack", d.id, "--show-urns"]).stdout;
     const urn = urns.split(/\s+/).find((w) => w.startsWith("urn:") && w.endsWith(`::registry-trust-${CLIENT_IPS[1]}-22`));
     expect(urn).toBeDefined();
-    const forget = spawnSync("npm", ["run", "--silent", "pulumi", "--", "state", "delete", "--yes", "--stack", id, urn as string],
-      { cwd: projectDir, env: { ...process.env, ...env }, encoding: "utf8" });
+    const forget = d.npmRun("pulumi", ["state", "delete", "--yes", "--stack", d.id, urn as string]);
     expect(forget.status).toBe(0);
-    const destroyed = await stack.destroy();
-    expect(destroyed.summary.result).toBe("succeeded");
-    expect(docker("ps", "-a", "-q", "--filter", `name=^${id}-(registry|nginx|users-writer)$`)).toBe("");
-    expect(docker("volume", "ls", "-q", "--filter", `name=^${id}-users$`)).toBe("");
-    expect(docker("network", "ls", "-q", "--filter", `name=^${id}-net$`)).toBe("");
+    await d.destroy(); // the fixture fails the test unless it succeeds
+    expect(docker("ps", "-a", "-q", "--filter", `name=^${d.id}-(registry|nginx|users-writer)$`)).toBe("");
+    expect(docker("volume", "ls", "-q", "--filter", `name=^${d.id}-users$`)).toBe("");
+    expect(docker("network", "ls", "-q", "--filter", `name=^${d.id}-net$`)).toBe("");
     expect(client(0, "ls /etc/docker/certs.d 2>/dev/null; true").out.trim()).toBe("");
     drills.push({
       drill: "`destroy` after client host 2 was removed for good",
@@ -536,7 +426,7 @@ function writeReport(): void {
   fs.writeFileSync(path.join(dir, "fault-drills.md"), [
     "| Drill | What happened | Data check |",
     "|---|---|---|",
-    ...drills.map((d) => `| ${cell(d.drill)} | ${cell(d.result)} | ${cell(d.data)} |`),
+    ...drills.map((r) => `| ${cell(r.drill)} | ${cell(r.result)} | ${cell(r.data)} |`),
   ].join("\n") + "\n");
   fs.writeFileSync(path.join(dir, "load.md"), `${loadReport}\n`);
 }
