@@ -12,7 +12,7 @@ import * as path from "path";
 import { execFileSync } from "child_process";
 import { Stack } from "@pulumi/pulumi/automation";
 import { BadConfigCase, ConfigEntry, Fixtures, hostCases, settingCases, sound } from "./helpers/badConfigCases";
-import { ConfigPatch, deployment } from "./helpers/deployment";
+import { ConfigPatch, deployment, IMAGES } from "./helpers/deployment";
 import { docker, dockerQuiet } from "./helpers/e2e";
 
 jest.setTimeout(1_800_000);
@@ -102,7 +102,7 @@ beforeAll(async () => {
   // Names taken by things no stack made.
   docker("network", "create", `${fixtures.takenNetworkPrefix}-net`);
   docker("volume", "create", `${fixtures.takenVolumePrefix}-data`);
-  docker("create", "--name", `${fixtures.takenContainerPrefix}-registry`, "private-registry/registry:2.8.2-debian");
+  docker("create", "--name", `${fixtures.takenContainerPrefix}-registry`, IMAGES.registry);
   // The user's sudo right goes: sudo -n now fails for that user.
   expect(d.clients[0].sh("rm /etc/sudoers.d/90-ssh-user").status).toBe(0);
 });

@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { OutputMap } from "@pulumi/pulumi/automation";
 import { docker, dockerQuiet, ShResult } from "./helpers/e2e";
 import { makeTestPki } from "./helpers/pki";
-import { deployment, IMAGES, PROJECT_DIR } from "./helpers/deployment";
+import { deployment, IMAGES, PROJECT_DIR, revealed } from "./helpers/deployment";
 
 jest.setTimeout(900_000);
 
@@ -63,14 +63,9 @@ const d = deployment({
     docker("run", "--rm", "-v", `${dep.names("data")}:/data`, IMAGES.registry, "sh", "-c", "echo kept > /data/adopted.txt");
   },
 });
+const { id } = d;
 
-let id = "";
-let ENDPOINT = "";
-let NAME_ENDPOINT = "";
 let ALT_ENDPOINT = "";
-let GATEWAY = "";
-let ALT_GATEWAY = "";
-let PORT = 0;
 let CLIENT_IPS: string[] = [];
 let outputs: OutputMap;
 let passwords: Record<string, string>;
@@ -85,13 +80,7 @@ function httpsGet(host: string, pathName: string, auth?: string): Promise<{ stat
 }
 
 beforeAll(() => {
-  id = d.id;
-  GATEWAY = d.gateway;
-  ALT_GATEWAY = d.extraGateways[0];
-  PORT = d.port;
-  ENDPOINT = d.endpoint;
-  NAME_ENDPOINT = d.nameEndpoint;
-  ALT_ENDPOINT = `${ALT_GATEWAY}:${PORT}`;
+  ALT_ENDPOINT = `${d.extraGateways[0]}:${d.port}`;
   CLIENT_IPS = d.clients.map((c) => c.ip);
   outputs = d.first.outputs;
   upOutput = d.first.output;
@@ -101,11 +90,11 @@ beforeAll(() => {
 
 afterAll(() => {
   // What this machine's engine holds of the test (the stack's own things go with the fixture's teardown).
-  dockerQuiet("rmi", `${id}-tiny:1`, `${ENDPOINT}/${HOST_REPO}`, `${id}-gca:1`, `${id}-gcb:1`, `${id}-gcbase:1`);
-  dockerQuiet("logout", ENDPOINT);
+  dockerQuiet("rmi", `${id}-tiny:1`, `${d.endpoint}/${HOST_REPO}`, `${id}-gca:1`, `${id}-gcb:1`, `${id}-gcbase:1`);
+  dockerQuiet("logout", d.endpoint);
   // After a failed run: this run's endpoints in this machine's certs.d (destroy removes them otherwise).
-  for (const endpoint of [ENDPOINT, NAME_ENDPOINT, ALT_ENDPOINT]) {
-    if (PORT) fs.rmSync(path.join("/etc/docker/certs.d", endpoint), { recursive: true, force: true });
+  for (const endpoint of [d.endpoint, d.nameEndpoint, ALT_ENDPOINT]) {
+    if (d.port) fs.rmSync(path.join("/etc/docker/certs.d", endpoint), { recursive: true, force: true });
   }
 });
 
@@ -116,7 +105,7 @@ describe("a real `pulumi up` of the program", () => {
     expect(warnings.length).toBeGreaterThan(0);
     for (const line of warnings) expect(line).toContain(`trustOs: every program on ${CLIENT_IPS[1]} will trust any certificate`);
     expect(upOutput).toContain(`using the existing volume ${id}-data (it belongs to no stack of this program) as the registry's data, as adoptExistingVolume asks; destroy will keep it`);
-    expect(outputs.endpoints.value).toEqual([ENDPOINT, NAME_ENDPOINT]);
+    expect(outputs.endpoints.value).toEqual([d.endpoint, d.nameEndpoint]);
     expect(outputs.clientHosts.value).toEqual([`deploy@${CLIENT_IPS[0]}:22`, `root@${CLIENT_IPS[1]}:22`, "local"]);
     expect(outputs.credentials.secret).toBe(true);
     expect(Object.keys(passwords).sort()).toEqual(["admin", "ci"]);
@@ -130,14 +119,7 @@ describe("a real `pulumi up` of the program", () => {
   });
 
   test("the exported state and docker inspect hold no password, private key, bcrypt hash or HTTP secret in clear", () => {
-    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: d.shellDir, env: { ...process.env, ...d.env }, encoding: "utf8" });
-    expect(plain.status).toBe(0);
-    const resources: { type: string; urn: string; outputs: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
-    // --show-secrets keeps the secret envelope and puts the JSON-encoded value in `plaintext`.
-    const revealed = (value: unknown): unknown => {
-      const envelope = value as { plaintext?: string };
-      return typeof envelope === "object" && envelope?.plaintext !== undefined ? JSON.parse(envelope.plaintext) : value;
-    };
+    const resources = d.exportedResources();
     const reveal = (value: unknown): string => String(revealed(value));
     const secrets: [string, string][] = [];
     for (const r of resources) {
@@ -181,11 +163,11 @@ describe("a real `pulumi up` of the program", () => {
 
   test("the CA is installed for every endpoint on every client host, in the OS store only where asked, with sudo only where asked", () => {
     for (const i of [0, 1]) {
-      for (const endpoint of [ENDPOINT, NAME_ENDPOINT]) {
+      for (const endpoint of [d.endpoint, d.nameEndpoint]) {
         expect(client(i, `cat /etc/docker/certs.d/${endpoint}/ca.crt`)).toEqual({ status: 0, out: caPem });
       }
     }
-    expect(fs.readFileSync(`/etc/docker/certs.d/${ENDPOINT}/ca.crt`, "utf8")).toBe(caPem);
+    expect(fs.readFileSync(`/etc/docker/certs.d/${d.endpoint}/ca.crt`, "utf8")).toBe(caPem);
     // trustOs on client 2 only: an anchor file, and the CA in the bundle exactly once.
     expect(client(1, `cat /usr/local/share/ca-certificates/${id}.crt`).out).toBe(caPem);
     const caBody = caPem.split("\n")[3];
@@ -198,33 +180,33 @@ describe("a real `pulumi up` of the program", () => {
   });
 
   test("/v2/ answers 401 with the API version header without credentials, 200 with them; / is not served", async () => {
-    const anonymous = await httpsGet(GATEWAY, "/v2/");
+    const anonymous = await httpsGet(d.gateway, "/v2/");
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers["docker-distribution-api-version"]).toBe("registry/2.0");
-    expect((await httpsGet(GATEWAY, "/v2/", "admin:not-the-password")).status).toBe(401);
-    const ok = await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`);
+    expect((await httpsGet(d.gateway, "/v2/", "admin:not-the-password")).status).toBe(401);
+    const ok = await httpsGet(d.gateway, "/v2/", `admin:${passwords.admin}`);
     expect(ok.status).toBe(200);
     expect(ok.headers["docker-distribution-api-version"]).toBe("registry/2.0");
-    expect((await httpsGet(GATEWAY, "/", `admin:${passwords.admin}`)).status).toBe(404);
-    expect((await httpsGet(GATEWAY, "/index.html")).status).toBe(404);
+    expect((await httpsGet(d.gateway, "/", `admin:${passwords.admin}`)).status).toBe(404);
+    expect((await httpsGet(d.gateway, "/index.html")).status).toBe(404);
   });
 
   test("one client pushes with skopeo, the other pulls the same digest, both verifying TLS with the installed CA", () => {
-    expect(client(0, `skopeo login --username ci --password-stdin ${ENDPOINT}`, passwords.ci).status).toBe(0);
-    const push = client(0, `skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${ENDPOINT}/${REPO} && cat /tmp/digest`);
+    expect(client(0, `skopeo login --username ci --password-stdin ${d.endpoint}`, passwords.ci).status).toBe(0);
+    const push = client(0, `skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${d.endpoint}/${REPO} && cat /tmp/digest`);
     expect(push.status).toBe(0);
     pushedDigest = push.out.trim().split("\n").pop() ?? "";
     expect(pushedDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(client(1, `skopeo login --username ci --password-stdin ${NAME_ENDPOINT}`, passwords.ci).status).toBe(0);
-    const pulled = client(1, `skopeo copy docker://${NAME_ENDPOINT}/${REPO} oci:/tmp/pulled:tiny >/dev/null && skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`);
+    expect(client(1, `skopeo login --username ci --password-stdin ${d.nameEndpoint}`, passwords.ci).status).toBe(0);
+    const pulled = client(1, `skopeo copy docker://${d.nameEndpoint}/${REPO} oci:/tmp/pulled:tiny >/dev/null && skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`);
     expect(pulled).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
   test("without the installed CA a client fails certificate verification; the OS-trust client does not need it", () => {
-    const result = client(0, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs docker://${ENDPOINT}/${REPO}`);
+    const result = client(0, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs docker://${d.endpoint}/${REPO}`);
     expect(result.status).not.toBe(0);
     expect(result.out).toMatch(/x509: certificate signed by unknown authority|certificate is not trusted/);
-    expect(client(1, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`))
+    expect(client(1, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`))
       .toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
@@ -232,7 +214,7 @@ describe("a real `pulumi up` of the program", () => {
     expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${id}-registry`)).toBe("none");
     const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `${id}-nginx`);
     expect(registryIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    for (const target of [`${registryIp}:5000`, `${GATEWAY}:5000`]) {
+    for (const target of [`${registryIp}:5000`, `${d.gateway}:5000`]) {
       expect(client(1, `curl -sS -m 3 -o /dev/null http://${target}/v2/`).status).not.toBe(0);
     }
     // Any user with a shell here is on every bridge: the registry must not answer them either.
@@ -240,22 +222,22 @@ describe("a real `pulumi up` of the program", () => {
     expect(fromHost.status).not.toBe(0);
     expect(fromHost.stderr).toMatch(/Connection refused|Failed to connect/);
     // The only published port is the proxy's.
-    expect(docker("port", `${id}-nginx`)).toBe(`443/tcp -> 0.0.0.0:${PORT}`);
+    expect(docker("port", `${id}-nginx`)).toBe(`443/tcp -> 0.0.0.0:${d.port}`);
     expect(docker("port", `${id}-registry`)).toBe("");
   });
 
   test("`npm run pulumi` reaches the stack, and the README's login line logs this machine's Docker in; it pushes and pulls", () => {
     const endpoints = d.npmPulumi(["stack", "output", "--stack", id, "endpoints", "--json"]);
     expect(endpoints.status).toBe(0);
-    expect(JSON.parse(endpoints.stdout)).toEqual([ENDPOINT, NAME_ENDPOINT]);
+    expect(JSON.parse(endpoints.stdout)).toEqual([d.endpoint, d.nameEndpoint]);
     const login = spawnSync("sh", ["-c", outputs.dockerLoginCommands.value.admin], { cwd: PROJECT_DIR, env: { ...process.env, ...d.env }, encoding: "utf8" });
     expect(login.stdout).toContain("Login Succeeded");
     expect(login.status).toBe(0);
-    docker("tag", `${id}-tiny:1`, `${ENDPOINT}/${HOST_REPO}`);
-    docker("push", `${ENDPOINT}/${HOST_REPO}`);
-    docker("rmi", `${ENDPOINT}/${HOST_REPO}`);
-    docker("pull", `${ENDPOINT}/${HOST_REPO}`);
-    expect(docker("image", "inspect", "-f", "{{.Id}}", `${ENDPOINT}/${HOST_REPO}`)).toBe(docker("image", "inspect", "-f", "{{.Id}}", `${id}-tiny:1`));
+    docker("tag", `${id}-tiny:1`, `${d.endpoint}/${HOST_REPO}`);
+    docker("push", `${d.endpoint}/${HOST_REPO}`);
+    docker("rmi", `${d.endpoint}/${HOST_REPO}`);
+    docker("pull", `${d.endpoint}/${HOST_REPO}`);
+    expect(docker("image", "inspect", "-f", "{{.Id}}", `${d.endpoint}/${HOST_REPO}`)).toBe(docker("image", "inspect", "-f", "{{.Id}}", `${id}-tiny:1`));
   });
 
   test("replacing the registry container replaces it alone (nginx keeps running: it reaches the new one on the socket), and keeps the data", async () => {
@@ -268,7 +250,7 @@ describe("a real `pulumi up` of the program", () => {
     expect(docker("inspect", "-f", "{{.Id}}", `${id}-nginx`)).toBe(nginxBefore);
     expect(docker("inspect", "-f", "{{.Id}}", `${id}-registry`)).not.toBe(before);
     // nginx reaches the new container, and the image is still there.
-    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
   test("a crashed registry or nginx process is back within seconds (restart: always), with the data", async () => {
@@ -276,7 +258,7 @@ describe("a real `pulumi up` of the program", () => {
     const served = async (): Promise<boolean> => {
       for (let i = 0; i < 3; i++) {
         try {
-          if ((await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`)).status !== 200) return false;
+          if ((await httpsGet(d.gateway, "/v2/", `admin:${passwords.admin}`)).status !== 200) return false;
         } catch {
           return false;
         }
@@ -294,7 +276,7 @@ describe("a real `pulumi up` of the program", () => {
         if (Date.now() - started > 60_000) throw new Error(`not served 60 s after ${container} was killed`);
         await new Promise((r) => setTimeout(r, 250));
       }
-      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
     }
   });
 
@@ -309,37 +291,37 @@ describe("a real `pulumi up` of the program", () => {
     for (const name of ["a", "b"]) {
       execFileSync("docker", ["build", "-q", "-t", `${id}-gc${name}:1`, "-f", "-", ctx], { input: `FROM ${id}-gcbase:1\nCOPY ${name}.bin /\n`, env: { ...process.env, DOCKER_BUILDKIT: "0" } });
       execFileSync("sh", ["-c", `docker save ${id}-gc${name}:1 -o ${ctx}/${name}.tar && docker cp ${ctx}/${name}.tar ${d.clients[0].name}:/tmp/${name}.tar`]);
-      expect(client(0, `skopeo copy docker-archive:/tmp/${name}.tar docker://${ENDPOINT}/e2e/${name}:1`).status).toBe(0);
+      expect(client(0, `skopeo copy docker-archive:/tmp/${name}.tar docker://${d.endpoint}/e2e/${name}:1`).status).toBe(0);
     }
     type Manifest = { config: { size: number }; layers: { digest: string; size: number }[] };
-    const raw = (name: string) => client(0, `skopeo inspect --raw docker://${ENDPOINT}/e2e/${name}:1`).out;
+    const raw = (name: string) => client(0, `skopeo inspect --raw docker://${d.endpoint}/e2e/${name}:1`).out;
     const [rawA, rawB] = [raw("a"), raw("b")];
     const [a, b]: Manifest[] = [JSON.parse(rawA), JSON.parse(rawB)];
     const ownLayersOfA = a.layers.filter((l) => !b.layers.some((m) => m.digest === l.digest));
     expect(ownLayersOfA).toHaveLength(1);
-    const digest = (name: string) => client(0, `skopeo inspect --format '{{.Digest}}' docker://${ENDPOINT}/e2e/${name}:1`).out.trim();
+    const digest = (name: string) => client(0, `skopeo inspect --format '{{.Digest}}' docker://${d.endpoint}/e2e/${name}:1`).out.trim();
     const [digestA, digestB] = [digest("a"), digest("b")];
     const blobBytes = () => Number(docker("exec", `${id}-registry`, "sh", "-c",
       "find /var/lib/registry/docker/registry/v2/blobs -type f -name data -exec stat -c %s {} + | awk '{ s += $1 } END { print s }'"));
 
     const before = blobBytes();
-    expect(client(0, `skopeo delete docker://${ENDPOINT}/e2e/a@${digestA}`).status).toBe(0);
+    expect(client(0, `skopeo delete docker://${d.endpoint}/e2e/a@${digestA}`).status).toBe(0);
     const gc = spawnSync("npm", ["run", "gc", "--", "--stack", id], { cwd: PROJECT_DIR, env: { ...process.env, ...d.env }, encoding: "utf8", timeout: 300_000 });
     expect(gc.stderr).toContain("the registry is serving again");
     expect(gc.status).toBe(0);
     // Exactly A's manifest, its config and its own layer went; the shared base stayed.
     expect(before - blobBytes()).toBe(Buffer.byteLength(rawA) + a.config.size + ownLayersOfA[0].size);
-    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/e2e/b:1`)).toEqual({ status: 0, out: `${digestB}\n` });
-    expect(client(1, `skopeo copy docker://${NAME_ENDPOINT}/e2e/b:1 oci:/tmp/b:1 >/dev/null && echo pulled`)).toEqual({ status: 0, out: "pulled\n" });
-    expect(client(1, `skopeo inspect docker://${NAME_ENDPOINT}/e2e/a:1`).status).not.toBe(0);
-    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${NAME_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/e2e/b:1`)).toEqual({ status: 0, out: `${digestB}\n` });
+    expect(client(1, `skopeo copy docker://${d.nameEndpoint}/e2e/b:1 oci:/tmp/b:1 >/dev/null && echo pulled`)).toEqual({ status: 0, out: "pulled\n" });
+    expect(client(1, `skopeo inspect docker://${d.nameEndpoint}/e2e/a:1`).status).not.toBe(0);
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
   describe("a second `up` that adds a pull-only user and an IP SAN", () => {
     let newPasswords: Record<string, string>;
 
     beforeAll(async () => {
-      await d.setConfig({ "users[2]": "reader", "pullOnlyUsers[0]": "reader", "ipAddresses[1]": ALT_GATEWAY });
+      await d.setConfig({ "users[2]": "reader", "pullOnlyUsers[0]": "reader", "ipAddresses[1]": d.extraGateways[0] });
     });
 
     test("plans to replace only the certificate, the proxy and the client commands, and create the new password and its salt", async () => {
@@ -355,13 +337,13 @@ describe("a real `pulumi up` of the program", () => {
       const { outputs: after, output } = await d.up();
       upOutput += output;
       newPasswords = after.credentials.value;
-      expect(after.endpoints.value).toEqual([ENDPOINT, ALT_ENDPOINT, NAME_ENDPOINT]);
+      expect(after.endpoints.value).toEqual([d.endpoint, ALT_ENDPOINT, d.nameEndpoint]);
     });
 
     test("the other users' passwords do not change, and the new pull-only user pulls but cannot push", async () => {
       expect(newPasswords.admin).toBe(passwords.admin);
       expect(newPasswords.ci).toBe(passwords.ci);
-      expect((await httpsGet(GATEWAY, "/v2/", `reader:${newPasswords.reader}`)).status).toBe(200);
+      expect((await httpsGet(d.gateway, "/v2/", `reader:${newPasswords.reader}`)).status).toBe(200);
       expect(client(1, `skopeo login --username reader --password-stdin ${ALT_ENDPOINT}`, newPasswords.reader).status).toBe(0);
       // reader is pull-only: it pulls, and a push is denied.
       expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
@@ -374,7 +356,7 @@ describe("a real `pulumi up` of the program", () => {
       expect(client(1, `cat /etc/docker/certs.d/${ALT_ENDPOINT}/ca.crt`)).toEqual({ status: 0, out: caPem });
       expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
       expect(client(0, `skopeo inspect --creds ci:${newPasswords.ci} --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
-      expect((await httpsGet(ALT_GATEWAY, "/v2/")).status).toBe(401);
+      expect((await httpsGet(d.extraGateways[0], "/v2/")).status).toBe(401);
     });
 
     test("a preview after it shows no changes", async () => {
@@ -396,7 +378,7 @@ describe("a real `pulumi up` of the program", () => {
     const poller = (async () => {
       while (!done) {
         statuses.push(await new Promise<number>((resolve) => {
-          https.get({ host: GATEWAY, port: PORT, path: "/v2/", ca: caPem, agent,
+          https.get({ host: d.gateway, port: d.port, path: "/v2/", ca: caPem, agent,
             headers: { Authorization: `Basic ${Buffer.from(`admin:${passwords.admin}`).toString("base64")}` } }, (res) => {
             res.resume();
             resolve(res.statusCode ?? 0);
@@ -430,7 +412,7 @@ describe("a real `pulumi up` of the program", () => {
     const passwordsNow: Record<string, string> = after.credentials.value;
     expect([passwordsNow.admin, passwordsNow.ci]).toEqual([passwords.admin, passwords.ci]);
     expect(Object.keys(after.dockerLoginCommands.value).sort()).toEqual(["admin", "ci", "deployer", "reader"]);
-    expect(client(0, `skopeo copy --dest-creds deployer:${passwordsNow.deployer} docker://${ENDPOINT}/${REPO} docker://${ENDPOINT}/e2e/deployed:1 >/dev/null && echo pushed`))
+    expect(client(0, `skopeo copy --dest-creds deployer:${passwordsNow.deployer} docker://${d.endpoint}/${REPO} docker://${d.endpoint}/e2e/deployed:1 >/dev/null && echo pushed`))
       .toEqual({ status: 0, out: "pushed\n" });
   });
 
@@ -439,10 +421,10 @@ describe("a real `pulumi up` of the program", () => {
     await d.setConfig({ "users[1]": "reader", "users[2]": "deployer" });
     await d.setConfig({ "users[3]": null });
     // ci asks just before the up, and again as soon as it returns.
-    expect((await httpsGet(GATEWAY, "/v2/", `ci:${passwords.ci}`)).status).toBe(200);
+    expect((await httpsGet(d.gateway, "/v2/", `ci:${passwords.ci}`)).status).toBe(200);
     const before = servingContainerIds();
     const { result: { outputs: after, plan }, statuses } = await adminRequestsDuring(() => d.up());
-    expect((await httpsGet(GATEWAY, "/v2/", `ci:${passwords.ci}`)).status).toBe(401);
+    expect((await httpsGet(d.gateway, "/v2/", `ci:${passwords.ci}`)).status).toBe(401);
     expect(plan).toEqual({
       created: [], updated: [], deleted: ["registry-users-ci", "registry-users-ci-salt"], replaced: ["registry-proxy-users-writer"],
     });
@@ -451,8 +433,8 @@ describe("a real `pulumi up` of the program", () => {
     const passwordsNow: Record<string, string> = after.credentials.value;
     expect(Object.keys(passwordsNow).sort()).toEqual(["admin", "deployer", "reader"]);
     expect(passwordsNow.admin).toBe(passwords.admin);
-    expect((await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
-    expect((await httpsGet(GATEWAY, "/v2/", `reader:${passwordsNow.reader}`)).status).toBe(200);
+    expect((await httpsGet(d.gateway, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
+    expect((await httpsGet(d.gateway, "/v2/", `reader:${passwordsNow.reader}`)).status).toBe(200);
     // ci's push rights went with it: nothing is left in the users volume under its name.
     expect(docker("exec", `${id}-nginx`, "ls", "/etc/nginx/registry/users/may-push")).toBe("admin\ndeployer");
   });
@@ -472,7 +454,7 @@ describe("a real `pulumi up` of the program", () => {
     const credentials: Record<string, string> = (await d.stack.outputs()).credentials.value;
     // The users nginx checks are the ones from before: no "late", admin still in.
     expect(docker("exec", `${id}-nginx`, "cut", "-d:", "-f1", "/etc/nginx/registry/users/htpasswd")).toBe("admin\nreader\ndeployer");
-    expect((await httpsGet(GATEWAY, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
+    expect((await httpsGet(d.gateway, "/v2/", `admin:${passwords.admin}`)).status).toBe(200);
     // The repair, then a plain `up` again: the pre-flight check sees the failed writer, which runs again.
     inUsersVolume("rm -f /u/may-push");
     const { output, plan, outputs: after } = await d.up();
@@ -481,7 +463,7 @@ describe("a real `pulumi up` of the program", () => {
     const late: string = after.credentials.value.late;
     expect(late).toBeTruthy();
     expect(credentials.late === undefined || credentials.late === late).toBe(true);
-    expect((await httpsGet(GATEWAY, "/v2/", `late:${late}`)).status).toBe(200);
+    expect((await httpsGet(d.gateway, "/v2/", `late:${late}`)).status).toBe(200);
     expect(docker("exec", `${id}-nginx`, "ls", "/etc/nginx/registry/users/may-push")).toBe("admin\ndeployer\nlate");
     await d.stack.preview({ expectNoChanges: true });
   });
@@ -495,7 +477,7 @@ describe("a real `pulumi up` of the program", () => {
     expect(client(1, "ls -d /etc/docker/certs.d 2>&1; true").out).toMatch(/No such file/);
     expect(client(1, "ls /usr/local/share/ca-certificates/").out.trim()).toBe("");
     expect(client(1, `grep -c -F '${caPem.split("\n")[3]}' /etc/ssl/certs/ca-certificates.crt`).out.trim()).toBe("0");
-    for (const endpoint of [ENDPOINT, NAME_ENDPOINT, ALT_ENDPOINT]) expect(fs.existsSync(`/etc/docker/certs.d/${endpoint}`)).toBe(false);
+    for (const endpoint of [d.endpoint, d.nameEndpoint, ALT_ENDPOINT]) expect(fs.existsSync(`/etc/docker/certs.d/${endpoint}`)).toBe(false);
     expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx|users-writer)$`, "-q")).toBe("");
     expect(docker("network", "ls", "--filter", `name=^${id}-net$`, "-q")).toBe("");
     expect(docker("volume", "ls", "--filter", `name=^${id}-users$`, "-q")).toBe("");

@@ -25,10 +25,7 @@ const d = deployment({
   config: { tlsTermination: "registry" },
   up: false,
 });
-let id = "";
-let GATEWAY = "";
-let PORT = 0;
-let ENDPOINT = "";
+const { id } = d;
 let REPO = "";
 let clientName = "";
 let caFile = "";
@@ -47,7 +44,7 @@ function httpsGet(pathName: string, auth?: string): Promise<{ status: number; he
 
 /** An openssl handshake with the registry's endpoint, verifying against the CA. */
 function handshake(...args: string[]): { ok: boolean; out: string } {
-  const r = spawnSync("openssl", ["s_client", "-connect", ENDPOINT, "-CAfile", caFile, "-verify_return_error", "-brief", ...args],
+  const r = spawnSync("openssl", ["s_client", "-connect", d.endpoint, "-CAfile", caFile, "-verify_return_error", "-brief", ...args],
     { input: "", encoding: "utf8", timeout: 20_000 });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
 }
@@ -72,11 +69,7 @@ function pulledDigest(): string {
 }
 
 beforeAll(() => {
-  id = d.id;
-  GATEWAY = d.gateway;
-  PORT = d.port;
-  ENDPOINT = d.endpoint;
-  REPO = `${ENDPOINT}/dir/tiny:1`;
+  REPO = `${d.endpoint}/dir/tiny:1`;
   clientName = d.clients[0].name;
   caFile = path.join(d.workDir, "ca.crt");
   names = { registry: d.names("registry"), proxy: d.names("nginx"), network: d.names("net"), volume: d.names("data"), usersVolume: d.names("users") };
@@ -88,7 +81,7 @@ describe("tlsTermination: registry (no proxy)", () => {
     const { output } = await d.up();
     expect(output).not.toMatch(/warning/i);
     const outputs = await d.stack.outputs();
-    expect(outputs.endpoints.value).toEqual([ENDPOINT, `localhost:${PORT}`]);
+    expect(outputs.endpoints.value).toEqual([d.endpoint, `localhost:${d.port}`]);
     expect(outputs.containers.value).toEqual({ registry: names.registry, proxy: "" });
     expect(Object.keys(outputs.dockerLoginCommands.value)).toEqual(["admin"]);
     expect(outputs.clientHosts.value).toEqual([]);
@@ -96,7 +89,7 @@ describe("tlsTermination: registry (no proxy)", () => {
     caPem = outputs.caCertPem.value;
     fs.writeFileSync(caFile, caPem);
     expect(existingContainers()).toEqual([names.registry]);
-    expect(docker("port", names.registry)).toBe(`5000/tcp -> ${ENDPOINT}`);
+    expect(docker("port", names.registry)).toBe(`5000/tcp -> ${d.endpoint}`);
     // Nothing about TLS or auth in what `docker inspect` shows; the files are there, the key 0600.
     expect(docker("inspect", "--format", "{{json .Config.Env}}", names.registry)).not.toMatch(/REGISTRY_|PRIVATE KEY/);
     expect(containerSh(names.registry, "stat -c '%a %n' /etc/docker/registry/config.yml /etc/docker/registry/tls/key.pem /etc/docker/registry/htpasswd /etc/docker/registry/tls/chain.pem").out)
@@ -133,8 +126,8 @@ describe("tlsTermination: registry (no proxy)", () => {
   });
 
   test("a client with the CA in certs.d pushes and pulls the same digest; without it TLS fails", () => {
-    expect(client(`mkdir -p /etc/docker/certs.d/${ENDPOINT} && cat >/etc/docker/certs.d/${ENDPOINT}/ca.crt`, caPem).status).toBe(0);
-    expect(client(`skopeo login --username admin --password-stdin ${ENDPOINT}`, password)).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
+    expect(client(`mkdir -p /etc/docker/certs.d/${d.endpoint} && cat >/etc/docker/certs.d/${d.endpoint}/ca.crt`, caPem).status).toBe(0);
+    expect(client(`skopeo login --username admin --password-stdin ${d.endpoint}`, password)).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
     const push = client(`skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${REPO} >/dev/null && cat /tmp/digest`);
     expect(push).toEqual({ status: 0, out: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
     pushedDigest = push.out;
@@ -202,7 +195,7 @@ describe("switching layouts on the same stack keeps the images", () => {
     expect(existingContainers()).toEqual([names.proxy, names.registry]);
     expect((await d.stack.outputs()).containers.value).toEqual({ registry: names.registry, proxy: names.proxy });
     // The port moved to nginx; the registry has no network.
-    expect(docker("port", names.proxy)).toBe(`443/tcp -> ${ENDPOINT}`);
+    expect(docker("port", names.proxy)).toBe(`443/tcp -> ${d.endpoint}`);
     expect(docker("port", names.registry)).toBe("");
     // nginx answers now: the same 401, header and TLS policy, the same CA.
     const anonymous = await httpsGet("/v2/");
@@ -255,7 +248,7 @@ describe("a stack of the shared-namespace layout, moved to the unix socket by on
     stackName = `${id}m`;
     prefix = `${id}-m`;
     port = freePort();
-    repo = `${GATEWAY}:${port}/mig/tiny:1`;
+    repo = `${d.gateway}:${port}/mig/tiny:1`;
   });
 
   test("up with the previous version, push; up with this one: the registry gets no network, nginx its own, the image is still there", async () => {
@@ -273,7 +266,7 @@ describe("a stack of the shared-namespace layout, moved to the unix socket by on
     expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${prefix}-nginx`)).toMatch(/^container:/);
     const password = before.outputs.credentials.value.admin;
     expect(client("mkdir -p /tmp/mig-certs && cat >/tmp/mig-certs/ca.crt", before.outputs.caCertPem.value).status).toBe(0);
-    expect(client(`skopeo login --cert-dir /tmp/mig-certs --username admin --password-stdin ${GATEWAY}:${port}`, password).status).toBe(0);
+    expect(client(`skopeo login --cert-dir /tmp/mig-certs --username admin --password-stdin ${d.gateway}:${port}`, password).status).toBe(0);
     const inspect = () => client(`skopeo inspect --cert-dir /tmp/mig-certs --format '{{.Digest}}' docker://${repo}`);
     expect(client(`skopeo copy --dest-cert-dir /tmp/mig-certs docker-archive:/tmp/tiny.tar docker://${repo} >/dev/null`).status).toBe(0);
     const digest = inspect().out.trim();

@@ -34,7 +34,6 @@ const d = deployment({
   config: { tlsTermination: "registry" },
   up: false,
 });
-let ENDPOINT = "";
 let REPO = "";
 let password = "";
 let caPem = "";
@@ -68,8 +67,7 @@ function expectCleanV3Log(): void {
 }
 
 beforeAll(() => {
-  ENDPOINT = d.endpoint;
-  REPO = `${ENDPOINT}/v3/tiny:1`;
+  REPO = `${d.endpoint}/v3/tiny:1`;
   // Something small to push: a one-file image as a docker-archive at /tmp/tiny.tar in the client.
   copyTinyImageInto(d.clients[0].name, d.workDir, d.id);
 });
@@ -98,8 +96,8 @@ describe("registry:3 with tlsTermination: registry", () => {
   });
 
   test("skopeo with the CA in certs.d pushes and pulls the same digest", () => {
-    expect(client(`mkdir -p /etc/docker/certs.d/${ENDPOINT} && cat >/etc/docker/certs.d/${ENDPOINT}/ca.crt`, caPem).status).toBe(0);
-    expect(client(`skopeo login --username admin --password-stdin ${ENDPOINT}`, password)).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
+    expect(client(`mkdir -p /etc/docker/certs.d/${d.endpoint} && cat >/etc/docker/certs.d/${d.endpoint}/ca.crt`, caPem).status).toBe(0);
+    expect(client(`skopeo login --username admin --password-stdin ${d.endpoint}`, password)).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
     const push = client(`skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${REPO} >/dev/null && cat /tmp/digest`);
     expect(push).toEqual({ status: 0, out: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
     pushedDigest = push.out;
@@ -132,8 +130,8 @@ describe("registry:3 behind the proxy (the same stack switched)", () => {
     expect([anonymous.status, anonymous.headers["docker-distribution-api-version"]]).toEqual([401, "registry/2.0"]);
     expect((await httpsGet("/v2/", `admin:${password}`)).status).toBe(200);
     expect(pulledDigest()).toBe(pushedDigest);
-    const push = client(`skopeo copy docker-archive:/tmp/tiny.tar docker://${ENDPOINT}/v3/tiny:2 >/dev/null && ` +
-      `skopeo inspect --format '{{.Digest}}' docker://${ENDPOINT}/v3/tiny:2`);
+    const push = client(`skopeo copy docker-archive:/tmp/tiny.tar docker://${d.endpoint}/v3/tiny:2 >/dev/null && ` +
+      `skopeo inspect --format '{{.Digest}}' docker://${d.endpoint}/v3/tiny:2`);
     expect(push).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 

@@ -2,7 +2,7 @@
 // (dockerHost), reached through an explicit docker provider, not the default socket.
 // The shared fixture (tests/helpers/deployment.ts, spec.remoteEngine) puts this machine's
 // engine behind a TCP listener that demands a client certificate (socat, TLS with client
-// verification, on 127.0.0.1 only) and deploys a stack to tcp://127.0.0.1:PORT with the
+// verification, on 127.0.0.1 only) and deploys a stack to tcp://127.0.0.1:d.port with the
 // client TLS material as secrets: the real Pulumi engine (Automation API, file backend in
 // a temporary folder, its own stack), the real providers, the local Debian images. A
 // container of the ssh-client-host image on this test's network is a `clients` entry
@@ -30,7 +30,6 @@ const d = deployment({
 });
 let engine: RemoteEngine;
 let DOCKER_HOST = "";
-let ENDPOINT = "";
 let REPO_NAME = "";
 let REPO = "";
 let caPem = "";
@@ -58,9 +57,8 @@ const httpsGet = (pathName: string, auth?: string) => d.https(pathName, { auth }
 beforeAll(() => {
   engine = d.engine!;
   DOCKER_HOST = engine.host;
-  ENDPOINT = d.endpoint;
   REPO_NAME = "remote/tiny:1";
-  REPO = `${ENDPOINT}/${REPO_NAME}`;
+  REPO = `${d.endpoint}/${REPO_NAME}`;
 });
 
 describe("the registry on an engine reached over tcp:// with client TLS", () => {
@@ -87,13 +85,13 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
     // The engine was reached through the TLS listener.
     expect(engine.acceptedConnections()).toBeGreaterThan(before);
     expect(d.existing()).toEqual([names.proxy, names.registry, names.usersWriter, names.volume, names.usersVolume, names.socketVolume, names.network].sort());
-    expect(docker("port", names.proxy)).toBe(`443/tcp -> ${ENDPOINT}`);
+    expect(docker("port", names.proxy)).toBe(`443/tcp -> ${d.endpoint}`);
     expect(Object.keys(outputs).sort()).toEqual(["caCertPem", "clientHosts", "containers", "credentials", "dockerLoginCommand",
       "dockerLoginCommands", "endpoints", "serverCertExpiresAt"]);
-    expect(outputs.endpoints.value).toEqual([ENDPOINT, d.nameEndpoint]);
+    expect(outputs.endpoints.value).toEqual([d.endpoint, d.nameEndpoint]);
     expect(outputs.containers.value).toEqual({ registry: names.registry, proxy: names.proxy });
     expect(outputs.clientHosts.value).toEqual([`root@${d.clients[0].ip}:22`]);
-    expect(outputs.dockerLoginCommand.value).toContain(`docker login ${ENDPOINT} --username admin --password-stdin`);
+    expect(outputs.dockerLoginCommand.value).toContain(`docker login ${d.endpoint} --username admin --password-stdin`);
     caPem = outputs.caCertPem.value;
     password = outputs.credentials.value.admin;
     // Every Docker resource uses the stack's own provider, whose TLS material is secret (exportStack shows it decrypted).
@@ -116,7 +114,7 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
   });
 
   test("the client host got the CA over SSH and pushes and pulls the same digest", () => {
-    for (const e of [ENDPOINT, d.nameEndpoint]) expect(client(`cat /etc/docker/certs.d/${e}/ca.crt`).out).toBe(caPem);
+    for (const e of [d.endpoint, d.nameEndpoint]) expect(client(`cat /etc/docker/certs.d/${e}/ca.crt`).out).toBe(caPem);
     expect(d.clients[0].login()).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
     // A new image of one small layer; the fixture's push fails the test unless it succeeds with the image's digest.
     pushedDigest = d.clients[0].push(REPO_NAME, 1, 4096);
@@ -163,7 +161,7 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
     await d.destroy();
     expect(engine.acceptedConnections()).toBeGreaterThan(before);
     expect(d.existing()).toEqual([]);
-    expect(client(`test -e /etc/docker/certs.d/${ENDPOINT}/ca.crt`).status).not.toBe(0);
+    expect(client(`test -e /etc/docker/certs.d/${d.endpoint}/ca.crt`).status).not.toBe(0);
     expect(spawnSync("docker", ["image", "inspect", IMAGES.registry]).status).toBe(0);
   });
 });

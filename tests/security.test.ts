@@ -13,7 +13,7 @@ import * as path from "path";
 import * as tls from "tls";
 import { execFileSync, spawnSync } from "child_process";
 import { docker, containerSh } from "./helpers/e2e";
-import { deployment, IMAGES } from "./helpers/deployment";
+import { deployment, IMAGES, revealed } from "./helpers/deployment";
 import { startSampling } from "./helpers/processSampler";
 import {
   AttemptLog, Target, basic, rawRequest, request, flood, idleLatency, failedLoginTiming, median, percentile,
@@ -36,10 +36,7 @@ const d = deployment({
   config: { listenAddress: "0.0.0.0", rsaBits: null, "users[1]": "ci", "users[2]": "gone" },
   up: false,
 });
-let id = "";
-let GATEWAY = "";
-let PORT = 0;
-let CLIENT_IP = "";
+const { id } = d;
 let client = "";
 let probe = "";
 let registryContainer = "";
@@ -57,7 +54,7 @@ let clientPs = "";
 let hostPs = "";
 
 /** The proxy as clients on the test network dial it: certificate verified against the deployed CA. */
-const target = (): Target => ({ host: GATEWAY, port: PORT, ca: caPem, servername: DNS_NAME });
+const target = (): Target => ({ host: d.gateway, port: d.port, ca: caPem, servername: DNS_NAME });
 let hostHeader = "";
 
 /** Collects the attempts of one test; `done` fails the test listing every attempt that was not refused. */
@@ -75,13 +72,7 @@ function area(name: string) {
 
 /** Every secret the deployment holds, in clear, from the backend (decrypted by Pulumi itself). */
 function deployedSecrets(): [string, string][] {
-  const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: d.shellDir, env: { ...process.env, ...d.env }, encoding: "utf8" });
-  expect(plain.status).toBe(0);
-  const resources: { type: string; urn: string; outputs: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
-  const revealed = (value: unknown): unknown => {
-    const envelope = value as { plaintext?: string };
-    return typeof envelope === "object" && envelope?.plaintext !== undefined ? JSON.parse(envelope.plaintext) : value;
-  };
+  const resources = d.exportedResources();
   const secrets: [string, string][] = [];
   for (const r of resources) {
     const name = r.urn.split("::").pop();
@@ -110,11 +101,7 @@ function deployedSecrets(): [string, string][] {
 }
 
 beforeAll(async () => {
-  id = d.id;
-  GATEWAY = d.gateway;
-  PORT = d.port;
   hostHeader = d.endpoint;
-  CLIENT_IP = d.clients[0].ip;
   client = d.clients[0].name;
   probe = d.names("probe");
   registryContainer = d.names("registry");
@@ -130,7 +117,7 @@ beforeAll(async () => {
     // install (which is often over between two samples). Two commands, so that the shell
     // stays (with a single one bash execs it, and the marker vanishes from ps at once).
     spawnSync("ssh", ["-i", d.sshKeyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-      "-o", "LogLevel=ERROR", `root@${CLIENT_IP}`, "sleep 1; : sampler-control"]);
+      "-o", "LogLevel=ERROR", `root@${d.clients[0].ip}`, "sleep 1; : sampler-control"]);
   } finally {
     const samples = await stopSampling();
     clientPs = samples.clients[client];
@@ -185,7 +172,7 @@ describe("secrets", () => {
 
   test("the CA on the client host is root's, mode 0644, in root-owned 0755 folders, with nothing else written beside it", () => {
     const a = area("client host files");
-    for (const endpoint of [`${GATEWAY}:${PORT}`, `${DNS_NAME}:${PORT}`]) {
+    for (const endpoint of [`${d.gateway}:${d.port}`, `${DNS_NAME}:${d.port}`]) {
       const dir = `/etc/docker/certs.d/${endpoint}`;
       const got = containerSh(client, `stat -c '%a %U %G' ${dir}/ca.crt`).out.trim();
       a.check(`${dir}/ca.crt owner and mode`, "644 root root", got, got === "644 root root");
@@ -203,7 +190,7 @@ describe("secrets", () => {
 });
 
 describe("TLS", () => {
-  const sClient = (args: string[]) => spawnSync("openssl", ["s_client", "-connect", `${GATEWAY}:${PORT}`, "-servername", DNS_NAME, ...args],
+  const sClient = (args: string[]) => spawnSync("openssl", ["s_client", "-connect", `${d.gateway}:${d.port}`, "-servername", DNS_NAME, ...args],
     { input: "", encoding: "utf8", timeout: 20_000 });
 
   test("only TLS 1.2 and 1.3 are offered: TLS 1.0 and 1.1 are refused by the server, even with a client that allows them", () => {
@@ -233,7 +220,7 @@ describe("TLS", () => {
     let tried = 0;
     for (const suite of suites) {
       const got = await new Promise<string>((resolve) => {
-        const socket = tls.connect({ host: GATEWAY, port: PORT, ca: caPem, servername: DNS_NAME, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
+        const socket = tls.connect({ host: d.gateway, port: d.port, ca: caPem, servername: DNS_NAME, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
           ciphers: `${suite}:@SECLEVEL=0` }, () => { resolve(socket.getCipher().name); socket.end(); });
         socket.on("error", (e) => resolve(/alert [a-z ]+/.exec(e.message)?.[0] ? `refused (${/alert [a-z ]+/.exec(e.message)?.[0]})` : `not offered: ${e.message.slice(0, 80)}`));
       });
@@ -259,7 +246,7 @@ describe("TLS", () => {
     const leaf = new crypto.X509Certificate(served[0]);
     const ca = new crypto.X509Certificate(caPem);
     a.check("server certificate signed by the CA", "verifies", leaf.verify(ca.publicKey) ? "verifies" : "does not", leaf.verify(ca.publicKey));
-    a.check("server certificate SANs", `DNS:${DNS_NAME}, IP Address:${GATEWAY}`, leaf.subjectAltName ?? "none", leaf.subjectAltName === `DNS:${DNS_NAME}, IP Address:${GATEWAY}`);
+    a.check("server certificate SANs", `DNS:${DNS_NAME}, IP Address:${d.gateway}`, leaf.subjectAltName ?? "none", leaf.subjectAltName === `DNS:${DNS_NAME}, IP Address:${d.gateway}`);
     const text = (pem: string) => execFileSync("openssl", ["x509", "-noout", "-text"], { input: pem, encoding: "utf8" });
     const [leafText, caText] = [text(served[0]), text(caPem)];
     const ext = (t: string, name: string) => new RegExp(`${name}:.*\\n\\s+(.+)`).exec(t)?.[1].trim() ?? "absent";
@@ -313,10 +300,10 @@ describe("authentication", () => {
     }
     // What a Docker-style client makes of it (the challenge and the API header must be right for
     // it to log in at all): skopeo on the client host, password on stdin, TLS verified with certs.d.
-    const wrong = containerSh(client, `skopeo login --username admin --password-stdin ${GATEWAY}:${PORT}`, "wrong-password\n");
+    const wrong = containerSh(client, `skopeo login --username admin --password-stdin ${d.gateway}:${d.port}`, "wrong-password\n");
     a.check("skopeo login with a wrong password", "refused (unauthorized)", wrong.out.trim().split("\n").pop() ?? "",
       wrong.status !== 0 && /unauthorized|invalid username\/password/i.test(wrong.out));
-    const right = containerSh(client, `skopeo login --username admin --password-stdin ${GATEWAY}:${PORT}`, `${passwords.admin}\n`);
+    const right = containerSh(client, `skopeo login --username admin --password-stdin ${d.gateway}:${d.port}`, `${passwords.admin}\n`);
     expect(right).toEqual({ status: 0, out: "Login Succeeded!\n" });
     a.done();
   });
@@ -440,7 +427,7 @@ describe("authentication", () => {
       ["405", rawRequest(target(), `TRACE /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`).then(split)],
       ["200 (the registry's answer through nginx)", rawRequest(target(), `GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: ${basic("admin", passwords.admin)}\r\nConnection: close\r\n\r\n`).then(split)],
       ["plain HTTP on the TLS port", new Promise((resolve, reject) => {
-        const s = net.connect(PORT, GATEWAY, () => s.end(`GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\n\r\n`));
+        const s = net.connect(d.port, d.gateway, () => s.end(`GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\n\r\n`));
         const chunks: Buffer[] = [];
         s.on("data", (c: Buffer) => chunks.push(c));
         s.on("close", () => resolve(split({ statuses: [], text: Buffer.concat(chunks).toString("latin1") })));
@@ -490,9 +477,9 @@ describe("the registry's own port", () => {
     expect(registryIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     // Refused (nothing listens there) or dropped (Docker isolates other networks): either way no connection.
     const refused = (r: { status: number | null; out: string }) => r.status !== 0 && /Connection refused|Failed to connect|Could not connect|timed out/.test(r.out);
-    for (const to of [registryIp, GATEWAY]) {
+    for (const to of [registryIp, d.gateway]) {
       const r = containerSh(client, `curl -sS -m 5 -o /dev/null http://${to}:5000/v2/`);
-      a.check(`from the client host container to ${to === GATEWAY ? "the host side" : "the registry container"}:5000`, "no connection", r.out.trim() || `exit ${r.status}`, refused(r));
+      a.check(`from the client host container to ${to === d.gateway ? "the host side" : "the registry container"}:5000`, "no connection", r.out.trim() || `exit ${r.status}`, refused(r));
     }
     // A container on the registry's own network, where the registry container has its address.
     const onNet = spawnSync("docker", ["run", "--rm", "--name", probe, "--network", `${id}-net`, "--entrypoint", "curl", CLIENT_IMAGE,
@@ -501,14 +488,14 @@ describe("the registry's own port", () => {
       refused({ status: onNet.status, out: onNet.stderr }));
     // An unprivileged user on the Docker host (nobody), and root, to every address the registry could listen on.
     for (const [who, prefix] of [["nobody", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]], ["root", []]] as const) {
-      for (const to of ["127.0.0.1", registryIp, GATEWAY]) {
+      for (const to of ["127.0.0.1", registryIp, d.gateway]) {
         const r = spawnSync(prefix[0] ?? "curl", [...prefix.slice(1), ...(prefix.length ? ["curl"] : []), "-sS", "-m", "5", "-o", "/dev/null", `http://${to}:5000/v2/`], { encoding: "utf8" });
         a.check(`${who} on the Docker host to ${to}:5000`, "connection refused", r.stderr.trim() || `exit ${r.status}`, refused({ status: r.status, out: r.stderr }));
       }
     }
-    a.check("ports published", `nginx: 443/tcp -> 0.0.0.0:${PORT} only; the registry: none`,
+    a.check("ports published", `nginx: 443/tcp -> 0.0.0.0:${d.port} only; the registry: none`,
       `${docker("port", `${id}-nginx`).replace(/\n/g, "; ")}; registry: ${docker("port", registryContainer) || "none"}`,
-      docker("port", `${id}-nginx`) === `443/tcp -> 0.0.0.0:${PORT}` && docker("port", registryContainer) === "");
+      docker("port", `${id}-nginx`) === `443/tcp -> 0.0.0.0:${d.port}` && docker("port", registryContainer) === "");
     a.done();
   });
 });
@@ -516,7 +503,7 @@ describe("the registry's own port", () => {
 describe("a flood of wrong passwords", () => {
   test("is slowed to the failure rate, and a valid user's GET /v2/ meanwhile stays fast (16 connections, 10 s, loopback)", async () => {
     // Loopback: the published port on 127.0.0.1, the certificate checked against the DNS name.
-    const loopback: Target = { host: "127.0.0.1", port: PORT, ca: caPem, servername: DNS_NAME };
+    const loopback: Target = { host: "127.0.0.1", port: d.port, ca: caPem, servername: DNS_NAME };
     const validAuth = basic("admin", passwords.admin);
     // Let the failure counter of earlier tests drain.
     await new Promise((r) => setTimeout(r, 3000));
@@ -577,7 +564,7 @@ test("destroy succeeds and leaves no container, network or volume of the test's 
   expect(docker("ps", "-a", "--filter", `name=^${id}-(registry|nginx|users-writer)$`, "-q")).toBe("");
   expect(docker("network", "ls", "--filter", `name=^${id}-net$`, "-q")).toBe("");
   expect(docker("volume", "ls", "--filter", `name=^${id}-(data|users)$`, "-q")).toBe("");
-  expect(containerSh(client, `ls /etc/docker/certs.d/${GATEWAY}:${PORT} 2>&1; true`).out).toMatch(/No such file/);
+  expect(containerSh(client, `ls /etc/docker/certs.d/${d.gateway}:${d.port} 2>&1; true`).out).toMatch(/No such file/);
 });
 
 function split(r: { statuses: number[]; text: string }): { status: number; headers: string; body: string } {

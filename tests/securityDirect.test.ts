@@ -12,7 +12,7 @@ import * as path from "path";
 import * as tls from "tls";
 import { spawnSync } from "child_process";
 import { containerSh, docker, dockerQuiet } from "./helpers/e2e";
-import { deployment, IMAGES } from "./helpers/deployment";
+import { deployment, IMAGES, revealed } from "./helpers/deployment";
 import { AttemptLog, Target, basic, flood, median, percentile, rawRequest, request } from "./helpers/attack";
 
 jest.setTimeout(900_000);
@@ -24,9 +24,7 @@ const d = deployment({
   dnsName: DNS_NAME,
   config: { tlsTermination: "registry", rsaBits: null, "users[1]": "ci" },
 });
-let id = "";
-let GATEWAY = "";
-let PORT = 0;
+const { id } = d;
 let probe = "";
 let registryContainer = "";
 
@@ -36,7 +34,7 @@ const loadAtStart = os.loadavg()[0];
 let passwords: Record<string, string>;
 let caPem = "";
 let upOutput = "";
-const target = (): Target => ({ host: GATEWAY, port: PORT, ca: caPem, servername: DNS_NAME });
+const target = (): Target => ({ host: d.gateway, port: d.port, ca: caPem, servername: DNS_NAME });
 let hostHeader = "";
 
 function area(name: string) {
@@ -52,9 +50,6 @@ function area(name: string) {
 }
 
 beforeAll(() => {
-  id = d.id;
-  GATEWAY = d.gateway;
-  PORT = d.port;
   hostHeader = d.endpoint;
   probe = d.names("probe");
   registryContainer = d.names("registry");
@@ -71,13 +66,7 @@ afterAll(() => {
 
 describe("secrets (tlsTermination: registry)", () => {
   test("the TLS key, the passwords, the htpasswd and the HTTP secret are in no clear text: state files, docker inspect, `up` output, container log", () => {
-    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", id], { cwd: d.shellDir, env: { ...process.env, ...d.env }, encoding: "utf8" });
-    expect(plain.status).toBe(0);
-    const resources: { type: string; urn: string; outputs: Record<string, unknown> }[] = JSON.parse(plain.stdout).deployment.resources;
-    const revealed = (v: unknown): unknown => {
-      const e = v as { plaintext?: string };
-      return typeof e === "object" && e?.plaintext !== undefined ? JSON.parse(e.plaintext) : v;
-    };
+    const resources = d.exportedResources();
     const secrets: [string, string][] = [];
     for (const r of resources) {
       if (r.type === "random:index/randomPassword:RandomPassword") secrets.push([`password ${r.urn.split("::").pop()}`, String(revealed(r.outputs.result))]);
@@ -127,7 +116,7 @@ describe("TLS (tlsTermination: registry)", () => {
     const suites = tls.getCiphers().map((c) => c.toUpperCase()).filter((c) => !c.startsWith("TLS_"));
     for (const suite of suites) {
       const got = await new Promise<string>((resolve) => {
-        const socket = tls.connect({ host: GATEWAY, port: PORT, ca: caPem, servername: DNS_NAME, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
+        const socket = tls.connect({ host: d.gateway, port: d.port, ca: caPem, servername: DNS_NAME, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
           ciphers: `${suite}:@SECLEVEL=0` }, () => { resolve(socket.getCipher().name); socket.end(); });
         socket.on("error", () => resolve("refused"));
       });

@@ -3,6 +3,7 @@
 // judge (a busy port, a taken name, a client host that says no) use the fixtures
 // that tests/badConfig.test.ts sets up, passed in as `Fixtures`.
 // Client hosts are only ever this machine's loopback: never a documentation address.
+import { localImages } from "../../lib/localImages";
 
 /** One config entry: key (a --path), value, secret. */
 export type ConfigEntry = [string, string, boolean?];
@@ -39,8 +40,9 @@ export interface BadConfigCase {
 const KEY = (k: string) => `"private-registry:${k}"`;
 const invalid = (key: string, shown: string, why: string) => `Invalid config ${KEY(key)} = ${shown}: ${why}`;
 
-const LOCAL_REGISTRY_IMAGE = "private-registry/registry:2.8.2-debian";
-const LOCAL_NGINX_IMAGE = "private-registry/nginx:1.22.1-debian";
+const IMAGES = localImages();
+const LOCAL_REGISTRY_IMAGE = IMAGES.registry;
+const LOCAL_NGINX_IMAGE = IMAGES.nginx;
 
 /** Local images, no pull, a free loopback port: only the setting under test is wrong. */
 export const sound = (f: Fixtures): ConfigEntry[] => [

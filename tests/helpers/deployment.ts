@@ -274,6 +274,18 @@ export class Deployment {
     return stack;
   }
 
+  /**
+   * The stack's resources as `pulumi stack export --show-secrets` gives them (the CLI
+   * decrypting with this deployment's passphrase); fails the test if the export fails.
+   * Read a secret output with `revealed`.
+   */
+  exportedResources(stack: Stack = this.stack): ExportedResource[] {
+    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", stack.name],
+      { cwd: this.shellDir, env: { ...process.env, ...this.env }, encoding: "utf8" });
+    expect(plain.status).toBe(0);
+    return JSON.parse(plain.stdout).deployment.resources;
+  }
+
   /** `npm run pulumi -- ARGS` as a user runs it, with this deployment's backend and passphrase. */
   npmPulumi(args: string[]): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync("npm", ["run", "--silent", "pulumi", "--", ...args], {
@@ -664,4 +676,16 @@ export function scratchPulumiEnv(stateDir: string): Record<string, string> {
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
   };
+}
+
+export interface ExportedResource {
+  type: string;
+  urn: string;
+  outputs: Record<string, unknown>;
+}
+
+/** An exported value in clear: --show-secrets keeps the secret envelope and puts the JSON-encoded value in `plaintext`. */
+export function revealed(value: unknown): unknown {
+  const envelope = value as { plaintext?: string };
+  return typeof envelope === "object" && envelope?.plaintext !== undefined ? JSON.parse(envelope.plaintext) : value;
 }
