@@ -17,8 +17,15 @@ import * as path from "path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 
 interface Target {
-  key: string; label: string; host: string; port: number; tls: boolean;
-  ca?: string; user?: string; password?: string; containers: Record<string, string>;
+  key: string;
+  label: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  ca?: string;
+  user?: string;
+  password?: string;
+  containers: Record<string, string>;
 }
 
 /** `--name value` options, and the other arguments in order. */
@@ -58,14 +65,40 @@ async function targets(opts: Record<string, string>): Promise<void> {
   const [p, d] = await Promise.all([outputs(program, "bench-proxy"), outputs(program, "bench-direct")]);
   const admin = (o: Record<string, unknown>) => (o.credentials as Record<string, string>).admin;
   const list: Target[] = [
-    { key: "proxy", label: "(a) proxy layout", host, port: port("PORT_PROXY"), tls: true, ca: p.caCertPem as string, user: "admin", password: admin(p),
-      containers: { nginx: "bench-proxy-nginx", registry: "bench-proxy-registry" } },
-    { key: "direct", label: "(b) direct layout", host, port: port("PORT_DIRECT"), tls: true, ca: d.caCertPem as string, user: "admin", password: admin(d),
-      containers: { registry: "bench-direct-registry" } },
+    {
+      key: "proxy",
+      label: "(a) proxy layout",
+      host,
+      port: port("PORT_PROXY"),
+      tls: true,
+      ca: p.caCertPem as string,
+      user: "admin",
+      password: admin(p),
+      containers: { nginx: "bench-proxy-nginx", registry: "bench-proxy-registry" },
+    },
+    {
+      key: "direct",
+      label: "(b) direct layout",
+      host,
+      port: port("PORT_DIRECT"),
+      tls: true,
+      ca: d.caCertPem as string,
+      user: "admin",
+      password: admin(d),
+      containers: { registry: "bench-direct-registry" },
+    },
     { key: "plain", label: "(c) plain HTTP, no auth", host, port: port("PORT_PLAIN"), tls: false, containers: { registry: "bench-plain" } },
-    { key: "recipe", label: "(d) nginx recipe", host, port: port("PORT_RECIPE"), tls: true,
-      ca: fs.readFileSync(path.join(work, "recipe-ca.crt"), "utf8"), user: "testuser", password: need(e.RECIPE_PASSWORD, "RECIPE_PASSWORD"),
-      containers: { nginx: "bench-recipe-nginx", registry: "bench-plain" } },
+    {
+      key: "recipe",
+      label: "(d) nginx recipe",
+      host,
+      port: port("PORT_RECIPE"),
+      tls: true,
+      ca: fs.readFileSync(path.join(work, "recipe-ca.crt"), "utf8"),
+      user: "testuser",
+      password: need(e.RECIPE_PASSWORD, "RECIPE_PASSWORD"),
+      containers: { nginx: "bench-recipe-nginx", registry: "bench-plain" },
+    },
   ];
   fs.writeFileSync(path.join(work, "targets.json"), JSON.stringify(list), { mode: 0o600 });
   for (const t of list.filter((t) => t.tls)) fs.writeFileSync(path.join(work, `ca-${t.port}.crt`), t.ca ?? "");
@@ -76,7 +109,9 @@ function variants(opts: Record<string, string>): void {
   const list = JSON.parse(fs.readFileSync(path.join(work, "targets.json"), "utf8")) as Target[];
   const extraCa = fs.readFileSync(path.join(work, "rsa-ca.crt"), "utf8").trim();
   const proxy = list.filter((t) => t.key === "proxy");
-  fs.writeFileSync(path.join(work, "targets-variant.json"), JSON.stringify(proxy.map((t) => ({ ...t, ca: `${t.ca}\n${extraCa}\n` }))), { mode: 0o600 });
+  fs.writeFileSync(path.join(work, "targets-variant.json"), JSON.stringify(proxy.map((t) => ({ ...t, ca: `${t.ca}\n${extraCa}\n` }))), {
+    mode: 0o600,
+  });
   fs.writeFileSync(path.join(work, "targets-reference.json"), JSON.stringify(list.filter((t) => t.key === "plain")));
   // {SSHA}: base64(SHA-1(password + salt) + salt), which nginx reads natively.
   const salt = crypto.randomBytes(8);

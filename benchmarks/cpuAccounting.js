@@ -37,9 +37,14 @@ function cpuMeter(names) {
   const missing = [];
   for (const name of names) {
     let id = "";
-    try { id = execFileSync("docker", ["inspect", "--format", "{{.Id}}", name], { encoding: "utf8" }).trim(); } catch { /* not there */ }
+    try {
+      id = execFileSync("docker", ["inspect", "--format", "{{.Id}}", name], { encoding: "utf8" }).trim();
+    } catch {
+      /* not there */
+    }
     const reader = id ? cgroupReader(id) : undefined;
-    if (reader) readers[name] = reader; else missing.push(name);
+    if (reader) readers[name] = reader;
+    else missing.push(name);
   }
   const snapshot = () => {
     const own = process.cpuUsage();

@@ -60,8 +60,10 @@ const tlsFlag = (t, dir) => (t.tls ? "" : `--${dir}-tls-verify=false`);
 function timedCopy(t, kind, src, dst) {
   const flags = kind === "push" ? tlsFlag(t, "dest") : tlsFlag(t, "src");
   const stopMeter = meter.start();
-  const out = client(`rm -rf /var/lib/containers/cache /root/.local/share/containers/cache /bench/pull; ` +
-    `s=$(date +%s%N); skopeo copy ${flags} ${src} ${dst} >/dev/null; e=$(date +%s%N); echo $((e - s))`);
+  const out = client(
+    `rm -rf /var/lib/containers/cache /root/.local/share/containers/cache /bench/pull; ` +
+      `s=$(date +%s%N); skopeo copy ${flags} ${src} ${dst} >/dev/null; e=$(date +%s%N); echo $((e - s))`,
+  );
   return { seconds: Number(out) / 1e9, cpu: cpuByRole(t, stopMeter()) };
 }
 
@@ -85,18 +87,27 @@ async function requestRate(t, method, urlPath, concurrency, seconds) {
   let failed = 0;
   let counting = false;
   let running = true;
-  const one = () => new Promise((resolve) => {
-    const req = mod.request({ host: t.host, port: t.port, path: urlPath, method, agent, headers }, (res) => {
-      res.resume();
-      res.on("end", () => {
-        if (counting) { if (res.statusCode >= 200 && res.statusCode < 300) ok++; else failed++; }
-        resolve();
+  const one = () =>
+    new Promise((resolve) => {
+      const req = mod.request({ host: t.host, port: t.port, path: urlPath, method, agent, headers }, (res) => {
+        res.resume();
+        res.on("end", () => {
+          if (counting) {
+            if (res.statusCode >= 200 && res.statusCode < 300) ok++;
+            else failed++;
+          }
+          resolve();
+        });
       });
+      req.on("error", () => {
+        if (counting) failed++;
+        setTimeout(resolve, 10);
+      });
+      req.end();
     });
-    req.on("error", () => { if (counting) failed++; setTimeout(resolve, 10); });
-    req.end();
-  });
-  const loop = async () => { while (running) await one(); };
+  const loop = async () => {
+    while (running) await one();
+  };
   const loops = Array.from({ length: concurrency }, loop);
   await new Promise((r) => setTimeout(r, 500)); // connections up, TLS done, caches warm
   counting = true;
@@ -113,30 +124,53 @@ async function requestRate(t, method, urlPath, concurrency, seconds) {
 }
 
 async function main() {
-  const results = { quick, reps: REPS, rateSeconds: RATE_SECONDS, bigBytes: BIG_BYTES, smallLayers: SMALL_LAYERS, smallBytes: SMALL_BYTES,
-    concurrency: CONCURRENCY, targets: targets.map(({ key, label }) => ({ key, label })), samples: [],
+  const results = {
+    quick,
+    reps: REPS,
+    rateSeconds: RATE_SECONDS,
+    bigBytes: BIG_BYTES,
+    smallLayers: SMALL_LAYERS,
+    smallBytes: SMALL_BYTES,
+    concurrency: CONCURRENCY,
+    targets: targets.map(({ key, label }) => ({ key, label })),
+    samples: [],
     // A tuning variant of run.sh says which, for report.js.
-    ...(process.env.BENCH_VARIANT ? { variant: process.env.BENCH_VARIANT, description: process.env.BENCH_DESCRIPTION ?? "" } : {}) };
+    ...(process.env.BENCH_VARIANT ? { variant: process.env.BENCH_VARIANT, description: process.env.BENCH_DESCRIPTION ?? "" } : {}),
+  };
   if (meter.missing.length) log(`no CPU counters found for ${meter.missing.join(", ")}: left out of the CPU table`);
-  const sample = (s) => { results.samples.push(s); log(JSON.stringify(s)); fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2)); };
+  const sample = (s) => {
+    results.samples.push(s);
+    log(JSON.stringify(s));
+    fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2));
+  };
 
-  if (!(subset && process.env.BENCH_SKIP_BIG === "1")) log(`making the images in ${CLIENT}: 1 x ${BIG_BYTES / 1048576} MiB and ${SMALL_LAYERS} x ${SMALL_BYTES / 1024} KiB random layers`);
+  if (!(subset && process.env.BENCH_SKIP_BIG === "1"))
+    log(`making the images in ${CLIENT}: 1 x ${BIG_BYTES / 1048576} MiB and ${SMALL_LAYERS} x ${SMALL_BYTES / 1024} KiB random layers`);
   // Made once per client (the variants reuse them); the work files on the tmpfs too.
-  client(`mkdir -p /bench/tmp && export TMPDIR=/bench/tmp && ${MAKE_IMAGE_SH}\n` +
-    `[ -f /bench/big/index.json ] || make_image /bench/big 1 ${BIG_BYTES} >/dev/null; ` +
-    `[ -f /bench/small/index.json ] || make_image /bench/small ${SMALL_LAYERS} ${SMALL_BYTES} >/dev/null`);
+  client(
+    `mkdir -p /bench/tmp && export TMPDIR=/bench/tmp && ${MAKE_IMAGE_SH}\n` +
+      `[ -f /bench/big/index.json ] || make_image /bench/big 1 ${BIG_BYTES} >/dev/null; ` +
+      `[ -f /bench/small/index.json ] || make_image /bench/small ${SMALL_LAYERS} ${SMALL_BYTES} >/dev/null`,
+  );
   const blobSize = (dir) => Number(client(`cd /bench/${dir}/blobs/sha256 && ls -l | awk 'NR>1 {s+=$5} END {print s}'`));
   results.bigImageBytes = blobSize("big");
   results.smallImageBytes = blobSize("small");
 
   for (const t of targets) {
-    if (t.user) client(`skopeo login ${t.tls ? "" : "--tls-verify=false"} --username ${t.user} --password-stdin ${endpoint(t)} >/dev/null`, t.password);
+    if (t.user)
+      client(
+        `skopeo login ${t.tls ? "" : "--tls-verify=false"} --username ${t.user} --password-stdin ${endpoint(t)} >/dev/null`,
+        t.password,
+      );
   }
 
   for (let rep = 0; rep < REPS; rep++) {
     // Round-robin: every workload visits every target in turn, starting one later each repetition.
     const order = targets.map((_, i) => targets[(i + rep) % targets.length]);
-    const images = [["big", results.bigImageBytes], ["small", results.smallImageBytes]];
+    const images = [
+      ["big", results.bigImageBytes],
+      ["small", results.smallImageBytes],
+    ];
     for (const [image, bytes] of subset && process.env.BENCH_SKIP_BIG === "1" ? images.slice(1) : images) {
       for (const t of order) {
         // Per target too: (c) and (d) share one registry (the recipe proxies to it).
@@ -147,11 +181,14 @@ async function main() {
         sample({ rep, target: t.key, metric: `${image}-pull`, ...pull, mibPerSecond: bytes / 1048576 / pull.seconds });
       }
     }
-    const requests = [["get-v2", "GET", () => "/v2/"], ["head-manifest", "HEAD", (t) => `/v2/bench/small-${t.key}-${TAG}r${rep}/manifests/latest`]];
+    const requests = [
+      ["get-v2", "GET", () => "/v2/"],
+      ["head-manifest", "HEAD", (t) => `/v2/bench/small-${t.key}-${TAG}r${rep}/manifests/latest`],
+    ];
     for (const [name, method, urlPath] of subset ? requests.slice(0, 1) : requests) {
       for (const c of subset ? [8] : CONCURRENCY) {
         for (const t of order) {
-          sample({ rep, target: t.key, metric: `${name}-c${c}`, ...await requestRate(t, method, urlPath(t), c, RATE_SECONDS) });
+          sample({ rep, target: t.key, metric: `${name}-c${c}`, ...(await requestRate(t, method, urlPath(t), c, RATE_SECONDS)) });
         }
       }
     }
@@ -159,4 +196,7 @@ async function main() {
   fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2));
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

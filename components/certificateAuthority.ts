@@ -9,9 +9,7 @@ export interface KeySpec {
 
 /** tls.PrivateKey arguments for RSA of the given size, or ECDSA P-256. */
 export function privateKeyArgs(spec: KeySpec): tls.PrivateKeyArgs {
-  return spec.keyAlgorithm === "RSA"
-    ? { algorithm: "RSA", rsaBits: spec.rsaBits }
-    : { algorithm: "ECDSA", ecdsaCurve: "P256" };
+  return spec.keyAlgorithm === "RSA" ? { algorithm: "RSA", rsaBits: spec.rsaBits } : { algorithm: "ECDSA", ecdsaCurve: "P256" };
 }
 
 export interface CertificateAuthorityArgs extends KeySpec {
@@ -29,14 +27,18 @@ export class CertificateAuthority extends pulumi.ComponentResource {
     super("private-registry:pki:CertificateAuthority", name, {}, opts);
 
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(args), { parent: this });
-    const cert = new tls.SelfSignedCert(`${name}-cert`, {
-      privateKeyPem: key.privateKeyPem,
-      isCaCertificate: true,
-      subject: { commonName: args.commonName, organization: args.organization },
-      validityPeriodHours: args.validityDays * 24,
-      allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
-      setSubjectKeyId: true,
-    }, { parent: this });
+    const cert = new tls.SelfSignedCert(
+      `${name}-cert`,
+      {
+        privateKeyPem: key.privateKeyPem,
+        isCaCertificate: true,
+        subject: { commonName: args.commonName, organization: args.organization },
+        validityPeriodHours: args.validityDays * 24,
+        allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+        setSubjectKeyId: true,
+      },
+      { parent: this },
+    );
 
     this.certPem = cert.certPem;
     this.privateKeyPem = pulumi.secret(key.privateKeyPem);

@@ -27,19 +27,27 @@ export class ClientCertificate extends pulumi.ComponentResource {
     super("private-registry:pki:ClientCertificate", name, {}, opts);
 
     const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
-    const request = new tls.CertRequest(`${name}-csr`, {
-      privateKeyPem: key.privateKeyPem,
-      subject: { commonName: args.clientId, organization: args.organization },
-    }, { parent: this });
-    const cert = new tls.LocallySignedCert(`${name}-cert`, {
-      certRequestPem: request.certRequestPem,
-      caCertPem: args.caCertPem,
-      caPrivateKeyPem: args.caPrivateKeyPem,
-      validityPeriodHours: args.validityHours,
-      earlyRenewalHours: args.earlyRenewalHours,
-      allowedUses: ["digital_signature", "client_auth"],
-      setSubjectKeyId: true,
-    }, { parent: this });
+    const request = new tls.CertRequest(
+      `${name}-csr`,
+      {
+        privateKeyPem: key.privateKeyPem,
+        subject: { commonName: args.clientId, organization: args.organization },
+      },
+      { parent: this },
+    );
+    const cert = new tls.LocallySignedCert(
+      `${name}-cert`,
+      {
+        certRequestPem: request.certRequestPem,
+        caCertPem: args.caCertPem,
+        caPrivateKeyPem: args.caPrivateKeyPem,
+        validityPeriodHours: args.validityHours,
+        earlyRenewalHours: args.earlyRenewalHours,
+        allowedUses: ["digital_signature", "client_auth"],
+        setSubjectKeyId: true,
+      },
+      { parent: this },
+    );
 
     this.certPem = cert.certPem;
     this.privateKeyPem = pulumi.secret(key.privateKeyPem);

@@ -2,7 +2,15 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClientHostSettings } from "../lib/settings";
 import {
-  asCommand, caComment, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER,
+  asCommand,
+  caComment,
+  renderCheckScript,
+  renderInstallScript,
+  renderRemoveScript,
+  scriptFromStdin,
+  scriptThenInput,
+  CLIENT_CERT_MARKER,
+  CLIENT_KEY_MARKER,
 } from "../lib/clientTrustScript";
 import { withNewline } from "../lib/pem";
 
@@ -49,7 +57,9 @@ export class ClientTrust extends pulumi.ComponentResource {
     // command line stays short: a failure shows what the script said, not the script.
     // What the scripts of one host need to know: its endpoints, trust store, and whether it has a client certificate.
     const scriptInput = (trustOs: boolean, clientId: string) => ({
-      endpoints: args.endpoints, trustOs, anchorName: args.anchorName,
+      endpoints: args.endpoints,
+      trustOs,
+      anchorName: args.anchorName,
       ...(args.clientCertificates?.has(clientId) ? { clientCertificate: true } : {}),
     });
     const installArgs = (trustOs: boolean, sudo: boolean, clientId: string) => {
@@ -65,7 +75,9 @@ export class ClientTrust extends pulumi.ComponentResource {
         delete: asCommand(remove, sudo),
         // The script, then the CA, and with mutual TLS this host's certificate and key (so stdin is then a secret).
         stdin: own
-          ? pulumi.secret(pulumi.interpolate`${scriptThenInput(script)}${ca}${CLIENT_CERT_MARKER}\n${own.certPem.apply(withNewline)}${CLIENT_KEY_MARKER}\n${own.privateKeyPem.apply(withNewline)}`)
+          ? pulumi.secret(
+              pulumi.interpolate`${scriptThenInput(script)}${ca}${CLIENT_CERT_MARKER}\n${own.certPem.apply(withNewline)}${CLIENT_KEY_MARKER}\n${own.privateKeyPem.apply(withNewline)}`,
+            )
           : ca.apply((pem) => scriptThenInput(script, pem)),
         // When what would be removed changes (endpoints, trustOs, sudo), replace
         // (the SDK marks triggers replace-on-change): the old delete removes the
@@ -95,15 +107,28 @@ export class ClientTrust extends pulumi.ComponentResource {
     for (const client of args.clients) {
       const id = `${client.user}@${client.host}:${client.port}`;
       const connection = {
-        host: client.host, port: client.port, user: client.user, privateKey: client.privateKey,
+        host: client.host,
+        port: client.port,
+        user: client.user,
+        privateKey: client.privateKey,
         // A host that is down fails the run within about 30 s, not the provider's default 150 s.
-        dialErrorLimit: 3, perDialTimeout: 10,
+        dialErrorLimit: 3,
+        perDialTimeout: 10,
       };
-      const install = new command.remote.Command(`${name}-${client.host}-${client.port}`, {
-        connection, ...installArgs(client.trustOs, client.sudo, id),
-      }, installOptions);
+      const install = new command.remote.Command(
+        `${name}-${client.host}-${client.port}`,
+        {
+          connection,
+          ...installArgs(client.trustOs, client.sudo, id),
+        },
+        installOptions,
+      );
       const done = args.verify
-        ? new command.remote.Command(`${name}-${client.host}-${client.port}-check`, { connection, ...checkArgs(client.sudo, id, install) }, checkOptions(install))
+        ? new command.remote.Command(
+            `${name}-${client.host}-${client.port}-check`,
+            { connection, ...checkArgs(client.sudo, id, install) },
+            checkOptions(install),
+          )
         : install;
       installed.push(done.stdout.apply(() => id));
     }

@@ -155,88 +155,133 @@ export class PrivateRegistry extends pulumi.ComponentResource {
 
     // One CA per generation in use (lib/registryNames.ts names them).
     const trusted = trustedCaGenerations(caArgs.generation, caArgs.alsoTrust);
-    const cas = new Map(trusted.map((generation) => [generation, new CertificateAuthority(caResourceName(name, generation), {
-      keyAlgorithm: caArgs.keyAlgorithm,
-      rsaBits: caArgs.rsaBits,
-      commonName: caCommonName(caArgs.commonName, generation),
-      organization: caArgs.organization,
-      validityDays: caArgs.validityDays,
-    }, parent)]));
+    const cas = new Map(
+      trusted.map((generation) => [
+        generation,
+        new CertificateAuthority(
+          caResourceName(name, generation),
+          {
+            keyAlgorithm: caArgs.keyAlgorithm,
+            rsaBits: caArgs.rsaBits,
+            commonName: caCommonName(caArgs.commonName, generation),
+            organization: caArgs.organization,
+            validityDays: caArgs.validityDays,
+          },
+          parent,
+        ),
+      ]),
+    );
     const ca = cas.get(caArgs.generation) as CertificateAuthority;
     // What clients trust: every CA in use, the signing one first.
     const trustedCaPem = pulumi.all(trusted.map((g) => (cas.get(g) as CertificateAuthority).certPem)).apply(trustBundle);
 
-    const serverCert = new ServerCertificate(`${name}-server`, {
-      keyAlgorithm: args.serverCertificate.keyAlgorithm,
-      rsaBits: args.serverCertificate.rsaBits,
-      caCertPem: ca.certPem,
-      caPrivateKeyPem: ca.privateKeyPem,
-      ipAddresses: address.ipAddresses,
-      dnsNames: address.dnsNames,
-      organization: caArgs.organization,
-      validityHours: args.serverCertificate.validityHours,
-      earlyRenewalHours: args.serverCertificate.earlyRenewalHours,
-    }, parent);
+    const serverCert = new ServerCertificate(
+      `${name}-server`,
+      {
+        keyAlgorithm: args.serverCertificate.keyAlgorithm,
+        rsaBits: args.serverCertificate.rsaBits,
+        caCertPem: ca.certPem,
+        caPrivateKeyPem: ca.privateKeyPem,
+        ipAddresses: address.ipAddresses,
+        dnsNames: address.dnsNames,
+        organization: caArgs.organization,
+        validityHours: args.serverCertificate.validityHours,
+        earlyRenewalHours: args.serverCertificate.earlyRenewalHours,
+      },
+      parent,
+    );
 
-    const users = new RegistryCredentials(`${name}-users`, {
-      users: args.users.names,
-      passwordLength: args.users.passwordLength,
-      bcryptCost: args.users.bcryptCost,
-    }, parent);
+    const users = new RegistryCredentials(
+      `${name}-users`,
+      {
+        users: args.users.names,
+        passwordLength: args.users.passwordLength,
+        bcryptCost: args.users.bcryptCost,
+      },
+      parent,
+    );
 
     // Another engine than the local one: an explicit provider for every Docker resource
     // (children inherit it from the component's options). None otherwise, so that a
     // stack without dockerHost keeps the default provider and its resources their URNs.
     const engine = args.docker.engine;
-    const dockerProvider = engine && new docker.Provider(`${name}-docker`, {
-      host: engine.host,
-      ...(engine.tls ? { caMaterial: engine.tls.caCert, certMaterial: engine.tls.cert, keyMaterial: engine.tls.key } : {}),
-      // ssh://: never wait at a password or host-key prompt.
-      ...(engine.host.startsWith("ssh://") ? { sshOpts: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"] } : {}),
-    }, { parent: this });
+    const dockerProvider =
+      engine &&
+      new docker.Provider(
+        `${name}-docker`,
+        {
+          host: engine.host,
+          ...(engine.tls ? { caMaterial: engine.tls.caCert, certMaterial: engine.tls.cert, keyMaterial: engine.tls.key } : {}),
+          // ssh://: never wait at a password or host-key prompt.
+          ...(engine.host.startsWith("ssh://") ? { sshOpts: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"] } : {}),
+        },
+        { parent: this },
+      );
     const onEngine = dockerProvider ? { providers: [dockerProvider] } : {};
 
     const publish = { listenAddress: address.listenAddress, port: address.port };
-    const registry = new Registry(`${name}-registry`, {
-      namePrefix: args.docker.namePrefix,
-      image: args.registry.image,
-      pullImages: args.docker.pullImages,
-      keepDataOnDestroy: args.registry.keepDataOnDestroy,
-      adoptExistingVolume: args.registry.adoptExistingVolume,
-      deleteEnabled: args.registry.deleteEnabled,
-      publish,
-      tls: proxyArgs ? undefined : { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd },
-      labels,
-    }, { ...parent, ...onEngine });
+    const registry = new Registry(
+      `${name}-registry`,
+      {
+        namePrefix: args.docker.namePrefix,
+        image: args.registry.image,
+        pullImages: args.docker.pullImages,
+        keepDataOnDestroy: args.registry.keepDataOnDestroy,
+        adoptExistingVolume: args.registry.adoptExistingVolume,
+        deleteEnabled: args.registry.deleteEnabled,
+        publish,
+        tls: proxyArgs
+          ? undefined
+          : { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd },
+        labels,
+      },
+      { ...parent, ...onEngine },
+    );
 
     // Mutual TLS: one certificate per client host, from the signing CA.
-    const clientCerts = new Map(!clientCertificates ? [] : clientIds(clients.hosts, clients.local !== undefined).map((clientId) => [
-      clientId, new ClientCertificate(clientCertificateResourceName(name, clientId), {
-        clientId,
-        organization: caArgs.organization,
-        caCertPem: ca.certPem,
-        caPrivateKeyPem: ca.privateKeyPem,
-        validityHours: clientCertificates.validityHours,
-        earlyRenewalHours: clientCertificates.earlyRenewalHours,
-      }, parent)]));
+    const clientCerts = new Map(
+      !clientCertificates
+        ? []
+        : clientIds(clients.hosts, clients.local !== undefined).map((clientId) => [
+            clientId,
+            new ClientCertificate(
+              clientCertificateResourceName(name, clientId),
+              {
+                clientId,
+                organization: caArgs.organization,
+                caCertPem: ca.certPem,
+                caPrivateKeyPem: ca.privateKeyPem,
+                validityHours: clientCertificates.validityHours,
+                earlyRenewalHours: clientCertificates.earlyRenewalHours,
+              },
+              parent,
+            ),
+          ]),
+    );
 
-    const proxy = proxyArgs && new TlsProxy(`${name}-proxy`, {
-      namePrefix: args.docker.namePrefix,
-      image: proxyArgs.image,
-      pullImages: args.docker.pullImages,
-      networkName: registry.networkName,
-      publish,
-      registrySocket: { volumeName: registry.socketVolumeName as pulumi.Output<string>, directory: REGISTRY_SOCKET_DIR },
-      nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined),
-      certificateChainPem: serverCert.chainPem,
-      privateKeyPem: serverCert.privateKeyPem,
-      htpasswd: users.htpasswd,
-      pushUsers: args.users.names.filter((user) => !proxyArgs.pullOnlyUsers.includes(user)),
-      rerunOf: args.docker.facts?.usersWriterRerunOf,
-      // Client certificates from the CAs clients trust (a rotation keeps both valid).
-      clientCaPem: clientCertificates ? trustedCaPem : undefined,
-      labels,
-    }, { parent: this, dependsOn: [registry], ...onEngine });
+    const proxy =
+      proxyArgs &&
+      new TlsProxy(
+        `${name}-proxy`,
+        {
+          namePrefix: args.docker.namePrefix,
+          image: proxyArgs.image,
+          pullImages: args.docker.pullImages,
+          networkName: registry.networkName,
+          publish,
+          registrySocket: { volumeName: registry.socketVolumeName as pulumi.Output<string>, directory: REGISTRY_SOCKET_DIR },
+          nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined),
+          certificateChainPem: serverCert.chainPem,
+          privateKeyPem: serverCert.privateKeyPem,
+          htpasswd: users.htpasswd,
+          pushUsers: args.users.names.filter((user) => !proxyArgs.pullOnlyUsers.includes(user)),
+          rerunOf: args.docker.facts?.usersWriterRerunOf,
+          // Client certificates from the CAs clients trust (a rotation keeps both valid).
+          clientCaPem: clientCertificates ? trustedCaPem : undefined,
+          labels,
+        },
+        { parent: this, dependsOn: [registry], ...onEngine },
+      );
 
     const endpoints = registryEndpoints(address.ipAddresses, address.dnsNames, address.port);
     // What clients dial, once it answers (healthy): the proxy, or the registry itself.
@@ -244,16 +289,20 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     this.endpoints = servingContainer.apply(() => endpoints);
     const warning = osTrustWarning(osTrustHosts(clients.hosts, clients.local));
     if (warning) pulumi.log.warn(warning, this);
-    const trust = new ClientTrust(`${name}-trust`, {
-      caCertPem: trustedCaPem,
-      endpoints,
-      clients: clients.hosts,
-      local: clients.local,
-      anchorName: args.docker.namePrefix,
-      verify: clients.verify,
-      clientCertificates: clientCertificates ? clientCerts : undefined,
-      serving: proxy ?? registry,
-    }, parent);
+    const trust = new ClientTrust(
+      `${name}-trust`,
+      {
+        caCertPem: trustedCaPem,
+        endpoints,
+        clients: clients.hosts,
+        local: clients.local,
+        anchorName: args.docker.namePrefix,
+        verify: clients.verify,
+        clientCertificates: clientCertificates ? clientCerts : undefined,
+        serving: proxy ?? registry,
+      },
+      parent,
+    );
 
     this.caCertPem = trustedCaPem;
     this.serverCertExpiresAt = serverCert.expiresAt;
@@ -292,6 +341,9 @@ function nginxConf(address: PrivateRegistryArgs["address"], clientCertificates?:
   };
   return !clientCertificates
     ? renderNginxConf(input)
-    : pulumi.all(clientCertificates.map((c) => c.fingerprint)).apply((allowedFingerprints) =>
-      renderNginxConf({ ...input, clientCertificates: { caPath: PROXY_PATHS.clientCa, allowedFingerprints } }));
+    : pulumi
+        .all(clientCertificates.map((c) => c.fingerprint))
+        .apply((allowedFingerprints) =>
+          renderNginxConf({ ...input, clientCertificates: { caPath: PROXY_PATHS.clientCa, allowedFingerprints } }),
+        );
 }

@@ -4,7 +4,13 @@ import * as random from "@pulumi/random";
 import { containerImage } from "./containerImage";
 import { dockerNames } from "../lib/dockerNames";
 import {
-  REGISTRY_AUTH_REALM, REGISTRY_CONFIG_PATHS, REGISTRY_TLS_PATHS, htpasswdDigestLine, registryHealthTest, registrySocketHealthTest, renderRegistryConfig,
+  REGISTRY_AUTH_REALM,
+  REGISTRY_CONFIG_PATHS,
+  REGISTRY_TLS_PATHS,
+  htpasswdDigestLine,
+  registryHealthTest,
+  registrySocketHealthTest,
+  renderRegistryConfig,
 } from "../lib/registryConfig";
 
 /**
@@ -65,23 +71,31 @@ export class Registry extends pulumi.ComponentResource {
   constructor(name: string, args: RegistryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:registry:Registry", name, {}, opts);
 
-    const network = new docker.Network(`${name}-network`, {
-      name: dockerNames(args.namePrefix).network,
-      driver: "bridge",
-      labels: args.labels,
-    }, { parent: this });
+    const network = new docker.Network(
+      `${name}-network`,
+      {
+        name: dockerNames(args.namePrefix).network,
+        driver: "bridge",
+        labels: args.labels,
+      },
+      { parent: this },
+    );
 
     // Fixed name so a later stack (after a destroy that kept it) finds the images again.
-    const volume = new docker.Volume(`${name}-data`, {
-      name: dockerNames(args.namePrefix).volume,
-      labels: args.labels,
-    }, {
-      parent: this,
-      // Never delete what this stack may not have created.
-      retainOnDelete: args.keepDataOnDestroy || args.adoptExistingVolume,
-      // Docker hands back an existing volume as it is, without our labels: no diff for that.
-      ignoreChanges: ["labels"],
-    });
+    const volume = new docker.Volume(
+      `${name}-data`,
+      {
+        name: dockerNames(args.namePrefix).volume,
+        labels: args.labels,
+      },
+      {
+        parent: this,
+        // Never delete what this stack may not have created.
+        retainOnDelete: args.keepDataOnDestroy || args.adoptExistingVolume,
+        // Docker hands back an existing volume as it is, without our labels: no diff for that.
+        ignoreChanges: ["labels"],
+      },
+    );
 
     // Shared by every replica of this registry; stable so uploads survive replacement.
     const httpSecret = new random.RandomPassword(`${name}-http-secret`, { length: 48, special: false }, { parent: this });
@@ -89,77 +103,99 @@ export class Registry extends pulumi.ComponentResource {
     const tls = args.tls;
     // Behind the proxy: plain HTTP on the socket. On its own: TLS on every interface of the
     // container (other containers on the private network meet TLS and auth too).
-    const socketVolume = tls ? undefined : new docker.Volume(`${name}-socket`, {
-      name: dockerNames(args.namePrefix).socketVolume,
-      labels: args.labels,
-    }, { parent: this });
-    const config = pulumi.secret(httpSecret.result.apply((secret) => renderRegistryConfig({
-      httpSecret: secret,
-      listen: tls ? { net: "tcp", addr: `:${REGISTRY_PORT}` } : { net: "unix", addr: REGISTRY_SOCKET },
-      debugAddress: tls ? undefined : REGISTRY_DEBUG_ADDRESS,
-      dataDir: REGISTRY_DATA_DIR, deleteEnabled: args.deleteEnabled,
-      tls: tls && {
-        certificatePath: REGISTRY_TLS_PATHS.certificateChain,
-        privateKeyPath: REGISTRY_TLS_PATHS.privateKey,
-        htpasswdPath: REGISTRY_TLS_PATHS.htpasswd,
-        realm: REGISTRY_AUTH_REALM,
-      },
-    })));
+    const socketVolume = tls
+      ? undefined
+      : new docker.Volume(
+          `${name}-socket`,
+          {
+            name: dockerNames(args.namePrefix).socketVolume,
+            labels: args.labels,
+          },
+          { parent: this },
+        );
+    const config = pulumi.secret(
+      httpSecret.result.apply((secret) =>
+        renderRegistryConfig({
+          httpSecret: secret,
+          listen: tls ? { net: "tcp", addr: `:${REGISTRY_PORT}` } : { net: "unix", addr: REGISTRY_SOCKET },
+          debugAddress: tls ? undefined : REGISTRY_DEBUG_ADDRESS,
+          dataDir: REGISTRY_DATA_DIR,
+          deleteEnabled: args.deleteEnabled,
+          tls: tls && {
+            certificatePath: REGISTRY_TLS_PATHS.certificateChain,
+            privateKeyPath: REGISTRY_TLS_PATHS.privateKey,
+            htpasswdPath: REGISTRY_TLS_PATHS.htpasswd,
+            realm: REGISTRY_AUTH_REALM,
+          },
+        }),
+      ),
+    );
     // Files, not REGISTRY_HTTP_TLS_* / REGISTRY_AUTH_* variables: nothing of them shows in `docker inspect`.
     // The registry runs as root in both images, so the key and the htpasswd can be 0600.
-    const tlsUploads = tls ? [
-      { file: REGISTRY_TLS_PATHS.certificateChain, content: tls.certificateChainPem, permissions: "0644" },
-      { file: REGISTRY_TLS_PATHS.privateKey, content: pulumi.secret(tls.privateKeyPem), permissions: "0600" },
-      { file: REGISTRY_TLS_PATHS.htpasswd, content: pulumi.secret(tls.htpasswd), permissions: "0600" },
-      // What the health check compares the htpasswd with: v3 would otherwise serve with a
-      // generated user should that file be missing at start (see registryHealthTest).
-      {
-        file: REGISTRY_TLS_PATHS.htpasswdDigest,
-        content: pulumi.secret(pulumi.output(tls.htpasswd).apply((h) => htpasswdDigestLine(h))),
-        permissions: "0600",
-      },
-    ] : [];
+    const tlsUploads = tls
+      ? [
+          { file: REGISTRY_TLS_PATHS.certificateChain, content: tls.certificateChainPem, permissions: "0644" },
+          { file: REGISTRY_TLS_PATHS.privateKey, content: pulumi.secret(tls.privateKeyPem), permissions: "0600" },
+          { file: REGISTRY_TLS_PATHS.htpasswd, content: pulumi.secret(tls.htpasswd), permissions: "0600" },
+          // What the health check compares the htpasswd with: v3 would otherwise serve with a
+          // generated user should that file be missing at start (see registryHealthTest).
+          {
+            file: REGISTRY_TLS_PATHS.htpasswdDigest,
+            content: pulumi.secret(pulumi.output(tls.htpasswd).apply((h) => htpasswdDigestLine(h))),
+            permissions: "0600",
+          },
+        ]
+      : [];
     const healthTest = tls ? registryHealthTest(REGISTRY_PORT) : registrySocketHealthTest(REGISTRY_SOCKET, REGISTRY_DEBUG_ADDRESS);
 
-    const container = new docker.Container(`${name}-container`, {
-      name: dockerNames(args.namePrefix).registryContainer,
-      labels: args.labels,
-      image: containerImage(`${name}-image`, args.image, args.pullImages, this),
-      restart: "always",
-      ...(tls ? {
-        networksAdvanced: [{ name: network.name }],
-        ports: [{ internal: REGISTRY_PORT, external: args.publish.port, ip: args.publish.listenAddress }],
-      } : { networkMode: "none" }),
-      volumes: [
-        { volumeName: volume.name, containerPath: REGISTRY_DATA_DIR },
-        ...(socketVolume ? [{ volumeName: socketVolume.name, containerPath: REGISTRY_SOCKET_DIR }] : []),
-      ],
-      // The HTTP secret travels in the config file, not in the environment `docker inspect` shows.
-      // At registry:2's and registry:3's paths alike (see REGISTRY_CONFIG_PATHS).
-      uploads: [...REGISTRY_CONFIG_PATHS.map((file) => ({ file, content: config, permissions: "0600" })), ...tlsUploads],
-      // distribution v3 exports traces to localhost:4318 unless told not to.
-      envs: ["OTEL_TRACES_EXPORTER=none"],
-      // Every 3 s: Docker runs the first check one interval after the start, and `up`
-      // (wait: true), gc and a replacement wait for it; 10 s made 10 of the about 25 s
-      // of an `up` from nothing (docs/benchmarks.md). A check costs about 45 ms of
-      // the engine's CPU. (startInterval would do better, but needs Docker 25.)
-      healthcheck: {
-        tests: ["CMD-SHELL", healthTest],
-        interval: "3s",
-        timeout: "5s",
-        startPeriod: "5s",
-        retries: 3,
+    const container = new docker.Container(
+      `${name}-container`,
+      {
+        name: dockerNames(args.namePrefix).registryContainer,
+        labels: args.labels,
+        image: containerImage(`${name}-image`, args.image, args.pullImages, this),
+        restart: "always",
+        ...(tls
+          ? {
+              networksAdvanced: [{ name: network.name }],
+              ports: [{ internal: REGISTRY_PORT, external: args.publish.port, ip: args.publish.listenAddress }],
+            }
+          : { networkMode: "none" }),
+        volumes: [
+          { volumeName: volume.name, containerPath: REGISTRY_DATA_DIR },
+          ...(socketVolume ? [{ volumeName: socketVolume.name, containerPath: REGISTRY_SOCKET_DIR }] : []),
+        ],
+        // The HTTP secret travels in the config file, not in the environment `docker inspect` shows.
+        // At registry:2's and registry:3's paths alike (see REGISTRY_CONFIG_PATHS).
+        uploads: [...REGISTRY_CONFIG_PATHS.map((file) => ({ file, content: config, permissions: "0600" })), ...tlsUploads],
+        // distribution v3 exports traces to localhost:4318 unless told not to.
+        envs: ["OTEL_TRACES_EXPORTER=none"],
+        // Every 3 s: Docker runs the first check one interval after the start, and `up`
+        // (wait: true), gc and a replacement wait for it; 10 s made 10 of the about 25 s
+        // of an `up` from nothing (docs/benchmarks.md). A check costs about 45 ms of
+        // the engine's CPU. (startInterval would do better, but needs Docker 25.)
+        healthcheck: {
+          tests: ["CMD-SHELL", healthTest],
+          interval: "3s",
+          timeout: "5s",
+          startPeriod: "5s",
+          retries: 3,
+        },
+        wait: true,
+        waitTimeout: 120,
       },
-      wait: true,
-      waitTimeout: 120,
-    }, { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["uploads", "healthcheck", "networkMode"] });
+      { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["uploads", "healthcheck", "networkMode"] },
+    );
 
     this.networkName = network.name;
     this.volumeName = volume.name;
     this.containerName = container.name;
     this.socketVolumeName = socketVolume?.name;
     this.registerOutputs({
-      networkName: this.networkName, volumeName: this.volumeName, containerName: this.containerName, socketVolumeName: this.socketVolumeName,
+      networkName: this.networkName,
+      volumeName: this.volumeName,
+      containerName: this.containerName,
+      socketVolumeName: this.socketVolumeName,
     });
   }
 }

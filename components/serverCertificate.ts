@@ -29,24 +29,31 @@ export class ServerCertificate extends pulumi.ComponentResource {
     super("private-registry:pki:ServerCertificate", name, {}, opts);
 
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(args), { parent: this });
-    const request = new tls.CertRequest(`${name}-csr`, {
-      privateKeyPem: key.privateKeyPem,
-      subject: { commonName: args.dnsNames[0] ?? args.ipAddresses[0], organization: args.organization },
-      ipAddresses: args.ipAddresses,
-      dnsNames: args.dnsNames,
-    }, { parent: this });
-    const cert = new tls.LocallySignedCert(`${name}-cert`, {
-      certRequestPem: request.certRequestPem,
-      caCertPem: args.caCertPem,
-      caPrivateKeyPem: args.caPrivateKeyPem,
-      validityPeriodHours: args.validityHours,
-      earlyRenewalHours: args.earlyRenewalHours,
-      // key_encipherment only means something for RSA key exchange.
-      allowedUses: args.keyAlgorithm === "RSA"
-        ? ["digital_signature", "key_encipherment", "server_auth"]
-        : ["digital_signature", "server_auth"],
-      setSubjectKeyId: true,
-    }, { parent: this });
+    const request = new tls.CertRequest(
+      `${name}-csr`,
+      {
+        privateKeyPem: key.privateKeyPem,
+        subject: { commonName: args.dnsNames[0] ?? args.ipAddresses[0], organization: args.organization },
+        ipAddresses: args.ipAddresses,
+        dnsNames: args.dnsNames,
+      },
+      { parent: this },
+    );
+    const cert = new tls.LocallySignedCert(
+      `${name}-cert`,
+      {
+        certRequestPem: request.certRequestPem,
+        caCertPem: args.caCertPem,
+        caPrivateKeyPem: args.caPrivateKeyPem,
+        validityPeriodHours: args.validityHours,
+        earlyRenewalHours: args.earlyRenewalHours,
+        // key_encipherment only means something for RSA key exchange.
+        allowedUses:
+          args.keyAlgorithm === "RSA" ? ["digital_signature", "key_encipherment", "server_auth"] : ["digital_signature", "server_auth"],
+        setSubjectKeyId: true,
+      },
+      { parent: this },
+    );
 
     this.certPem = cert.certPem;
     this.chainPem = pulumi.interpolate`${cert.certPem.apply(withNewline)}${pulumi.output(args.caCertPem).apply(withNewline)}`;

@@ -54,76 +54,86 @@ export class TlsProxy extends pulumi.ComponentResource {
     // files into place; nginx and the registry keep running, and their connections too.
     const usersVolume = new docker.Volume(`${name}-users`, { name: names.usersVolume, labels: args.labels }, { parent: this });
     const staging = `${PROXY_PATHS.usersDirectory}/${USERS_DIRECTORY.staging}`;
-    const usersWriter = new docker.Container(`${name}-users-writer`, {
-      name: names.usersWriterContainer,
-      labels: [...args.labels, ...(args.rerunOf ? [{ label: RERUN_OF_LABEL, value: args.rerunOf }] : [])],
-      image,
-      command: ["sh", "-c", renderUsersWriterScript(PROXY_PATHS.usersDirectory)],
-      networkMode: "none",
-      restart: "no",
-      volumes: [{ volumeName: usersVolume.name, containerPath: PROXY_PATHS.usersDirectory }],
-      // Uploaded into the volume before the container starts; the script moves them into place.
-      uploads: [
-        { file: `${staging}/${USERS_DIRECTORY.htpasswd}`, content: pulumi.secret(args.htpasswd), permissions: "0600" },
-        { file: `${staging}/${USERS_DIRECTORY.mayPushList}`, content: renderMayPushList(args.pushUsers), permissions: "0644" },
-      ],
-      // Run to the end within the `up` (so nginx never starts without the files), then stay
-      // as an exited container whose exit code and output tell how it went.
-      mustRun: false,
-      attach: true,
-      logs: true,
-    }, { parent: this, replaceOnChanges: ["uploads", "command", "labels"], deleteBeforeReplace: true });
+    const usersWriter = new docker.Container(
+      `${name}-users-writer`,
+      {
+        name: names.usersWriterContainer,
+        labels: [...args.labels, ...(args.rerunOf ? [{ label: RERUN_OF_LABEL, value: args.rerunOf }] : [])],
+        image,
+        command: ["sh", "-c", renderUsersWriterScript(PROXY_PATHS.usersDirectory)],
+        networkMode: "none",
+        restart: "no",
+        volumes: [{ volumeName: usersVolume.name, containerPath: PROXY_PATHS.usersDirectory }],
+        // Uploaded into the volume before the container starts; the script moves them into place.
+        uploads: [
+          { file: `${staging}/${USERS_DIRECTORY.htpasswd}`, content: pulumi.secret(args.htpasswd), permissions: "0600" },
+          { file: `${staging}/${USERS_DIRECTORY.mayPushList}`, content: renderMayPushList(args.pushUsers), permissions: "0644" },
+        ],
+        // Run to the end within the `up` (so nginx never starts without the files), then stay
+        // as an exited container whose exit code and output tell how it went.
+        mustRun: false,
+        attach: true,
+        logs: true,
+      },
+      { parent: this, replaceOnChanges: ["uploads", "command", "labels"], deleteBeforeReplace: true },
+    );
     // A writer that failed left the old users in place, a removed one included: fail the `up`.
     const usersWritten = pulumi.all([usersWriter.exitCode, usersWriter.containerLogs]).apply(([code, logs]) => {
       if (code !== 0) {
-        throw new pulumi.RunError(`the users writer (container ${names.usersWriterContainer}) exited with ${code}: ` +
-          `${(logs ?? "").trim() || "no output"}; the users nginx checks were not changed. Fix the cause, then deploy ` +
-          "again: the writer runs again");
+        throw new pulumi.RunError(
+          `the users writer (container ${names.usersWriterContainer}) exited with ${code}: ` +
+            `${(logs ?? "").trim() || "no output"}; the users nginx checks were not changed. Fix the cause, then deploy ` +
+            "again: the writer runs again",
+        );
       }
       return code;
     });
 
-    const container = new docker.Container(`${name}-container`, {
-      name: names.proxyContainer,
-      labels: args.labels,
-      image,
-      restart: "always",
-      // Its own network namespace: it starts whether or not the registry is up (502 until
-      // it is), so after a crash or a reboot the engine brings each back by itself.
-      networksAdvanced: [{ name: args.networkName }],
-      ports: [{ internal: PROXY_CONTAINER_PORT, external: args.publish.port, ip: args.publish.listenAddress }],
-      volumes: [
-        // Workers (not root) read the users on every request; a change there needs no new nginx.
-        { volumeName: usersVolume.name, containerPath: PROXY_PATHS.usersDirectory, readOnly: true },
-        { volumeName: args.registrySocket.volumeName, containerPath: args.registrySocket.directory, readOnly: true },
-      ],
-      // Files travel with the container: no host directories to prepare.
-      uploads: [
-        { file: PROXY_PATHS.config, content: args.nginxConf, permissions: "0644" },
-        { file: PROXY_PATHS.certificateChain, content: args.certificateChainPem, permissions: "0644" },
-        { file: PROXY_PATHS.privateKey, content: pulumi.secret(args.privateKeyPem), permissions: "0600" },
-        ...(args.clientCaPem ? [{ file: PROXY_PATHS.clientCa, content: args.clientCaPem, permissions: "0644" }] : []),
-      ],
-      // `up` fails unless nginx listens: a wrong image or a config nginx refuses is not a success.
-      // bash's /dev/tcp, since Debian-based nginx images carry neither curl nor wget.
-      healthcheck: {
-        // nginx listens. (Whether the registry answers is the registry's own check.)
-        tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PROXY_CONTAINER_PORT}`],
-        interval: "3s",
-        timeout: "3s",
-        retries: 3,
+    const container = new docker.Container(
+      `${name}-container`,
+      {
+        name: names.proxyContainer,
+        labels: args.labels,
+        image,
+        restart: "always",
+        // Its own network namespace: it starts whether or not the registry is up (502 until
+        // it is), so after a crash or a reboot the engine brings each back by itself.
+        networksAdvanced: [{ name: args.networkName }],
+        ports: [{ internal: PROXY_CONTAINER_PORT, external: args.publish.port, ip: args.publish.listenAddress }],
+        volumes: [
+          // Workers (not root) read the users on every request; a change there needs no new nginx.
+          { volumeName: usersVolume.name, containerPath: PROXY_PATHS.usersDirectory, readOnly: true },
+          { volumeName: args.registrySocket.volumeName, containerPath: args.registrySocket.directory, readOnly: true },
+        ],
+        // Files travel with the container: no host directories to prepare.
+        uploads: [
+          { file: PROXY_PATHS.config, content: args.nginxConf, permissions: "0644" },
+          { file: PROXY_PATHS.certificateChain, content: args.certificateChainPem, permissions: "0644" },
+          { file: PROXY_PATHS.privateKey, content: pulumi.secret(args.privateKeyPem), permissions: "0600" },
+          ...(args.clientCaPem ? [{ file: PROXY_PATHS.clientCa, content: args.clientCaPem, permissions: "0644" }] : []),
+        ],
+        // `up` fails unless nginx listens: a wrong image or a config nginx refuses is not a success.
+        // bash's /dev/tcp, since Debian-based nginx images carry neither curl nor wget.
+        healthcheck: {
+          // nginx listens. (Whether the registry answers is the registry's own check.)
+          tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PROXY_CONTAINER_PORT}`],
+          interval: "3s",
+          timeout: "3s",
+          retries: 3,
+        },
+        wait: true,
+        waitTimeout: 30,
       },
-      wait: true,
-      waitTimeout: 30,
-    }, {
-      parent: this,
-      // After the writer, and only once it succeeded: nginx never serves without its users.
-      dependsOn: usersWritten.apply(() => [usersWriter]),
-      // Any file change means a new container; the old one must free its name first. The
-      // docker provider "updates" a changed health check in place, which Docker cannot do: replace.
-      replaceOnChanges: ["uploads", "networkMode", "healthcheck", "ports", "networksAdvanced", "volumes"],
-      deleteBeforeReplace: true,
-    });
+      {
+        parent: this,
+        // After the writer, and only once it succeeded: nginx never serves without its users.
+        dependsOn: usersWritten.apply(() => [usersWriter]),
+        // Any file change means a new container; the old one must free its name first. The
+        // docker provider "updates" a changed health check in place, which Docker cannot do: replace.
+        replaceOnChanges: ["uploads", "networkMode", "healthcheck", "ports", "networksAdvanced", "volumes"],
+        deleteBeforeReplace: true,
+      },
+    );
 
     this.containerName = container.name;
     this.registerOutputs({ containerName: this.containerName });

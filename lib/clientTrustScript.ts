@@ -43,7 +43,9 @@ function header(input: ClientTrustScriptInput): string {
 umask 022
 certs_dir=${shellQuote(input.dockerCertsDir ?? DOCKER_CERTS_DIR)}
 marker="$certs_dir/${CREATED_MARKER}"
-${input.trustOs ? `anchor_name=${shellQuote(`${input.anchorName}.crt`)}
+${
+  input.trustOs
+    ? `anchor_name=${shellQuote(`${input.anchorName}.crt`)}
 # The trust-store tools chatter on stderr (c_rehash warns about the bundle itself);
 # show their output only when they fail, so a deploy prints nothing to act on.
 quietly() {
@@ -52,7 +54,9 @@ quietly() {
     return 1
   fi
 }
-` : ""}`;
+`
+    : ""
+}`;
 }
 
 function endpointWords(input: ClientTrustScriptInput): string {
@@ -127,9 +131,13 @@ made() {
   created="$1
 $created"
 }
-${input.trustOs ? 'anchor_tool=""\n' : ""}ca_file=""${input.clientCertificate ? `
+${input.trustOs ? 'anchor_tool=""\n' : ""}ca_file=""${
+    input.clientCertificate
+      ? `
 cert_file=""
-key_file=""` : ""}
+key_file=""`
+      : ""
+  }
 finish() {
   status=$?
   rm -f ${tempFiles}
@@ -200,11 +208,16 @@ if ! command -v curl >/dev/null 2>&1; then
 fi
 failed=0
 for endpoint in ${endpointWords(input)}; do
-  url="https://$endpoint/v2/"${input.clientCertificate ? `
+  url="https://$endpoint/v2/"${
+    input.clientCertificate
+      ? `
   # curl reads "file:password" in --cert: the colon of host:port must be escaped.
-  client_cert=$(printf '%s' "$certs_dir/$endpoint/client.cert" | sed 's/:/\\\\:/g')` : ""}
+  client_cert=$(printf '%s' "$certs_dir/$endpoint/client.cert" | sed 's/:/\\\\:/g')`
+      : ""
+  }
   if ! headers=$(curl --silent --show-error --noproxy '*' --max-time 15 --cacert "$certs_dir/$endpoint/ca.crt" --capath /nonexistent${
-  input.clientCertificate ? ' --cert "$client_cert" --key "$certs_dir/$endpoint/client.key"' : ""} \
+    input.clientCertificate ? ' --cert "$client_cert" --key "$certs_dir/$endpoint/client.key"' : ""
+  } \
       --output /dev/null --dump-header - "$url" 2>&1); then
     echo "private-registry: $url does not answer from this host over TLS verified by the installed CA: $(printf '%s' "$headers" | tail -n 1)" >&2
     failed=1

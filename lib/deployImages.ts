@@ -25,8 +25,10 @@ export interface ImageCheckOptions {
 }
 
 /** The images the layout runs, by config key: the proxy layout's nginx too. */
-export function imagesInUse(settings: Pick<Settings, "tlsTermination" | "registryImage" | "nginxImage">): { key: "registryImage" | "nginxImage"; image: string }[] {
-  const keys = settings.tlsTermination === "registry" ? ["registryImage"] as const : ["registryImage", "nginxImage"] as const;
+export function imagesInUse(
+  settings: Pick<Settings, "tlsTermination" | "registryImage" | "nginxImage">,
+): { key: "registryImage" | "nginxImage"; image: string }[] {
+  const keys = settings.tlsTermination === "registry" ? (["registryImage"] as const) : (["registryImage", "nginxImage"] as const);
   return keys.map((key) => ({ key, image: settings[key] }));
 }
 
@@ -35,13 +37,20 @@ function lastLine(text: string): string {
 }
 
 /** Checks (and pulls) the images `settings` names on the Docker host `run`'s docker CLI reaches. */
-export function checkImages(settings: Pick<Settings, "tlsTermination" | "registryImage" | "nginxImage" | "pullImages">, options: ImageCheckOptions, run: Run): ImageCheck {
+export function checkImages(
+  settings: Pick<Settings, "tlsTermination" | "registryImage" | "nginxImage" | "pullImages">,
+  options: ImageCheckOptions,
+  run: Run,
+): ImageCheck {
   const { stack, defaults } = options;
   const chosen = settings.registryImage !== defaults.registryImage || settings.nginxImage !== defaults.nginxImage;
   for (const { image } of imagesInUse(settings)) {
     if (run("docker", ["image", "inspect", "--format", "{{.Id}}", image]).status === 0) continue;
     if (!settings.pullImages) {
-      return { action: "stop", message: `image '${image}' (registryImage/nginxImage) is not on the Docker host and pullImages is false: load it there (docker load) or run: npm run deploy -- --stack ${stack} --local-images` };
+      return {
+        action: "stop",
+        message: `image '${image}' (registryImage/nginxImage) is not on the Docker host and pullImages is false: load it there (docker load) or run: npm run deploy -- --stack ${stack} --local-images`,
+      };
     }
     let reason: string;
     if (options.offline) {
@@ -49,10 +58,14 @@ export function checkImages(settings: Pick<Settings, "tlsTermination" | "registr
     } else {
       const pull = run("docker", ["pull", "-q", image], options.pullTimeoutMs ?? 300_000);
       if (pull.status === 0) continue;
-      reason = lastLine(pull.stderr) || (pull.errorCode === "ETIMEDOUT" ? "timed out" : `docker pull exited ${pull.status ?? pull.errorCode}`);
+      reason =
+        lastLine(pull.stderr) || (pull.errorCode === "ETIMEDOUT" ? "timed out" : `docker pull exited ${pull.status ?? pull.errorCode}`);
     }
     if (chosen) {
-      return { action: "stop", message: `image '${image}' (registryImage/nginxImage on stack ${stack}) is not on the Docker host and cannot be pulled (${reason}); nothing was created. Load it there, or run: npm run deploy -- --stack ${stack} --local-images` };
+      return {
+        action: "stop",
+        message: `image '${image}' (registryImage/nginxImage on stack ${stack}) is not on the Docker host and cannot be pulled (${reason}); nothing was created. Load it there, or run: npm run deploy -- --stack ${stack} --local-images`,
+      };
     }
     return { action: "use-local-images", image, reason };
   }

@@ -14,11 +14,14 @@ export interface LocalImage {
 /** Parses the manifest's text: one image per line, `#` comments and blank lines skipped. */
 export function parseLocalImages(text: string): LocalImage[] {
   const lines = text.split("\n").map((line, i) => ({ number: i + 1, line: line.replace(/#.*/, "").trim() }));
-  return lines.filter(({ line }) => line !== "").map(({ number, line }) => {
-    const [build, image, standsInFor, ...rest] = line.split(/\s+/);
-    if (!image || !standsInFor || rest.length > 0) throw new Error(`scripts/local-images.txt: line ${number} is not "build image stands-in-for": ${line}`);
-    return { build, image, standsInFor: standsInFor === "-" ? undefined : standsInFor };
-  });
+  return lines
+    .filter(({ line }) => line !== "")
+    .map(({ number, line }) => {
+      const [build, image, standsInFor, ...rest] = line.split(/\s+/);
+      if (!image || !standsInFor || rest.length > 0)
+        throw new Error(`scripts/local-images.txt: line ${number} is not "build image stands-in-for": ${line}`);
+      return { build, image, standsInFor: standsInFor === "-" ? undefined : standsInFor };
+    });
 }
 
 const MANIFEST = path.join(__dirname, "..", "scripts", "local-images.txt");

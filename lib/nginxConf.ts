@@ -32,10 +32,15 @@ export interface NginxConfInput {
 
 // Mozilla "intermediate" ciphers for TLS 1.2; TLS 1.3 suites are fixed by OpenSSL.
 export const INTERMEDIATE_CIPHERS = [
-  "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-  "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-  "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-  "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+  "DHE-RSA-AES128-GCM-SHA256",
+  "DHE-RSA-AES256-GCM-SHA384",
+  "DHE-RSA-CHACHA20-POLY1305",
 ].join(":");
 
 /**
@@ -52,7 +57,9 @@ export const AUTH_FAILURE_BURST = 100;
 export function renderNginxConf(input: NginxConfInput): string {
   const serverNames = input.serverNames.map((n) => (n.includes(":") ? `"[${n}]"` : n)).join(" ");
   const mtls = input.clientCertificates;
-  const clientCertMap = !mtls ? "" : `  # Client certificates allowed in: one per client host in the config. A host removed
+  const clientCertMap = !mtls
+    ? ""
+    : `  # Client certificates allowed in: one per client host in the config. A host removed
   # from it keeps a certificate the CA signed, and is refused here (403).
   map $ssl_client_fingerprint $client_certificate_allowed {
     default 0;
@@ -60,13 +67,17 @@ ${mtls.allowedFingerprints.map((fp) => `    "${fp}" 1;`).join("\n")}
   }
 
 `;
-  const clientCertTls = !mtls ? "" : `
+  const clientCertTls = !mtls
+    ? ""
+    : `
     # Mutual TLS: no request without a certificate from the registry's CA.
     ssl_client_certificate ${mtls.caPath};
     ssl_verify_client on;
     ssl_verify_depth 1;
 `;
-  const clientCertCheck = !mtls ? "" : `
+  const clientCertCheck = !mtls
+    ? ""
+    : `
       if ($client_certificate_allowed = 0) {
         return 403 '{"errors":[{"code":"DENIED","message":"this client certificate is not allowed"}]}';
       }

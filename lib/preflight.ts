@@ -32,7 +32,12 @@ export type Run = (cmd: string, args: string[], timeoutMs?: number, env?: NodeJS
 
 export const systemRun: Run = (cmd, args, timeoutMs = 30_000, env) => {
   const r = spawnSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"], ...(env ? { env } : {}) });
-  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "", errorCode: (r.error as NodeJS.ErrnoException | undefined)?.code };
+  return {
+    status: r.status,
+    stdout: r.stdout ?? "",
+    stderr: r.stderr ?? "",
+    errorCode: (r.error as NodeJS.ErrnoException | undefined)?.code,
+  };
 };
 
 export interface PreflightResult {
@@ -107,7 +112,11 @@ export function preflight(project: string, stack: string, settings: Settings, ru
     const tls = plainDockerTls(engine);
     if (tls) {
       tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), "private-registry-docker-tls-"));
-      for (const [file, pem] of [["ca.pem", tls.caCert], ["cert.pem", tls.cert], ["key.pem", tls.key]]) {
+      for (const [file, pem] of [
+        ["ca.pem", tls.caCert],
+        ["cert.pem", tls.cert],
+        ["key.pem", tls.key],
+      ]) {
         fs.writeFileSync(path.join(tlsDir, file), withNewline(pem), { mode: 0o600 });
       }
       env.DOCKER_TLS_VERIFY = "1";
@@ -140,24 +149,42 @@ export function preflight(project: string, stack: string, settings: Settings, ru
       const prefix = settings.namePrefix;
       const names = dockerNames(prefix);
       // What this stack will make: the proxy layout's users volume and writer only with the proxy.
-      const proxyOnly = settings.tlsTermination === "registry" ? [] as const
-        : [["container", names.proxyContainer], ["container", names.usersWriterContainer], ["volume", names.usersVolume]] as const;
+      const proxyOnly =
+        settings.tlsTermination === "registry"
+          ? ([] as const)
+          : ([
+              ["container", names.proxyContainer],
+              ["container", names.usersWriterContainer],
+              ["volume", names.usersVolume],
+            ] as const);
       for (const [kind, name] of [["container", names.registryContainer], ...proxyOnly, ["network", names.network]] as const) {
         const label = ownerOf(kind, name);
         if (label !== undefined && label !== owner) {
-          bad("namePrefix", prefix, `a Docker ${kind} named ${name} already exists on the Docker host and belongs to ${whose(label)}; choose another namePrefix, or remove the ${kind} if it is not needed`);
+          bad(
+            "namePrefix",
+            prefix,
+            `a Docker ${kind} named ${name} already exists on the Docker host and belongs to ${whose(label)}; choose another namePrefix, or remove the ${kind} if it is not needed`,
+          );
         }
       }
       if (settings.tlsTermination === "registry" && ownerOf("container", names.proxyContainer) === owner) {
         if (!update) {
-          notes.push(`switching to the registry layout: this stack's nginx container ${names.proxyContainer} holds port ${settings.port}; the up stops it before the registry publishes the port`);
+          notes.push(
+            `switching to the registry layout: this stack's nginx container ${names.proxyContainer} holds port ${settings.port}; the up stops it before the registry publishes the port`,
+          );
         } else {
           // Stopped, not removed: a stopped container holds no port, and Pulumi deletes it at the end.
           const stopped = docker("stop", names.proxyContainer);
           if (stopped.status !== 0) {
-            bad("tlsTermination", settings.tlsTermination, `this stack's nginx container ${names.proxyContainer} holds port ${settings.port} and could not be stopped (${lastLine(stopped.stderr)}); nothing was created`);
+            bad(
+              "tlsTermination",
+              settings.tlsTermination,
+              `this stack's nginx container ${names.proxyContainer} holds port ${settings.port} and could not be stopped (${lastLine(stopped.stderr)}); nothing was created`,
+            );
           } else {
-            notes.push(`switching to the registry layout: stopped this stack's nginx container ${names.proxyContainer}, so that the registry can publish port ${settings.port}; the up deletes it`);
+            notes.push(
+              `switching to the registry layout: stopped this stack's nginx container ${names.proxyContainer}, so that the registry can publish port ${settings.port}; the up deletes it`,
+            );
           }
         }
       }
@@ -166,18 +193,31 @@ export function preflight(project: string, stack: string, settings: Settings, ru
       const volumeLabel = ownerOf("volume", volume);
       if (volumeLabel !== undefined && volumeLabel !== owner) {
         if (settings.adoptExistingVolume) {
-          notes.push(`using the existing volume ${volume} (it belongs to ${whose(volumeLabel)}) as the registry's data, as adoptExistingVolume asks; destroy will keep it`);
+          notes.push(
+            `using the existing volume ${volume} (it belongs to ${whose(volumeLabel)}) as the registry's data, as adoptExistingVolume asks; destroy will keep it`,
+          );
         } else {
-          bad("namePrefix", prefix, `a Docker volume named ${volume} already exists on the Docker host and belongs to ${whose(volumeLabel)}; to use its data as this registry's, set adoptExistingVolume to true (destroy then never deletes it), else choose another namePrefix`);
+          bad(
+            "namePrefix",
+            prefix,
+            `a Docker volume named ${volume} already exists on the Docker host and belongs to ${whose(volumeLabel)}; to use its data as this registry's, set adoptExistingVolume to true (destroy then never deletes it), else choose another namePrefix`,
+          );
         }
       }
 
       // This stack's users writer: one that failed (a run that failed with it) runs again now.
       if (settings.tlsTermination !== "registry") {
-        const writer = docker("container", "inspect", "--format",
+        const writer = docker(
+          "container",
+          "inspect",
+          "--format",
           `{{.State.Status}}|{{.State.ExitCode}}|{{.Id}}|{{index .Config.Labels "${STACK_LABEL}"}}|{{index .Config.Labels "${RERUN_OF_LABEL}"}}`,
-          names.usersWriterContainer);
-        const [status, exitCode, containerId, label, rerunOf] = writer.stdout.trim().split("|").map((v) => v.replace(/^<no value>$/, ""));
+          names.usersWriterContainer,
+        );
+        const [status, exitCode, containerId, label, rerunOf] = writer.stdout
+          .trim()
+          .split("|")
+          .map((v) => v.replace(/^<no value>$/, ""));
         if (writer.status === 0 && label === owner) {
           if (status === "exited" && exitCode !== "0") {
             facts.usersWriterRerunOf = containerId.slice(0, 12);
@@ -189,12 +229,16 @@ export function preflight(project: string, stack: string, settings: Settings, ru
       }
 
       // Without the proxy nginxImage is not used, so it need not be there.
-      const imageKeys = settings.tlsTermination === "registry" ? ["registryImage"] as const : ["registryImage", "nginxImage"] as const;
+      const imageKeys = settings.tlsTermination === "registry" ? (["registryImage"] as const) : (["registryImage", "nginxImage"] as const);
       for (const key of imageKeys) {
         const image = docker("image", "inspect", "--format", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", settings[key]);
         if (image.status !== 0) {
           if (!settings.pullImages) {
-            bad(key, settings[key], "is not on the Docker host, and pullImages is false, so it is not pulled; load it there (docker load) or build the local images (npm run deploy -- --local-images)");
+            bad(
+              key,
+              settings[key],
+              "is not on the Docker host, and pullImages is false, so it is not pulled; load it there (docker load) or build the local images (npm run deploy -- --local-images)",
+            );
           }
           continue;
         }
@@ -207,19 +251,30 @@ export function preflight(project: string, stack: string, settings: Settings, ru
       {
         // name and stack label of each container publishing the port; this stack's own may hold it.
         const publishers = docker("ps", "--filter", `publish=${settings.port}`, "--format", `{{.Names}} {{.Label "${STACK_LABEL}"}}`)
-          .stdout.split("\n").filter(Boolean).map((line) => line.split(" "));
+          .stdout.split("\n")
+          .filter(Boolean)
+          .map((line) => line.split(" "));
         const others = publishers.filter(([, label]) => label !== owner).map(([n]) => n);
         if (others.length > 0) {
           bad("port", settings.port, `is already published on the Docker host by container ${others.join(", ")}`);
         } else if (!localEngine) {
-          notes.push(`the Docker engine at ${dockerHost} is not this machine's socket: whether another program holds port ` +
-            `${settings.port} there, and whether listenAddress ${settings.listenAddress} is an address of that host, cannot be ` +
-            "checked from here (a conflict fails the registry container's start instead)");
+          notes.push(
+            `the Docker engine at ${dockerHost} is not this machine's socket: whether another program holds port ` +
+              `${settings.port} there, and whether listenAddress ${settings.listenAddress} is an address of that host, cannot be ` +
+              "checked from here (a conflict fails the registry container's start instead)",
+          );
         } else if (publishers.length === 0) {
-          const probe = run(process.execPath, ["-e", `
+          const probe = run(
+            process.execPath,
+            [
+              "-e",
+              `
             const s = require("net").createServer();
             s.on("error", (e) => { process.stdout.write(e.code); process.exit(1); });
-            s.listen(${settings.port}, ${JSON.stringify(settings.listenAddress)}, () => s.close());`], 10_000);
+            s.listen(${settings.port}, ${JSON.stringify(settings.listenAddress)}, () => s.close());`,
+            ],
+            10_000,
+          );
           const code = probe.stdout.trim();
           if (code === "EADDRINUSE") bad("port", settings.port, `is already in use on ${settings.listenAddress} on the Docker host`);
           if (code === "EADDRNOTAVAIL") bad("listenAddress", settings.listenAddress, "is not an address of the Docker host");
@@ -235,16 +290,43 @@ export function preflight(project: string, stack: string, settings: Settings, ru
     try {
       const keyFile = path.join(dir, "key");
       fs.writeFileSync(keyFile, withNewline(key), { mode: 0o600 });
-      const r = run("ssh", ["-F", "/dev/null", "-i", keyFile, "-p", String(client.port),
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
-        "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-        `${client.user}@${client.host}`, client.sudo ? "sudo -n true" : "true"], SSH_TIMEOUT_MS);
+      const r = run(
+        "ssh",
+        [
+          "-F",
+          "/dev/null",
+          "-i",
+          keyFile,
+          "-p",
+          String(client.port),
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          "ConnectTimeout=10",
+          "-o",
+          "ServerAliveInterval=5",
+          "-o",
+          "ServerAliveCountMax=2",
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+          "-o",
+          "LogLevel=ERROR",
+          `${client.user}@${client.host}`,
+          client.sudo ? "sudo -n true" : "true",
+        ],
+        SSH_TIMEOUT_MS,
+      );
       if (r.errorCode === "ENOENT") {
         notes.push("no ssh client on this machine: the client hosts' logins were not checked");
       } else if (r.status !== 0) {
-        const why = r.errorCode === "ETIMEDOUT" ? `no answer within ${SSH_TIMEOUT_MS / 1000} s` : lastLine(r.stderr) || `exit status ${r.status}`;
-        const what = client.sudo && /sudo/.test(why) ? "passwordless sudo (sudo -n) does not work" : "cannot log in over SSH with the configured key";
+        const why =
+          r.errorCode === "ETIMEDOUT" ? `no answer within ${SSH_TIMEOUT_MS / 1000} s` : lastLine(r.stderr) || `exit status ${r.status}`;
+        const what =
+          client.sudo && /sudo/.test(why) ? "passwordless sudo (sudo -n) does not work" : "cannot log in over SSH with the configured key";
         bad(`clients[${i}].host`, client.host, `${what} as ${client.user} on port ${client.port} (${why})`);
       }
     } finally {

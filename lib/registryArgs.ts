@@ -41,16 +41,23 @@ export function argsFromSettings(settings: Settings, facts: HostFacts = {}): Pri
       adoptExistingVolume: settings.adoptExistingVolume,
     },
     // parseSettings refuses pullOnlyUsers and clientCertificates with tlsTermination "registry".
-    ...(settings.tlsTermination === "proxy" ? {
-      proxy: {
-        image: settings.nginxImage,
-        pullOnlyUsers: settings.pullOnlyUsers,
-        // Client certificates live as long as the server certificate, and renew as early.
-        ...(settings.clientCertificates ? {
-          clientCertificates: { validityHours: settings.serverCertValidityHours, earlyRenewalHours: settings.serverCertEarlyRenewalHours },
-        } : {}),
-      },
-    } : {}),
+    ...(settings.tlsTermination === "proxy"
+      ? {
+          proxy: {
+            image: settings.nginxImage,
+            pullOnlyUsers: settings.pullOnlyUsers,
+            // Client certificates live as long as the server certificate, and renew as early.
+            ...(settings.clientCertificates
+              ? {
+                  clientCertificates: {
+                    validityHours: settings.serverCertValidityHours,
+                    earlyRenewalHours: settings.serverCertEarlyRenewalHours,
+                  },
+                }
+              : {}),
+          },
+        }
+      : {}),
     clients: {
       hosts: settings.clients,
       ...(settings.localClient ? { local: { sudo: settings.localClientSudo, trustOs: settings.localClientTrustOs } } : {}),

@@ -41,9 +41,12 @@ export const REGISTRY_TLS_PATHS = {
  * Named as distribution's http.tls.ciphersuites spells them.
  */
 export const REGISTRY_TLS12_CIPHER_SUITES = [
-  "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-  "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+  "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+  "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
 ] as const;
 
 /** The realm of the registry's own basic auth: what nginx's auth_basic announces in the proxy layout. */
@@ -78,7 +81,10 @@ export function renderRegistryConfig(input: RegistryConfigInput): string {
   const tls = input.tls;
   // Paths and the realm are fixed by the program; JSON strings are valid YAML scalars.
   const q = JSON.stringify;
-  const tlsSection = tls === undefined ? "" : `  # TLS 1.2 and 1.3 only, as nginx in the proxy layout (distribution 2.8 reads minimumtls).
+  const tlsSection =
+    tls === undefined
+      ? ""
+      : `  # TLS 1.2 and 1.3 only, as nginx in the proxy layout (distribution 2.8 reads minimumtls).
   tls:
     certificate: ${q(tls.certificatePath)}
     key: ${q(tls.privateKeyPath)}
@@ -86,7 +92,10 @@ export function renderRegistryConfig(input: RegistryConfigInput): string {
     ciphersuites:
 ${REGISTRY_TLS12_CIPHER_SUITES.map((c) => `      - ${c}`).join("\n")}
 `;
-  const authSection = tls === undefined ? "" : `# Basic auth against bcrypt htpasswd entries. Every user it knows may push, pull and
+  const authSection =
+    tls === undefined
+      ? ""
+      : `# Basic auth against bcrypt htpasswd entries. Every user it knows may push, pull and
 # delete: distribution's htpasswd auth has no per-user rules (hence no pullOnlyUsers here).
 auth:
   htpasswd:

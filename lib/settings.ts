@@ -121,7 +121,9 @@ export class ConfigError extends pulumi.RunError {
 
 const KNOWN_KEYS: readonly string[] = SETTING_KEYS;
 /** The settings of one declared type. */
-type KeyOfType<T extends SettingDeclaration["type"]> = { [K in SettingKey]: (typeof SETTINGS)[K]["type"] extends T ? K : never }[SettingKey];
+type KeyOfType<T extends SettingDeclaration["type"]> = {
+  [K in SettingKey]: (typeof SETTINGS)[K]["type"] extends T ? K : never;
+}[SettingKey];
 /** The settings with a list of allowed values. */
 type KeyWithValues = { [K in SettingKey]: (typeof SETTINGS)[K] extends { values: readonly string[] } ? K : never }[SettingKey];
 
@@ -160,9 +162,7 @@ export function canonicalIp(address: string): string | undefined {
   const [head, tail] = text.split("::");
   const groupsOf = (part: string | undefined) => (part ? part.split(":") : []);
   const known = [...groupsOf(head), ...groupsOf(tail)].length;
-  const groups = tail === undefined
-    ? groupsOf(head)
-    : [...groupsOf(head), ...Array<string>(8 - known).fill("0"), ...groupsOf(tail)];
+  const groups = tail === undefined ? groupsOf(head) : [...groupsOf(head), ...Array<string>(8 - known).fill("0"), ...groupsOf(tail)];
   const hex = groups.map((g) => parseInt(g, 16).toString(16));
   if (hex.slice(0, 5).every((g) => g === "0") && hex[5] === "ffff") {
     const [hi, lo] = [parseInt(hex[6], 16), parseInt(hex[7], 16)];
@@ -184,13 +184,16 @@ function canonicalDnsName(name: string): string {
  */
 export function looksLikeKeyMaterial(value: unknown): boolean {
   if (typeof value === "string") {
-    return /PRIVATE KEY|BEGIN |PuTTY-User-Key-File/.test(value) || /[\r\n]/.test(value) || value.length > 200 ||
-      (value.match(/[A-Za-z0-9+/_=-]{32,}/g) ?? []).some((run) => /[a-z]/.test(run) && /[A-Z]/.test(run) && /\d/.test(run));
+    return (
+      /PRIVATE KEY|BEGIN |PuTTY-User-Key-File/.test(value) ||
+      /[\r\n]/.test(value) ||
+      value.length > 200 ||
+      (value.match(/[A-Za-z0-9+/_=-]{32,}/g) ?? []).some((run) => /[a-z]/.test(run) && /[A-Z]/.test(run) && /\d/.test(run))
+    );
   }
   if (Array.isArray(value)) return value.some(looksLikeKeyMaterial) || JSON.stringify(value).length > 200;
   if (typeof value === "object" && value !== null) {
-    return Object.entries(value).some(([k, v]) => safeName(k) !== k || looksLikeKeyMaterial(v)) ||
-      JSON.stringify(value).length > 200;
+    return Object.entries(value).some(([k, v]) => safeName(k) !== k || looksLikeKeyMaterial(v)) || JSON.stringify(value).length > 200;
   }
   return false;
 }
@@ -243,9 +246,7 @@ type UnknownKey = (key: string, value: unknown, known: readonly string[], hint?:
  * shows their values, nor those of anything inside them. Nor does it show the
  * value of an unknown setting or a value that looks like key material.
  */
-export function parseSettings(
-  raw: Record<string, string>, project: string, stack: string, secretKeys: Iterable<string> = [],
-): Settings {
+export function parseSettings(raw: Record<string, string>, project: string, stack: string, secretKeys: Iterable<string> = []): Settings {
   const problems: string[] = [];
   const secret = new Set(secretKeys);
   const label = (key: string) => `${project}:${key}`;
@@ -261,15 +262,15 @@ export function parseSettings(
     if (looksLikeKeyMaterial(value)) return HIDDEN_KEY_MATERIAL;
     return value === undefined ? MISSING : JSON.stringify(value);
   };
-  const bad: Bad = (key, value, why, show) =>
-    problems.push(`Invalid config "${label(key)}" = ${shown(key, value, show)}: ${why}.`);
+  const bad: Bad = (key, value, why, show) => problems.push(`Invalid config "${label(key)}" = ${shown(key, value, show)}: ${why}.`);
   const unknownKey: UnknownKey = (key, value, known, hint) =>
     bad(key, value, `unknown setting${hint ? ` (did you mean ${hint}?)` : ""}; known settings are ${known.join(", ")}`, { unknown: true });
   const sameIgnoringCase = (name: string, known: readonly string[]) => known.find((k) => k.toLowerCase() === name.toLowerCase());
 
   for (const key of Object.keys(raw)) {
     if (!KNOWN_KEYS.includes(key)) {
-      const hint = sameIgnoringCase(key, KNOWN_KEYS) ??
+      const hint =
+        sameIgnoringCase(key, KNOWN_KEYS) ??
         (sameIgnoringCase(key, CLIENT_KEYS) ? `clients[N].${sameIgnoringCase(key, CLIENT_KEYS)}` : undefined);
       unknownKey(safeName(key), raw[key], KNOWN_KEYS, hint);
     }
@@ -327,7 +328,10 @@ export function parseSettings(
    * forms are (the same `noun`). An item listed again is reported once, as listed twice.
    */
   const stringList = (
-    key: KeyOfType<"array">, noun: string, canonical: (item: string) => string, invalid: (item: string) => string | undefined,
+    key: KeyOfType<"array">,
+    noun: string,
+    canonical: (item: string) => string,
+    invalid: (item: string) => string | undefined,
   ): string[] => {
     const value = json(key);
     const fallback = [...SETTINGS[key].default] as string[];
@@ -352,8 +356,12 @@ export function parseSettings(
     return value;
   };
 
-  const ipAddresses = stringList("ipAddresses", "address", (ip) => canonicalIp(ip) ?? ip,
-    (ip) => (isIP(ip) ? undefined : "is not an IPv4 or IPv6 address"));
+  const ipAddresses = stringList(
+    "ipAddresses",
+    "address",
+    (ip) => canonicalIp(ip) ?? ip,
+    (ip) => (isIP(ip) ? undefined : "is not an IPv4 or IPv6 address"),
+  );
   const dnsNames = stringList("dnsNames", "host name", canonicalDnsName, (name) => {
     if (isIP(name)) return "is an IP address; put it in ipAddresses";
     if (name.endsWith(".") && isDnsName(name.slice(0, -1))) return "must not end with a dot";
@@ -368,22 +376,33 @@ export function parseSettings(
   if (!isIP(listenAddress)) bad("listenAddress", listenAddress, "is not an IPv4 or IPv6 address");
   const tlsTermination = choice("tlsTermination");
 
-  const users = stringList("users", "name", (u) => u.toLowerCase(),
-    (u) => (USER_NAME.test(u) ? undefined : "is not a valid user name (letters, digits, '.', '_', '-'; no ':')"));
+  const users = stringList(
+    "users",
+    "name",
+    (u) => u.toLowerCase(),
+    (u) => (USER_NAME.test(u) ? undefined : "is not a valid user name (letters, digits, '.', '_', '-'; no ':')"),
+  );
   if (users.length === 0) bad("users", users, "must name at least one user");
   // Compared with users as users are with each other, ignoring case (users refuses two
   // spellings of one name), and then spelled as in users: that is the name in the htpasswd.
   const spelledAsInUsers = (u: string) => users.find((n) => n.toLowerCase() === u.toLowerCase());
-  const pullOnlyUsers = stringList("pullOnlyUsers", "name", (u) => u.toLowerCase(), (u) =>
-    (spelledAsInUsers(u) !== undefined ? undefined : `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`))
-    .map((u) => spelledAsInUsers(u) ?? u);
+  const pullOnlyUsers = stringList(
+    "pullOnlyUsers",
+    "name",
+    (u) => u.toLowerCase(),
+    (u) => (spelledAsInUsers(u) !== undefined ? undefined : `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`),
+  ).map((u) => spelledAsInUsers(u) ?? u);
 
   // distribution's htpasswd auth lets every user it knows do everything (it has no
   // per-user or per-method rules), so without nginx nothing could stop these users
   // from pushing: refuse rather than deploy a registry that does not do what is asked.
   if (tlsTermination === "registry" && pullOnlyUsers.length > 0) {
-    bad("pullOnlyUsers", pullOnlyUsers, 'cannot be enforced with tlsTermination "registry": the registry\'s own htpasswd auth ' +
-      'lets every user push and delete; set tlsTermination to "proxy" (nginx refuses their writes) or empty pullOnlyUsers');
+    bad(
+      "pullOnlyUsers",
+      pullOnlyUsers,
+      'cannot be enforced with tlsTermination "registry": the registry\'s own htpasswd auth ' +
+        'lets every user push and delete; set tlsTermination to "proxy" (nginx refuses their writes) or empty pullOnlyUsers',
+    );
   }
 
   const passwordLength = int("passwordLength") ?? SETTINGS.passwordLength.default;
@@ -412,12 +431,20 @@ export function parseSettings(
   const given = (key: string): Show => ({ isDefault: raw[key] === undefined });
   // Equal is allowed: then every `up` renews (a rehearsal of the renewal path).
   if (earlyRenewal.hours !== undefined && validity.hours !== undefined && earlyRenewal.hours > validity.hours) {
-    bad(earlyRenewal.key, earlyRenewal.value,
-      `must not exceed ${validity.key} (${shown(validity.key, validity.value, given(validity.key))})`, given(earlyRenewal.key));
+    bad(
+      earlyRenewal.key,
+      earlyRenewal.value,
+      `must not exceed ${validity.key} (${shown(validity.key, validity.value, given(validity.key))})`,
+      given(earlyRenewal.key),
+    );
   }
   if (validity.hours !== undefined && caValidityDays !== undefined && validity.hours > caValidityDays * 24) {
-    bad(validity.key, validity.value,
-      `must not exceed caValidityDays (${shown("caValidityDays", caValidityDays, given("caValidityDays"))})`, given(validity.key));
+    bad(
+      validity.key,
+      validity.value,
+      `must not exceed caValidityDays (${shown("caValidityDays", caValidityDays, given("caValidityDays"))})`,
+      given(validity.key),
+    );
   }
 
   // CA rotation: the generation that signs, and the others clients trust meanwhile.
@@ -457,8 +484,12 @@ export function parseSettings(
   const verifyFromClients = bool("verifyFromClients");
   const clientCertificates = bool("clientCertificates");
   if (clientCertificates && tlsTermination === "registry") {
-    bad("clientCertificates", true, 'cannot be enforced per host with tlsTermination "registry": distribution accepts any certificate ' +
-      'its CA signed and cannot refuse a removed host\'s; set tlsTermination to "proxy" (nginx keeps an allow list of the hosts\' certificates)');
+    bad(
+      "clientCertificates",
+      true,
+      'cannot be enforced per host with tlsTermination "registry": distribution accepts any certificate ' +
+        "its CA signed and cannot refuse a removed host's; set tlsTermination to \"proxy\" (nginx keeps an allow list of the hosts' certificates)",
+    );
   }
   const dockerEngine = parseDockerEngine(raw, secret, bad);
 
@@ -466,14 +497,41 @@ export function parseSettings(
   // Past this point every reader returned a value (a bad one would have been reported).
   const days = (key: KeyOfType<"integer">, value: number | undefined) => value ?? SETTINGS[key].default;
   return {
-    ipAddresses, dnsNames, port, listenAddress, tlsTermination, users, pullOnlyUsers, passwordLength, bcryptCost, keyAlgorithm, serverKeyAlgorithm,
-    rsaBits: days("rsaBits", rsaBits), caCommonName, organization, caValidityDays: days("caValidityDays", caValidityDays),
+    ipAddresses,
+    dnsNames,
+    port,
+    listenAddress,
+    tlsTermination,
+    users,
+    pullOnlyUsers,
+    passwordLength,
+    bcryptCost,
+    keyAlgorithm,
+    serverKeyAlgorithm,
+    rsaBits: days("rsaBits", rsaBits),
+    caCommonName,
+    organization,
+    caValidityDays: days("caValidityDays", caValidityDays),
     serverCertValidityDays: days("serverCertValidityDays", serverCertValidityDays),
     serverCertEarlyRenewalDays: days("serverCertEarlyRenewalDays", serverCertEarlyRenewalDays),
-    serverCertValidityHours: validity.hours ?? 0, serverCertEarlyRenewalHours: earlyRenewal.hours ?? 0,
-    caGeneration, caAlsoTrust, verifyFromClients, clientCertificates,
-    registryImage, nginxImage, pullImages, namePrefix, keepDataOnDestroy, deleteEnabled, adoptExistingVolume, clients, localClient,
-    localClientSudo, localClientTrustOs, ...(dockerEngine ? { dockerEngine } : {}),
+    serverCertValidityHours: validity.hours ?? 0,
+    serverCertEarlyRenewalHours: earlyRenewal.hours ?? 0,
+    caGeneration,
+    caAlsoTrust,
+    verifyFromClients,
+    clientCertificates,
+    registryImage,
+    nginxImage,
+    pullImages,
+    namePrefix,
+    keepDataOnDestroy,
+    deleteEnabled,
+    adoptExistingVolume,
+    clients,
+    localClient,
+    localClientSudo,
+    localClientTrustOs,
+    ...(dockerEngine ? { dockerEngine } : {}),
   };
 }
 
@@ -490,7 +548,8 @@ function parseDockerEngine(raw: Record<string, string>, secret: Set<string>, bad
   const hidden = (k: string) => ({ placeholder: raw[k] === undefined || raw[k] === "" ? MISSING : HIDDEN_SECRET });
   const scheme = /^([a-z]+):\/\//.exec(host)?.[1];
   if (host === "") {
-    for (const k of given) bad(k, undefined, "is used only with a tcp:// dockerHost, and dockerHost is not set (the local engine)", hidden(k));
+    for (const k of given)
+      bad(k, undefined, "is used only with a tcp:// dockerHost, and dockerHost is not set (the local engine)", hidden(k));
     return undefined;
   }
   const why = dockerHostProblem(host, scheme);
@@ -504,8 +563,12 @@ function parseDockerEngine(raw: Record<string, string>, secret: Set<string>, bad
   }
   const missing = DOCKER_TLS_KEYS.filter((k) => !given.includes(k));
   if (missing.length > 0) {
-    bad("dockerHost", raw.dockerHost, `a tcp:// Docker engine needs client TLS: set ${missing.join(", ")} (as secrets: ` +
-      "`npm run pulumi -- config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host");
+    bad(
+      "dockerHost",
+      raw.dockerHost,
+      `a tcp:// Docker engine needs client TLS: set ${missing.join(", ")} (as secrets: ` +
+        "`npm run pulumi -- config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host",
+    );
     return undefined;
   }
   let ok = true;
@@ -518,8 +581,13 @@ function parseDockerEngine(raw: Record<string, string>, secret: Set<string>, bad
     }
   }
   if (!secret.has("dockerTlsKey")) {
-    bad("dockerTlsKey", undefined, "must be a secret: set it with `npm run pulumi -- config set --secret dockerTlsKey < key.pem` " +
-      "(a key in plain text in the stack file gives root on the Docker host to whoever reads it)", { placeholder: '"[hidden]"' });
+    bad(
+      "dockerTlsKey",
+      undefined,
+      "must be a secret: set it with `npm run pulumi -- config set --secret dockerTlsKey < key.pem` " +
+        "(a key in plain text in the stack file gives root on the Docker host to whoever reads it)",
+      { placeholder: '"[hidden]"' },
+    );
     ok = false;
   }
   if (!ok) return undefined;
@@ -533,7 +601,8 @@ function parseDockerEngine(raw: Record<string, string>, secret: Set<string>, bad
 
 /** Why a dockerHost value is not one the program can use, or undefined. */
 function dockerHostProblem(host: string, scheme: string | undefined): string | undefined {
-  const forms = "must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT]";
+  const forms =
+    "must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT]";
   if (scheme === "unix") return /^unix:\/\/\/\S+$/.test(host) ? undefined : forms;
   if (scheme !== "tcp" && scheme !== "ssh") return forms;
   let url: URL;
@@ -543,8 +612,10 @@ function dockerHostProblem(host: string, scheme: string | undefined): string | u
     return forms;
   }
   const name = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (!(isIP(name) || isDnsName(name)) || (url.pathname !== "" && url.pathname !== "/") || url.search || url.hash || url.password) return forms;
-  if (scheme === "tcp" && (url.port === "" || url.username)) return `${forms}; a tcp:// address needs its port (2376 is Docker's TLS port) and no user`;
+  if (!(isIP(name) || isDnsName(name)) || (url.pathname !== "" && url.pathname !== "/") || url.search || url.hash || url.password)
+    return forms;
+  if (scheme === "tcp" && (url.port === "" || url.username))
+    return `${forms}; a tcp:// address needs its port (2376 is Docker's TLS port) and no user`;
   return undefined;
 }
 
@@ -564,7 +635,12 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
     const e = entry as Record<string, unknown>;
     for (const k of Object.keys(e)) {
       if (!(CLIENT_KEYS as readonly string[]).includes(k)) {
-        unknownKey(`${key}.${safeName(k)}`, e[k], CLIENT_KEYS, CLIENT_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()));
+        unknownKey(
+          `${key}.${safeName(k)}`,
+          e[k],
+          CLIENT_KEYS,
+          CLIENT_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()),
+        );
       }
     }
     const host = e.host;
@@ -581,9 +657,12 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
     const privateKey = e.privateKey;
     if (typeof privateKey !== "string" || !privateKey.includes("PRIVATE KEY-----")) {
       // Never echo a key: say only whether something was there.
-      bad(`${key}.privateKey`, undefined,
+      bad(
+        `${key}.privateKey`,
+        undefined,
         "must be a PEM private key (set it with `npm run pulumi -- config set --secret --path 'clients[N].privateKey' < key`)",
-        { placeholder: privateKey === undefined ? MISSING : HIDDEN_SECRET });
+        { placeholder: privateKey === undefined ? MISSING : HIDDEN_SECRET },
+      );
     }
     const flags = (["sudo", "trustOs"] as const).map((flag) => {
       const v = e[flag] ?? CLIENT_FIELDS[flag].default;
@@ -591,12 +670,16 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
       return v === true;
     });
     // The same host however it is spelled: 2001:db8::1 and 2001:DB8:0::1, Host.Example and host.example.
-    const id = `${typeof host === "string" ? canonicalIp(host) ?? canonicalDnsName(host) : String(host)}:${String(port)}`;
+    const id = `${typeof host === "string" ? (canonicalIp(host) ?? canonicalDnsName(host)) : String(host)}:${String(port)}`;
     if (seen.has(id)) bad(`${key}.host`, host, "the same host and port is listed twice");
     seen.add(id);
     const client: ClientHostSettings = {
-      host: String(host), port: Number(port), user: String(user),
-      privateKey: pulumi.secret(String(privateKey)), sudo: flags[0], trustOs: flags[1],
+      host: String(host),
+      port: Number(port),
+      user: String(user),
+      privateKey: pulumi.secret(String(privateKey)),
+      sudo: flags[0],
+      trustOs: flags[1],
     };
     plainKeys.set(client, String(privateKey));
     return [client];
@@ -625,8 +708,7 @@ export function secretConfigKeys(project: string, names: readonly string[]): Set
     const fullKeys = [`${project}:${name}`, `${project}:config:${name}`];
     let isSecret: boolean;
     try {
-      isSecret = !Array.isArray(fromEnv) ||
-        fullKeys.some((k) => (fromEnv as unknown[]).includes(k) || sdk.isConfigSecret?.(k) === true);
+      isSecret = !Array.isArray(fromEnv) || fullKeys.some((k) => (fromEnv as unknown[]).includes(k) || sdk.isConfigSecret?.(k) === true);
     } catch {
       isSecret = true; // the SDK could not read its list: hide rather than guess
     }

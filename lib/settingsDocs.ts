@@ -37,8 +37,9 @@ export function withSettingsTable(document: string): string {
  * the page it points to in docs/ unless the text names it already.
  */
 export function plainDescription(decl: SettingDeclaration): string {
-  return describeSetting(decl).replace(/\[([^\]]*)\]\(([^)#]*)[^)]*\)/g,
-    (_link, text: string, page: string) => (text.includes(page) ? text : `${text} (docs/${page})`));
+  return describeSetting(decl).replace(/\[([^\]]*)\]\(([^)#]*)[^)]*\)/g, (_link, text: string, page: string) =>
+    text.includes(page) ? text : `${text} (docs/${page})`,
+  );
 }
 
 /** Pulumi.yaml's `config:` section (YAML; every scalar in JSON form, which YAML reads as is). */

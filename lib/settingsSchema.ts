@@ -45,172 +45,260 @@ export type SettingDeclaration = IntegerSetting | StringSetting | BooleanSetting
 /** The settings, in the order a message lists them ("known settings are ..."). */
 export const SETTINGS = {
   ipAddresses: {
-    type: "array", items: "string", default: ["127.0.0.1"],
+    type: "array",
+    items: "string",
+    default: ["127.0.0.1"],
     description: "every IP clients dial; each is an IP SAN and a client endpoint",
   },
   dnsNames: {
-    type: "array", items: "string", default: ["localhost"],
+    type: "array",
+    items: "string",
+    default: ["localhost"],
     description: "every DNS name clients dial; each is a DNS SAN and a client endpoint",
   },
   port: {
-    type: "integer", default: 443, min: 1, max: 65535,
+    type: "integer",
+    default: 443,
+    min: 1,
+    max: 65535,
     description: "host port nginx publishes ({range}); with 443 clients use `certs.d/<host>`, else `certs.d/<host>:<port>`",
   },
   listenAddress: {
-    type: "string", default: "0.0.0.0",
+    type: "string",
+    default: "0.0.0.0",
     description: "host address the port is published on",
   },
   tlsTermination: {
-    type: "string", default: "proxy", values: ["proxy", "registry"],
-    description: "who terminates TLS and checks passwords: `proxy` (nginx in front of a registry on a unix socket) or `registry` " +
+    type: "string",
+    default: "proxy",
+    values: ["proxy", "registry"],
+    description:
+      "who terminates TLS and checks passwords: `proxy` (nginx in front of a registry on a unix socket) or `registry` " +
       "(the registry itself, no nginx; `pullOnlyUsers` is refused then). See [Layouts](layouts.md); switching is one `pulumi up` " +
       "and keeps the images (to `registry`, the `up` stops this stack's nginx before the registry publishes the port nginx held, and says so)",
   },
   users: {
-    type: "array", items: "string", default: ["admin"],
+    type: "array",
+    items: "string",
+    default: ["admin"],
     description: "registry users; each gets a generated password",
   },
   pullOnlyUsers: {
-    type: "array", items: "string", default: [],
-    description: "users (each also in `users`) who may pull but not push or delete: after checking the password, nginx answers " +
+    type: "array",
+    items: "string",
+    default: [],
+    description:
+      "users (each also in `users`) who may pull but not push or delete: after checking the password, nginx answers " +
       "their other requests 403 with Docker's `DENIED` error. See [Day two: users](day-two.md#users)",
   },
   passwordLength: {
     // bcrypt reads at most 72 bytes
-    type: "integer", default: 32, min: 16, max: 72,
+    type: "integer",
+    default: 32,
+    min: 16,
+    max: 72,
     description: "generated password length ({range})",
   },
   bcryptCost: {
-    type: "integer", default: 4, min: 4, max: 14,
-    description: "bcrypt cost of the htpasswd entries ({range}); see [Performance](performance.md) for why low is right for generated passwords",
+    type: "integer",
+    default: 4,
+    min: 4,
+    max: 14,
+    description:
+      "bcrypt cost of the htpasswd entries ({range}); see [Performance](performance.md) for why low is right for generated passwords",
   },
   keyAlgorithm: {
-    type: "string", default: "RSA", values: ["RSA", "ECDSA"],
+    type: "string",
+    default: "RSA",
+    values: ["RSA", "ECDSA"],
     description: "`RSA` or `ECDSA` (P-256), for the CA's key",
   },
   serverKeyAlgorithm: {
-    type: "string", default: "ECDSA", values: ["RSA", "ECDSA"],
-    description: "`ECDSA` (P-256) or `RSA` (`rsaBits`), for the server certificate's key. Docker and skopeo open a new TLS connection " +
+    type: "string",
+    default: "ECDSA",
+    values: ["RSA", "ECDSA"],
+    description:
+      "`ECDSA` (P-256) or `RSA` (`rsaBits`), for the server certificate's key. Docker and skopeo open a new TLS connection " +
       "for every registry request (measured: 207 requests, 207 connections for a 50-layer `docker push`), and the server signs every " +
       "handshake: about 0.03 ms with ECDSA P-256, 6 ms with RSA 4096, which made the 50-layer push twice as slow " +
       "([docs/benchmarks.md](benchmarks.md)). Any CA signs either kind; clients notice no difference. A stack made before this key " +
       "existed gets an ECDSA server certificate at its next `up` (like a renewal: nginx is replaced, clients keep their CA) unless it sets `RSA`",
   },
   rsaBits: {
-    type: "integer", default: 4096, min: 2048, max: 8192, multipleOf: 1024,
+    type: "integer",
+    default: 4096,
+    min: 2048,
+    max: 8192,
+    multipleOf: 1024,
     description: "RSA key size ({range}, multiple of {multipleOf})",
   },
   caCommonName: {
-    type: "string", default: "Private Registry CA",
+    type: "string",
+    default: "Private Registry CA",
     description: "the CA's common name",
   },
   organization: {
-    type: "string", default: "Private Registry",
+    type: "string",
+    default: "Private Registry",
     description: "organization in both subjects",
   },
   caValidityDays: {
-    type: "integer", default: 3650, min: 1, max: 36500,
+    type: "integer",
+    default: 3650,
+    min: 1,
+    max: 36500,
     description: "CA lifetime in days ({range})",
   },
   serverCertValidityDays: {
-    type: "integer", default: 365, min: 1, max: 3650,
+    type: "integer",
+    default: 365,
+    min: 1,
+    max: 3650,
     description: "server certificate lifetime in days ({range}; not longer than the CA's)",
   },
   serverCertEarlyRenewalDays: {
-    type: "integer", default: 30, min: 0, max: 3650,
-    description: "a `pulumi up` this close to expiry, in days ({range}), issues a new server certificate (at most the validity; equal: every `up` renews)",
+    type: "integer",
+    default: 30,
+    min: 0,
+    max: 3650,
+    description:
+      "a `pulumi up` this close to expiry, in days ({range}), issues a new server certificate (at most the validity; equal: every `up` renews)",
   },
   serverCertValidityHours: {
-    type: "integer", default: 0, min: 1, max: 87600, zeroMeansUnset: true, docDefault: "`0` (unset)",
+    type: "integer",
+    default: 0,
+    min: 1,
+    max: 87600,
+    zeroMeansUnset: true,
+    docDefault: "`0` (unset)",
     description: "validity in hours ({range}); when set it replaces `serverCertValidityDays`: certificates shorter than a day",
   },
   serverCertEarlyRenewalHours: {
-    type: "integer", default: 0, min: 1, max: 87600, zeroMeansUnset: true, docDefault: "`0` (unset)",
+    type: "integer",
+    default: 0,
+    min: 1,
+    max: 87600,
+    zeroMeansUnset: true,
+    docDefault: "`0` (unset)",
     description: "renewal window in hours ({range}); when set it replaces `serverCertEarlyRenewalDays`",
   },
   caGeneration: {
-    type: "integer", default: 1, min: 1, max: 1000,
-    description: "the CA generation that signs the server certificate ({range}); see [\"Rotating the CA\"](day-two.md#rotating-the-ca-without-a-trust-gap)",
+    type: "integer",
+    default: 1,
+    min: 1,
+    max: 1000,
+    description:
+      'the CA generation that signs the server certificate ({range}); see ["Rotating the CA"](day-two.md#rotating-the-ca-without-a-trust-gap)',
   },
   caAlsoTrust: {
-    type: "array", items: "integer", default: [], min: 1, max: 1000,
+    type: "array",
+    items: "integer",
+    default: [],
+    min: 1,
+    max: 1000,
     description: "other CA generations clients trust too (steps 1 and 2 of a rotation)",
   },
   verifyFromClients: {
-    type: "boolean", default: true,
-    description: "after installing the CA, each client host (and this machine, with `localClient`) checks in the same `up` that every " +
+    type: "boolean",
+    default: true,
+    description:
+      "after installing the CA, each client host (and this machine, with `localClient`) checks in the same `up` that every " +
       "endpoint answers it over TLS verified by that CA alone, with the registry's API header and 401 without credentials; a failure " +
       "names the host, the URL and curl's reason, and fails the `up`. Needs `curl` on the hosts; `false` for hosts that cannot reach the registry yet",
   },
   clientCertificates: {
-    type: "boolean", default: false,
-    description: "mutual TLS: the CA issues a key and certificate per client host (and for this machine, with `localClient`), installed " +
+    type: "boolean",
+    default: false,
+    description:
+      "mutual TLS: the CA issues a key and certificate per client host (and for this machine, with `localClient`), installed " +
       "beside `ca.crt` as `client.cert` and `client.key` (0600); nginx serves nothing without a valid one and lets in only the current " +
       "hosts' certificates. Proxy layout only",
   },
   registryImage: {
-    type: "string", default: "registry:3.1.1",
-    description: "registry image (distribution 2.x or 3.x, see [Registry 3](layouts.md#registry-3) and [Default images](layouts.md#default-images): " +
+    type: "string",
+    default: "registry:3.1.1",
+    description:
+      "registry image (distribution 2.x or 3.x, see [Registry 3](layouts.md#registry-3) and [Default images](layouts.md#default-images): " +
       "the program uploads its config to both `/etc/docker/registry/config.yml` and `/etc/distribution/config.yml`; needs `sh`, `chmod` and " +
       "`wget` for its health check, as the official image has; with `tlsTermination: registry` a `wget` that speaks https: GNU wget, or " +
       "busybox wget with Alpine's `ssl_client`)",
   },
   nginxImage: {
-    type: "string", default: "nginx:1.30.4",
-    description: "nginx image; must verify bcrypt and have `bash` for its health check (Debian-based images do both; Alpine-based ones have no `bash`)",
+    type: "string",
+    default: "nginx:1.30.4",
+    description:
+      "nginx image; must verify bcrypt and have `bash` for its health check (Debian-based images do both; Alpine-based ones have no `bash`)",
   },
   pullImages: {
-    type: "boolean", default: true,
+    type: "boolean",
+    default: true,
     description: "`false`: use images already on the Docker host",
   },
   namePrefix: {
-    type: "string", default: "", docDefault: "`registry-<stack>`",
+    type: "string",
+    default: "",
+    docDefault: "`registry-<stack>`",
     description: "prefix of container, network and volume names",
   },
   keepDataOnDestroy: {
-    type: "boolean", default: true,
+    type: "boolean",
+    default: true,
     description: "keep the data volume on `pulumi destroy`",
   },
   deleteEnabled: {
-    type: "boolean", default: false,
+    type: "boolean",
+    default: false,
     description: "allow deleting images by digest (the registry's `storage.delete.enabled`); `npm run gc` then gives the space back",
   },
   adoptExistingVolume: {
-    type: "boolean", default: false,
-    description: "use a `<namePrefix>-data` volume that this stack did not create (its images become the registry's); such a volume is " +
+    type: "boolean",
+    default: false,
+    description:
+      "use a `<namePrefix>-data` volume that this stack did not create (its images become the registry's); such a volume is " +
       "never deleted by destroy. Without it an existing volume stops the run before anything is created",
   },
   clients: {
-    type: "array", items: "object", default: [],
+    type: "array",
+    items: "object",
+    default: [],
     description: "client hosts: `host`, `port` (22), `user` (root), `privateKey` (secret, required), `sudo` (false), `trustOs` (false)",
   },
   localClient: {
-    type: "boolean", default: false,
+    type: "boolean",
+    default: false,
     description: "also install the CA on the machine running `pulumi up`",
   },
   localClientSudo: {
-    type: "boolean", default: false,
+    type: "boolean",
+    default: false,
     description: "use `sudo -n` for that",
   },
   localClientTrustOs: {
-    type: "boolean", default: false,
+    type: "boolean",
+    default: false,
     description: "also add it to this machine's OS trust store (see the note on `trustOs` below)",
   },
   dockerHost: {
-    type: "string", default: "", docDefault: "`\"\"` (the local engine)",
-    description: "the Docker engine that runs the registry: `unix:///path`, `tcp://HOST:PORT` (with the three `dockerTls*` keys; plain tcp " +
+    type: "string",
+    default: "",
+    docDefault: '`""` (the local engine)',
+    description:
+      "the Docker engine that runs the registry: `unix:///path`, `tcp://HOST:PORT` (with the three `dockerTls*` keys; plain tcp " +
       "is refused) or `ssh://USER@HOST[:PORT]`. See [Registry on another machine](remote-engine.md)",
   },
   dockerTlsCaCert: {
-    type: "string", default: "",
+    type: "string",
+    default: "",
     description: "secret: PEM CA that signed the `tcp://` engine's server certificate",
   },
   dockerTlsCert: {
-    type: "string", default: "",
+    type: "string",
+    default: "",
     description: "secret: PEM client certificate for the `tcp://` engine",
   },
   dockerTlsKey: {
-    type: "string", default: "",
+    type: "string",
+    default: "",
     description: "secret, and refused unless set with `--secret`: PEM client key for the `tcp://` engine",
   },
 } as const satisfies Record<string, SettingDeclaration>;

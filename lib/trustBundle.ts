@@ -11,10 +11,7 @@ export function trustBundle(pems: readonly string[]): string {
 
 /** Where the CA goes into the OS trust store: each remote host with trustOs, then "this machine". */
 export function osTrustHosts(clients: readonly { host: string; trustOs: boolean }[], local?: { trustOs: boolean }): string[] {
-  return [
-    ...clients.filter((c) => c.trustOs).map((c) => c.host),
-    ...(local?.trustOs ? ["this machine"] : []),
-  ];
+  return [...clients.filter((c) => c.trustOs).map((c) => c.host), ...(local?.trustOs ? ["this machine"] : [])];
 }
 
 /**
@@ -23,7 +20,9 @@ export function osTrustHosts(clients: readonly { host: string; trustOs: boolean 
  */
 export function osTrustWarning(hosts: readonly string[]): string | undefined {
   if (hosts.length === 0) return undefined;
-  return `trustOs: every program on ${hosts.join(", ")} will trust any certificate this stack's CA signs, ` +
+  return (
+    `trustOs: every program on ${hosts.join(", ")} will trust any certificate this stack's CA signs, ` +
     "for any name (the CA carries no name constraints: Pulumi's tls provider cannot add them). " +
-    "Guard the stack's state and passphrase like that trust store, or set trustOs to false (Docker needs only certs.d).";
+    "Guard the stack's state and passphrase like that trust store, or set trustOs to false (Docker needs only certs.d)."
+  );
 }

@@ -32,21 +32,23 @@ export function renderMayPushList(pushUsers: string[]): string {
  */
 export function renderUsersWriterScript(directory: string): string {
   const { htpasswd, mayPush, staging, mayPushList } = USERS_DIRECTORY;
-  return [
-    "set -eu",
-    "umask 022",
-    `cd '${directory}'`,
-    // Two commands, not one `a && b` list: set -e ignores a failure before the last `&&`.
-    `test -f '${staging}/${htpasswd}'`,
-    `test -f '${staging}/${mayPushList}'`,
-    `mkdir -p '${mayPush}'`,
-    `while IFS= read -r user; do if [ -n "$user" ]; then : > '${mayPush}/'"$user"; fi; done < '${staging}/${mayPushList}'`,
-    `for marker in '${mayPush}'/*; do`,
-    `  if [ -e "$marker" ] && ! grep -qxF "\${marker#${mayPush}/}" '${staging}/${mayPushList}'; then rm -f "$marker"; fi`,
-    "done",
-    `chmod 0644 '${staging}/${htpasswd}'`,
-    `mv -f '${staging}/${htpasswd}' '${htpasswd}'`,
-    `rm -rf '${staging}'`,
-    `echo "users directory updated: $(grep -c . '${htpasswd}') users, $(ls '${mayPush}' | wc -l) may push"`,
-  ].join("\n") + "\n";
+  return (
+    [
+      "set -eu",
+      "umask 022",
+      `cd '${directory}'`,
+      // Two commands, not one `a && b` list: set -e ignores a failure before the last `&&`.
+      `test -f '${staging}/${htpasswd}'`,
+      `test -f '${staging}/${mayPushList}'`,
+      `mkdir -p '${mayPush}'`,
+      `while IFS= read -r user; do if [ -n "$user" ]; then : > '${mayPush}/'"$user"; fi; done < '${staging}/${mayPushList}'`,
+      `for marker in '${mayPush}'/*; do`,
+      `  if [ -e "$marker" ] && ! grep -qxF "\${marker#${mayPush}/}" '${staging}/${mayPushList}'; then rm -f "$marker"; fi`,
+      "done",
+      `chmod 0644 '${staging}/${htpasswd}'`,
+      `mv -f '${staging}/${htpasswd}' '${htpasswd}'`,
+      `rm -rf '${staging}'`,
+      `echo "users directory updated: $(grep -c . '${htpasswd}') users, $(ls '${mayPush}' | wc -l) may push"`,
+    ].join("\n") + "\n"
+  );
 }

@@ -22,7 +22,9 @@ const log = (message: string) => process.stderr.write(`[deploy] ${message}\n`);
 /** Builds the local registry 3 and nginx images, and sets them on the stack with pullImages false. */
 async function useLocalImages(ws: LocalWorkspace, project: string, stack: string): Promise<void> {
   const built = spawnSync("bash", [path.join(PROJECT_DIR, "scripts", "build-local-images.sh")], {
-    cwd: PROJECT_DIR, stdio: "inherit", env: { ...process.env, PRIVATE_REGISTRY_IMAGES: "registry3 nginx" },
+    cwd: PROJECT_DIR,
+    stdio: "inherit",
+    env: { ...process.env, PRIVATE_REGISTRY_IMAGES: "registry3 nginx" },
   });
   if (built.status !== 0) throw new Error(`scripts/build-local-images.sh failed (exit ${built.status ?? built.signal})`);
   const local = localImages();
@@ -48,15 +50,21 @@ async function images(stack: string, switchUpFront: boolean): Promise<void> {
     if (e instanceof ConfigError) return;
     throw e;
   }
-  const check = checkImages(settings, {
-    stack,
-    defaults: { registryImage: config.defaults.registryImage, nginxImage: config.defaults.nginxImage },
-    offline: Boolean(process.env.PRIVATE_REGISTRY_OFFLINE),
-  }, systemRun);
+  const check = checkImages(
+    settings,
+    {
+      stack,
+      defaults: { registryImage: config.defaults.registryImage, nginxImage: config.defaults.nginxImage },
+      offline: Boolean(process.env.PRIVATE_REGISTRY_OFFLINE),
+    },
+    systemRun,
+  );
   if (check.action === "stop") throw new Error(check.message);
   if (check.action === "use-local-images") {
     const local = localImages();
-    log(`the default image ${check.image} cannot be pulled here (${check.reason}): using ${local.registry3} and ${local.nginx} built from Debian packages, set on stack ${stack}`);
+    log(
+      `the default image ${check.image} cannot be pulled here (${check.reason}): using ${local.registry3} and ${local.nginx} built from Debian packages, set on stack ${stack}`,
+    );
     await useLocalImages(ws, config.project, stack);
   }
 }

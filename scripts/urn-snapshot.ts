@@ -37,21 +37,51 @@ const VARIANTS: Record<string, [Record<string, string>, string[], { usersWriterR
   defaults: [{}, [], {}],
   lab: [LAB, [], {}],
   rsa: [{ ...LAB, serverKeyAlgorithm: "RSA", rsaBits: "3072" }, [], {}],
-  alt: [{ ...LAB, keyAlgorithm: "ECDSA", pullImages: "false", clients: "[]", localClient: "false", keepDataOnDestroy: "false", port: "443" }, [], {}],
+  alt: [
+    { ...LAB, keyAlgorithm: "ECDSA", pullImages: "false", clients: "[]", localClient: "false", keepDataOnDestroy: "false", port: "443" },
+    [],
+    {},
+  ],
   direct: [{ ...LAB, tlsTermination: "registry", deleteEnabled: "true" }, [], {}],
   mtls: [{ ...LAB, clientCertificates: "true" }, [], {}],
   rotate: [{ ...LAB, clientCertificates: "true", caGeneration: "2", caAlsoTrust: "[1]" }, [], {}],
   rotated: [{ ...LAB, caGeneration: "3", caAlsoTrust: "[2]", localClientTrustOs: "true" }, [], {}],
-  pullonly: [{
-    ...LAB, users: '["admin","ci","reader"]', pullOnlyUsers: '["reader"]', verifyFromClients: "false", adoptExistingVolume: "true",
-    serverCertValidityHours: "48", serverCertEarlyRenewalHours: "12", caCommonName: "Lab CA", organization: "Lab", caValidityDays: "400",
-    passwordLength: "40", bcryptCost: "6", registryImage: "registry:2.8.3", nginxImage: "nginx:1.27", listenAddress: "192.0.2.10",
-  }, [], {}],
+  pullonly: [
+    {
+      ...LAB,
+      users: '["admin","ci","reader"]',
+      pullOnlyUsers: '["reader"]',
+      verifyFromClients: "false",
+      adoptExistingVolume: "true",
+      serverCertValidityHours: "48",
+      serverCertEarlyRenewalHours: "12",
+      caCommonName: "Lab CA",
+      organization: "Lab",
+      caValidityDays: "400",
+      passwordLength: "40",
+      bcryptCost: "6",
+      registryImage: "registry:2.8.3",
+      nginxImage: "nginx:1.27",
+      listenAddress: "192.0.2.10",
+    },
+    [],
+    {},
+  ],
   rerun: [LAB, [], { usersWriterRerunOf: "0123456789ab" }],
-  far: [{
-    ipAddresses: '["198.51.100.7"]', dnsNames: '["registry.example.com"]', port: "5443", namePrefix: "reg-far",
-    dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CERT, dockerTlsKey: KEY,
-  }, ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"], {}],
+  far: [
+    {
+      ipAddresses: '["198.51.100.7"]',
+      dnsNames: '["registry.example.com"]',
+      port: "5443",
+      namePrefix: "reg-far",
+      dockerHost: "tcp://198.51.100.7:2376",
+      dockerTlsCaCert: CA,
+      dockerTlsCert: CERT,
+      dockerTlsKey: KEY,
+    },
+    ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"],
+    {},
+  ],
   viassh: [{ dockerHost: "ssh://deploy@registry.example.com", namePrefix: "reg-ssh", localClient: "true" }, [], {}],
 };
 
@@ -61,17 +91,25 @@ const outputs: Record<string, any>[] = [];
 
 function computed(type: string, name: string, inputs: Record<string, any>): Record<string, unknown> {
   switch (type) {
-    case "tls:index/privateKey:PrivateKey": return { privateKeyPem: `PRIVATE-KEY(${name})` };
-    case "tls:index/selfSignedCert:SelfSignedCert": return { certPem: `CERT(${name})` };
-    case "tls:index/certRequest:CertRequest": return { certRequestPem: `CSR(${name})` };
+    case "tls:index/privateKey:PrivateKey":
+      return { privateKeyPem: `PRIVATE-KEY(${name})` };
+    case "tls:index/selfSignedCert:SelfSignedCert":
+      return { certPem: `CERT(${name})` };
+    case "tls:index/certRequest:CertRequest":
+      return { certRequestPem: `CSR(${name})` };
     case "tls:index/locallySignedCert:LocallySignedCert":
       // A real certificate is needed for the client certificates' fingerprints.
       return { certPem: REAL_CERT, validityEndTime: "2027-11-28T00:00:00Z" };
-    case "random:index/randomPassword:RandomPassword": return { result: `password-of-${name}` };
-    case "random:index/randomString:RandomString": return { result: `${name.replace(/[^A-Za-z0-9]/g, "")}${"./".repeat(11)}`.slice(0, 22) };
-    case "docker:index/container:Container": return inputs.attach ? { exitCode: 0, containerLogs: "" } : {};
-    case "docker:index/remoteImage:RemoteImage": return { imageId: `sha256:id-of-${inputs.name}` };
-    default: return {};
+    case "random:index/randomPassword:RandomPassword":
+      return { result: `password-of-${name}` };
+    case "random:index/randomString:RandomString":
+      return { result: `${name.replace(/[^A-Za-z0-9]/g, "")}${"./".repeat(11)}`.slice(0, 22) };
+    case "docker:index/container:Container":
+      return inputs.attach ? { exitCode: 0, containerLogs: "" } : {};
+    case "docker:index/remoteImage:RemoteImage":
+      return { imageId: `sha256:id-of-${inputs.name}` };
+    default:
+      return {};
   }
 }
 // A self-signed certificate (any will do: only its SHA-1 is taken).
@@ -87,10 +125,15 @@ f0u82/kuwo2RtL9VcwIgA2c+AxSBGitkfw6QdAb7fJNGyTwRMCDXSe0xj5kg0Xs=
 -----END CERTIFICATE-----
 `;
 
-pulumi.runtime.setMocks({
-  newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs, ...computed(args.type, args.name, args.inputs) } }),
-  call: (args) => args.inputs,
-}, "private-registry", "test", false);
+pulumi.runtime.setMocks(
+  {
+    newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs, ...computed(args.type, args.name, args.inputs) } }),
+    call: (args) => args.inputs,
+  },
+  "private-registry",
+  "test",
+  false,
+);
 const monitor = pulumi.runtime.getMonitor() as unknown as Record<string, (req: Request, cb: unknown) => unknown>;
 const registerResource = monitor.registerResource.bind(monitor);
 monitor.registerResource = (req, cb) => {
@@ -110,10 +153,14 @@ monitor.registerResourceOutputs = (req, cb) => {
  */
 function normalized(r: Record<string, any>): Record<string, any> {
   const { sourceposition: _where, stacktrace: _stack, ...out } = r;
-  for (const k of Object.keys(out)) if (Array.isArray(out[k]) && out[k].every((v: unknown) => typeof v === "string")) out[k] = [...out[k]].sort();
+  for (const k of Object.keys(out))
+    if (Array.isArray(out[k]) && out[k].every((v: unknown) => typeof v === "string")) out[k] = [...out[k]].sort();
   if (Array.isArray(out.propertydependenciesMap)) {
     out.propertydependenciesMap = out.propertydependenciesMap
-      .map(([key, deps]: [string, { urnsList: string[] }]): [string, { urnsList: string[] }] => [key, { urnsList: [...deps.urnsList].sort() }])
+      .map(([key, deps]: [string, { urnsList: string[] }]): [string, { urnsList: string[] }] => [
+        key,
+        { urnsList: [...deps.urnsList].sort() },
+      ])
       .sort((a: [string, unknown], b: [string, unknown]) => a[0].localeCompare(b[0]));
   }
   return out;
@@ -128,10 +175,18 @@ async function main() {
   for (const [name, [raw, secretKeys, facts]] of Object.entries(VARIANTS)) {
     const settings: Settings = parseSettings(raw, "private-registry", "test", secretKeys);
     const registry = newContract
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      ? new PrivateRegistry(name, require("../lib/registryArgs").argsFromSettings(settings, facts))
+      ? // eslint-disable-next-line @typescript-eslint/no-var-requires
+        new PrivateRegistry(name, require("../lib/registryArgs").argsFromSettings(settings, facts))
       : new PrivateRegistry(name, settings, {}, facts);
-    for (const key of ["endpoints", "credentials", "dockerLoginCommands", "clientHosts", "containers", "caCertPem", "serverCertExpiresAt"]) {
+    for (const key of [
+      "endpoints",
+      "credentials",
+      "dockerLoginCommands",
+      "clientHosts",
+      "containers",
+      "caCertPem",
+      "serverCertExpiresAt",
+    ]) {
       done.push(new Promise((resolve) => (registry[key] as pulumi.Output<unknown>).apply(resolve)));
     }
   }

@@ -41,7 +41,9 @@ const patchOf = (entries: ConfigEntry[]): ConfigPatch =>
 async function setEntries(entries: ConfigEntry[], stack: Stack = d.stack): Promise<void> {
   const emptyLists = entries.filter(([, v, secret]) => !secret && v === "[]");
   if (emptyLists.length > 0) {
-    await stack.setAllConfigJson(JSON.stringify(Object.fromEntries(emptyLists.map(([k]) => [`private-registry:${k}`, { value: "[]", objectValue: [] }]))));
+    await stack.setAllConfigJson(
+      JSON.stringify(Object.fromEntries(emptyLists.map(([k]) => [`private-registry:${k}`, { value: "[]", objectValue: [] }]))),
+    );
   }
   await d.setConfig(patchOf(entries.filter(([, v, secret]) => secret || v !== "[]")), stack);
 }
@@ -55,8 +57,11 @@ async function stateResources(stack: Stack): Promise<string[]> {
 /** Every Docker object of this run's stacks (by label or by name), with ids: what a run may have made. */
 function dockerObjects(): string[] {
   // Lines trimmed: an empty label leaves a trailing space, which the last line of a listing loses.
-  const list = (...args: string[]) => docker(...args).split("\n").map((line) => line.trim())
-    .filter((line) => line.includes(d.id) || line.includes("private-registry/bad-"));
+  const list = (...args: string[]) =>
+    docker(...args)
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line.includes(d.id) || line.includes("private-registry/bad-"));
   return [
     ...list("ps", "-a", "--format", '{{.ID}} {{.Names}} {{.Label "private-registry.stack"}}'),
     ...list("network", "ls", "--format", '{{.ID}} {{.Name}} {{.Label "private-registry.stack"}}'),
@@ -66,7 +71,9 @@ function dockerObjects(): string[] {
 
 /** What the client host holds of ours: files under /etc/docker and in the OS trust store, with their digests. */
 function clientFiles(): string {
-  return d.clients[0].sh("find /etc/docker /usr/local/share/ca-certificates -type f -exec sha256sum {} + 2>/dev/null | sort; true").out.trim();
+  return d.clients[0]
+    .sh("find /etc/docker /usr/local/share/ca-certificates -type f -exec sha256sum {} + 2>/dev/null | sort; true")
+    .out.trim();
 }
 
 /** The error a user reads: Pulumi prints ours after "error: "; the whole message, up to the blank line. */
@@ -77,8 +84,18 @@ function errorMessage(output: string): string {
 }
 
 const fixtures: Fixtures = {
-  sshPort: 0, sshKey: "", otherKey: "", noSudoUser: "nosudo", sshContainer: "", silentPort: 0, busyPort: 0, freePort: 0, refusedPort: 0,
-  takenNetworkPrefix: `${d.id}n`, takenVolumePrefix: `${d.id}v`, takenContainerPrefix: `${d.id}c`,
+  sshPort: 0,
+  sshKey: "",
+  otherKey: "",
+  noSudoUser: "nosudo",
+  sshContainer: "",
+  silentPort: 0,
+  busyPort: 0,
+  freePort: 0,
+  refusedPort: 0,
+  takenNetworkPrefix: `${d.id}n`,
+  takenVolumePrefix: `${d.id}v`,
+  takenContainerPrefix: `${d.id}c`,
 };
 const servers: net.Server[] = [];
 const listen = (server: net.Server) =>
@@ -150,15 +167,18 @@ describe("a bad configuration on a new stack: one message, nothing created (real
 describe("a bad change to a running stack: one message, nothing changed (real pulumi up)", () => {
   // Over the fixture's base config (its namePrefix, users, local images): the client as root at 127.0.0.1.
   const good = (): ConfigEntry[] => [
-    ...sound(fixtures), ["ipAddresses[0]", "127.0.0.1"], ["dnsNames[0]", "localhost"],
-    ["clients[0].host", "127.0.0.1"], ["clients[0].port", String(fixtures.sshPort)], ["clients[0].privateKey", fixtures.sshKey, true],
+    ...sound(fixtures),
+    ["ipAddresses[0]", "127.0.0.1"],
+    ["dnsNames[0]", "localhost"],
+    ["clients[0].host", "127.0.0.1"],
+    ["clients[0].port", String(fixtures.sshPort)],
+    ["clients[0].privateKey", fixtures.sshKey, true],
     ["keyAlgorithm", "ECDSA"],
     // The client host is a container whose 127.0.0.1 is its own: it cannot reach the registry.
     ["verifyFromClients", "false"],
   ];
   /** The stack's containers: the registry, nginx and the users writer (exited). */
-  const containers = (...filters: string[]) =>
-    docker("ps", ...filters, "--filter", `name=^${d.id}-(registry|nginx|users-writer)$`);
+  const containers = (...filters: string[]) => docker("ps", ...filters, "--filter", `name=^${d.id}-(registry|nginx|users-writer)$`);
   let containerIds = "";
 
   beforeAll(async () => {
@@ -171,16 +191,41 @@ describe("a bad change to a running stack: one message, nothing changed (real pu
   });
 
   const changes: [string, () => ConfigEntry[], () => string][] = [
-    ["the port moved to one another program listens on", () => [["port", String(fixtures.busyPort)]],
-      () => `Invalid config "private-registry:port" = ${fixtures.busyPort}: is already in use on 127.0.0.1 on the Docker host.`],
-    ["a client host added that refuses the connection", () => [["clients[1].host", "127.0.0.1"], ["clients[1].port", String(fixtures.refusedPort)], ["clients[1].privateKey", fixtures.sshKey, true]],
-      () => `Invalid config "private-registry:clients[1].host" = "127.0.0.1": cannot log in over SSH with the configured key as root on port ${fixtures.refusedPort} (ssh: connect to host 127.0.0.1 port ${fixtures.refusedPort}: Connection refused).`],
-    ["the registry image changed to one that is not there", () => [["registryImage", "private-registry/missing:2"]],
-      () => 'Invalid config "private-registry:registryImage" = "private-registry/missing:2": is not on the Docker host, and pullImages is false'],
-    ["a user added with a bad name", () => [["users[0]", "admin"], ["users[1]", "ci:bot"]],
-      () => `Invalid config "private-registry:users" = "ci:bot": is not a valid user name`],
-    ["the client's key replaced by one the host refuses", () => [["clients[0].privateKey", fixtures.otherKey, true]],
-      () => `Invalid config "private-registry:clients[0].host" = "127.0.0.1": cannot log in over SSH with the configured key as root on port ${fixtures.sshPort} (root@127.0.0.1: Permission denied (publickey).`],
+    [
+      "the port moved to one another program listens on",
+      () => [["port", String(fixtures.busyPort)]],
+      () => `Invalid config "private-registry:port" = ${fixtures.busyPort}: is already in use on 127.0.0.1 on the Docker host.`,
+    ],
+    [
+      "a client host added that refuses the connection",
+      () => [
+        ["clients[1].host", "127.0.0.1"],
+        ["clients[1].port", String(fixtures.refusedPort)],
+        ["clients[1].privateKey", fixtures.sshKey, true],
+      ],
+      () =>
+        `Invalid config "private-registry:clients[1].host" = "127.0.0.1": cannot log in over SSH with the configured key as root on port ${fixtures.refusedPort} (ssh: connect to host 127.0.0.1 port ${fixtures.refusedPort}: Connection refused).`,
+    ],
+    [
+      "the registry image changed to one that is not there",
+      () => [["registryImage", "private-registry/missing:2"]],
+      () =>
+        'Invalid config "private-registry:registryImage" = "private-registry/missing:2": is not on the Docker host, and pullImages is false',
+    ],
+    [
+      "a user added with a bad name",
+      () => [
+        ["users[0]", "admin"],
+        ["users[1]", "ci:bot"],
+      ],
+      () => `Invalid config "private-registry:users" = "ci:bot": is not a valid user name`,
+    ],
+    [
+      "the client's key replaced by one the host refuses",
+      () => [["clients[0].privateKey", fixtures.otherKey, true]],
+      () =>
+        `Invalid config "private-registry:clients[0].host" = "127.0.0.1": cannot log in over SSH with the configured key as root on port ${fixtures.sshPort} (root@127.0.0.1: Permission denied (publickey).`,
+    ],
   ];
 
   test.each(changes)("%s", async (name, change, message) => {
@@ -216,7 +261,9 @@ describe("a bad change to a running stack: one message, nothing changed (real pu
       const { output } = await d.failingUp(); // the fixture fails the test if this `up` succeeds
       // The client command of that host fails; its own line says which endpoint and why.
       expect(output).toContain(`command:remote:Command registry-trust-127.0.0.1-${fixtures.sshPort}`);
-      expect(output).toContain(`private-registry: https://127.0.0.1:${fixtures.freePort}/v2/ does not answer from this host over TLS verified by the installed CA: curl: (7)`);
+      expect(output).toContain(
+        `private-registry: https://127.0.0.1:${fixtures.freePort}/v2/ does not answer from this host over TLS verified by the installed CA: curl: (7)`,
+      );
     } finally {
       fs.writeFileSync(file, saved);
     }
@@ -228,8 +275,10 @@ describe("a bad change to a running stack: one message, nothing changed (real pu
     await d.expectNoChanges();
     // The same containers (the users writer among them, exited), and the registry and nginx serving.
     expect(containers("-a", "-q", "--no-trunc").split("\n").sort()).toEqual(containerIds.split("\n").sort());
-    expect(containers("--format", "{{.Names}}", "--filter", "status=running").split("\n").sort())
-      .toEqual([d.names("nginx"), d.names("registry")]);
+    expect(containers("--format", "{{.Names}}", "--filter", "status=running").split("\n").sort()).toEqual([
+      d.names("nginx"),
+      d.names("registry"),
+    ]);
   });
 });
 
@@ -238,11 +287,12 @@ function writeReport(): void {
   const dir = process.env.RELIABILITY_REPORT_DIR;
   if (!dir) return;
   const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\s*\n\s*/g, "<br>");
-  const table = (list: Row[], changedHeader: string) => [
-    `| # | Bad configuration | Message (after \`error: \`) | \`up\` took | ${changedHeader} |`,
-    "|---|---|---|---|---|",
-    ...list.map((r, i) => `| ${i + 1} | ${cell(r.name)} | ${cell(r.message)} | ${r.seconds.toFixed(1)} s | ${cell(r.leftBehind)} |`),
-  ].join("\n");
+  const table = (list: Row[], changedHeader: string) =>
+    [
+      `| # | Bad configuration | Message (after \`error: \`) | \`up\` took | ${changedHeader} |`,
+      "|---|---|---|---|---|",
+      ...list.map((r, i) => `| ${i + 1} | ${cell(r.name)} | ${cell(r.message)} | ${r.seconds.toFixed(1)} s | ${cell(r.leftBehind)} |`),
+    ].join("\n");
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "bad-configs-new-stack.md"), `${table(rows.fresh, "Left behind")}\n`);
   fs.writeFileSync(path.join(dir, "bad-configs-running-stack.md"), `${table(rows.running, "Changed")}\n`);

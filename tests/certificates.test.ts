@@ -21,16 +21,24 @@ const client = (script: string, stdin = "") => d.clients[0].sh(script, stdin);
 
 /** The certificate nginx serves: serial, issuer CN and expiry, as openssl prints them. */
 function servedCert(): { serial: string; issuer: string; notAfter: string } {
-  const r = spawnSync("sh", ["-c", `openssl s_client -connect ${d.endpoint} </dev/null 2>/dev/null | openssl x509 -noout -serial -issuer -enddate -nameopt multiline`],
-    { encoding: "utf8" });
+  const r = spawnSync(
+    "sh",
+    [
+      "-c",
+      `openssl s_client -connect ${d.endpoint} </dev/null 2>/dev/null | openssl x509 -noout -serial -issuer -enddate -nameopt multiline`,
+    ],
+    { encoding: "utf8" },
+  );
   const field = (re: RegExp) => (re.exec(r.stdout) ?? ["", ""])[1].trim();
   return { serial: field(/serial=(\S+)/), issuer: field(/commonName\s*=\s*(.+)/), notAfter: field(/notAfter=(.+)/) };
 }
 
 /** The CA certificates in the client's certs.d file, by subject CN. */
 function clientTrusts(): string[] {
-  const r = client(`awk '/BEGIN CERT/{n++} {print > "/tmp/ca-part-" n}' /etc/docker/certs.d/${d.endpoint}/ca.crt && ` +
-    "for f in /tmp/ca-part-*; do openssl x509 -noout -subject -nameopt multiline -in $f | sed -n 's/ *commonName *= *//p'; done; rm -f /tmp/ca-part-*");
+  const r = client(
+    `awk '/BEGIN CERT/{n++} {print > "/tmp/ca-part-" n}' /etc/docker/certs.d/${d.endpoint}/ca.crt && ` +
+      "for f in /tmp/ca-part-*; do openssl x509 -noout -subject -nameopt multiline -in $f | sed -n 's/ *commonName *= *//p'; done; rm -f /tmp/ca-part-*",
+  );
   expect(r.status).toBe(0);
   return r.out.trim().split("\n");
 }

@@ -30,7 +30,10 @@ const client = (i: number, script: string, stdin = "") => d.clients[i].sh(script
 
 /** The status line nginx answers GET /v2/ with, verifying TLS with the installed CA, with the given extra curl options. */
 function status(i: number, curlOptions: string): string {
-  const r = client(i, `curl -sS --noproxy '*' --max-time 10 --cacert ${CERTS}/ca.crt ${curlOptions} -o /tmp/body -w '%{http_code}' https://${ENDPOINT}/v2/; echo; cat /tmp/body`);
+  const r = client(
+    i,
+    `curl -sS --noproxy '*' --max-time 10 --cacert ${CERTS}/ca.crt ${curlOptions} -o /tmp/body -w '%{http_code}' https://${ENDPOINT}/v2/; echo; cat /tmp/body`,
+  );
   return r.out.trim();
 }
 
@@ -41,7 +44,11 @@ beforeAll(async () => {
   CERTS = `/etc/docker/certs.d/${ENDPOINT}`;
   CLIENT_IPS = d.clients.map((c) => c.ip);
   // What other users could read while the keys travel: process lists and environments, here and on both hosts.
-  const stopSampling = startSampling(d.workDir, d.clients.map((c) => c.name), true);
+  const stopSampling = startSampling(
+    d.workDir,
+    d.clients.map((c) => c.name),
+    true,
+  );
   try {
     const up = await d.up();
     password = up.outputs.credentials.value.admin;
@@ -58,14 +65,19 @@ describe("clientCertificates: mutual TLS with one certificate per client host", 
   test("no client key anywhere but stdin: no PRIVATE KEY text in the process lists or process environments of this machine or the client hosts during `up`", () => {
     for (const [where, text] of [["this machine", samples.host], ...Object.entries(samples.clients)]) {
       // The sampler saw both kinds of place (the controls).
-      expect({ where, env: text.includes("SAMPLER_CONTROL=sampler-control-env"), args: text.includes("sampler-control-args") })
-        .toEqual({ where, env: true, args: true });
+      expect({ where, env: text.includes("SAMPLER_CONTROL=sampler-control-env"), args: text.includes("sampler-control-args") }).toEqual({
+        where,
+        env: true,
+        args: true,
+      });
       // No key of the kind the tls provider makes (the CA's, the server's, the hosts' client keys), anywhere.
       expect({ where, keyLines: text.split("\n").filter((l) => /BEGIN (RSA |EC )?PRIVATE KEY/.test(l)) }).toEqual({ where, keyLines: [] });
       // The only PRIVATE KEY text at all: the configured SSH key (a config secret) in PULUMI_CONFIG, the
       // environment in which Pulumi's language host hands the decrypted config to the program on this
       // machine (/proc/PID/environ is readable by that user and root only). Never on a client host.
-      const other = text.split("\n").filter((l) => l.includes("PRIVATE KEY") && !(where === "this machine" && l.startsWith("PULUMI_CONFIG=")));
+      const other = text
+        .split("\n")
+        .filter((l) => l.includes("PRIVATE KEY") && !(where === "this machine" && l.startsWith("PULUMI_CONFIG=")));
       expect({ where, other }).toEqual({ where, other: [] });
     }
   });
@@ -74,7 +86,9 @@ describe("clientCertificates: mutual TLS with one certificate per client host", 
     const serials: string[] = [];
     for (const i of [0, 1]) {
       expect(client(i, `stat -c '%n %a %U' ${CERTS}/ca.crt ${CERTS}/client.cert ${CERTS}/client.key`).out.trim().split("\n")).toEqual([
-        `${CERTS}/ca.crt 644 root`, `${CERTS}/client.cert 644 root`, `${CERTS}/client.key 600 root`,
+        `${CERTS}/ca.crt 644 root`,
+        `${CERTS}/client.cert 644 root`,
+        `${CERTS}/client.key 600 root`,
       ]);
       const text = client(i, `openssl x509 -in ${CERTS}/client.cert -noout -subject -serial -ext extendedKeyUsage -nameopt multiline`).out;
       expect(text).toMatch(new RegExp(`commonName\\s*=\\s*root@${CLIENT_IPS[i].replace(/\./g, "\\.")}:22`));
@@ -82,7 +96,12 @@ describe("clientCertificates: mutual TLS with one certificate per client host", 
       expect(text).not.toContain("Server Authentication");
       serials.push((/serial=(\S+)/.exec(text) ?? ["", ""])[1]);
       // The key belongs to the certificate.
-      expect(client(i, `[ "$(openssl pkey -in ${CERTS}/client.key -pubout)" = "$(openssl x509 -in ${CERTS}/client.cert -noout -pubkey)" ] && echo match`).out).toBe("match\n");
+      expect(
+        client(
+          i,
+          `[ "$(openssl pkey -in ${CERTS}/client.key -pubout)" = "$(openssl x509 -in ${CERTS}/client.cert -noout -pubkey)" ] && echo match`,
+        ).out,
+      ).toBe("match\n");
     }
     expect(serials[0]).not.toBe(serials[1]);
   });
@@ -92,7 +111,10 @@ describe("clientCertificates: mutual TLS with one certificate per client host", 
     const made = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/app 2 65536`);
     digest = made.out.trim();
     expect(client(0, `skopeo copy oci:/tmp/app:latest docker://${ENDPOINT}/mtls/app:1 >/dev/null`).status).toBe(0);
-    const pulled = client(1, `skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/mtls/app:1 oci:/tmp/pulled:x >/dev/null && cat /tmp/pd`);
+    const pulled = client(
+      1,
+      `skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/mtls/app:1 oci:/tmp/pulled:x >/dev/null && cat /tmp/pd`,
+    );
     expect(pulled.out.trim()).toBe(digest);
   });
 
@@ -104,13 +126,23 @@ describe("clientCertificates: mutual TLS with one certificate per client host", 
     expect(none).toMatch(/^400\n/);
     expect(none).toContain("No required SSL certificate was sent");
     // A certificate for the same name from a CA of the host's own making.
-    expect(client(0, "cd /tmp && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue.key -out rogue.crt " +
-      `-days 1 -subj '/CN=root@${CLIENT_IPS[0]}:22' -addext extendedKeyUsage=clientAuth 2>/dev/null && echo made`).out).toBe("made\n");
+    expect(
+      client(
+        0,
+        "cd /tmp && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue.key -out rogue.crt " +
+          `-days 1 -subj '/CN=root@${CLIENT_IPS[0]}:22' -addext extendedKeyUsage=clientAuth 2>/dev/null && echo made`,
+      ).out,
+    ).toBe("made\n");
     const rogue = status(0, "--cert /tmp/rogue.crt --key /tmp/rogue.key");
     expect(rogue).toMatch(/^400\n/);
     expect(rogue).toContain("The SSL certificate error");
     // skopeo with the CA alone (no client certificate) cannot pull.
-    expect(client(0, `mkdir -p /tmp/ca-only && cp ${CERTS}/ca.crt /tmp/ca-only/ && skopeo inspect --cert-dir /tmp/ca-only docker://${ENDPOINT}/mtls/app:1`).status).not.toBe(0);
+    expect(
+      client(
+        0,
+        `mkdir -p /tmp/ca-only && cp ${CERTS}/ca.crt /tmp/ca-only/ && skopeo inspect --cert-dir /tmp/ca-only docker://${ENDPOINT}/mtls/app:1`,
+      ).status,
+    ).not.toBe(0);
   });
 
   test("a host removed from the config is refused at the next `up`, although its certificate is still signed by the CA", async () => {
@@ -123,13 +155,19 @@ describe("clientCertificates: mutual TLS with one certificate per client host", 
     expect(up.outputs.clientHosts.value).toEqual([`root@${CLIENT_IPS[0]}:22`]);
     // The host's own files went with it (its remove script ran).
     expect(client(1, `ls ${CERTS} 2>/dev/null; true`).out.trim()).toBe("");
-    const after = client(1, `curl -sS --noproxy '*' --max-time 10 --cacert /tmp/kept/ca.crt --cert /tmp/kept/client.cert --key /tmp/kept/client.key ` +
-      `-H @- -o /tmp/body -w '%{http_code}' https://${ENDPOINT}/v2/; echo; cat /tmp/body`,
-      `Authorization: Basic ${Buffer.from(`admin:${password}`).toString("base64")}\n`).out;
+    const after = client(
+      1,
+      `curl -sS --noproxy '*' --max-time 10 --cacert /tmp/kept/ca.crt --cert /tmp/kept/client.cert --key /tmp/kept/client.key ` +
+        `-H @- -o /tmp/body -w '%{http_code}' https://${ENDPOINT}/v2/; echo; cat /tmp/body`,
+      `Authorization: Basic ${Buffer.from(`admin:${password}`).toString("base64")}\n`,
+    ).out;
     expect(after).toMatch(/^403\n/);
     expect(after).toContain('"code":"DENIED"');
     // The host that stays still pulls.
-    const pulled = client(0, `rm -rf /tmp/p && skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/mtls/app:1 oci:/tmp/p:x >/dev/null && cat /tmp/pd`);
+    const pulled = client(
+      0,
+      `rm -rf /tmp/p && skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/mtls/app:1 oci:/tmp/p:x >/dev/null && cat /tmp/pd`,
+    );
     expect(pulled.out.trim()).toBe(digest);
     const quiet = await d.stack.preview({ expectNoChanges: true });
     expect(Object.keys(quiet.changeSummary)).toEqual(["same"]);

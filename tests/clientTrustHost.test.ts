@@ -36,8 +36,10 @@ describe("in a Debian bookworm client host (a container): the OS trust store and
   beforeAll(() => {
     host = startClientHost();
     // deploy: a non-root user with passwordless sudo, the kind of login the README asks for.
-    const setup = run("useradd --create-home deploy && printf 'deploy ALL=(ALL) NOPASSWD:ALL\\n' >/etc/sudoers.d/90-deploy " +
-      `&& chmod 440 /etc/sudoers.d/90-deploy && test -d ${CERTS_D} && grep -c 'BEGIN CERTIFICATE' ${BUNDLE}`);
+    const setup = run(
+      "useradd --create-home deploy && printf 'deploy ALL=(ALL) NOPASSWD:ALL\\n' >/etc/sudoers.d/90-deploy " +
+        `&& chmod 440 /etc/sudoers.d/90-deploy && test -d ${CERTS_D} && grep -c 'BEGIN CERTIFICATE' ${BUNDLE}`,
+    );
     if (setup.status !== 0) throw new Error(`setting up the client host container failed: ${setup.stderr}`);
     certsInBundle = Number(setup.stdout.trim());
     expect(certsInBundle).toBeGreaterThan(100);

@@ -7,7 +7,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-  asCommand, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput, shellQuote, ClientTrustScriptInput, CLIENT_CERT_MARKER, CLIENT_KEY_MARKER,
+  asCommand,
+  renderCheckScript,
+  renderInstallScript,
+  renderRemoveScript,
+  scriptFromStdin,
+  scriptThenInput,
+  shellQuote,
+  ClientTrustScriptInput,
+  CLIENT_CERT_MARKER,
+  CLIENT_KEY_MARKER,
 } from "../lib/clientTrustScript";
 import { registryEndpoints } from "../lib/endpoints";
 import { makeTestCa, makeTestPki } from "./helpers/pki";
@@ -15,7 +24,6 @@ import { scratchDir } from "./helpers/scratch";
 
 const endpoints = registryEndpoints(["192.0.2.10", "2001:db8::1"], ["registry.example.com"], 5443);
 const variants = [false, true].map((trustOs) => ({ trustOs, input: { endpoints, trustOs, anchorName: "registry-test" } }));
-
 
 /** One CA for every test here that needs one. */
 let caPem: string | undefined;
@@ -47,8 +55,11 @@ function sh(script: string, stdin = "") {
 
 describe("endpoints", () => {
   test("port 443 means the bare host; other ports are host:port; IPv6 in brackets", () => {
-    expect(registryEndpoints(["192.0.2.10", "2001:db8::1"], ["registry.example.com"], 443))
-      .toEqual(["192.0.2.10", "[2001:db8::1]", "registry.example.com"]);
+    expect(registryEndpoints(["192.0.2.10", "2001:db8::1"], ["registry.example.com"], 443)).toEqual([
+      "192.0.2.10",
+      "[2001:db8::1]",
+      "registry.example.com",
+    ]);
     expect(endpoints).toEqual(["192.0.2.10:5443", "[2001:db8::1]:5443", "registry.example.com:5443"]);
   });
 });
@@ -92,7 +103,10 @@ describe("running the scripts against a scratch certs.d", () => {
       expect(fs.statSync(file).mode & 0o777).toBe(0o644);
     }
     expect(fs.readdirSync(certsDir).sort()).toEqual([
-      ".private-registry-created", "192.0.2.10:5443", "[2001:db8::1]:5443", "registry.example.com:5443",
+      ".private-registry-created",
+      "192.0.2.10:5443",
+      "[2001:db8::1]:5443",
+      "registry.example.com:5443",
     ]);
   });
 
@@ -149,8 +163,11 @@ describe("running the scripts against a scratch certs.d", () => {
 describe("verifyFromClients: after the install, a check of every endpoint from the host", () => {
   const ca = sharedCa();
   // Nothing listens here (loopback only): the check must fail and say where and why.
-  const closed = spawnSync(process.execPath, ["-e",
-    "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"], { encoding: "utf8" }).stdout.trim();
+  const closed = spawnSync(
+    process.execPath,
+    ["-e", "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"],
+    { encoding: "utf8" },
+  ).stdout.trim();
   const input = { endpoints: [`127.0.0.1:${closed}`, `localhost:${closed}`], trustOs: false, anchorName: "registry-test" };
 
   test("the check script passes sh -n and shellcheck", () => {
@@ -163,18 +180,29 @@ describe("verifyFromClients: after the install, a check of every endpoint from t
 
   test("an endpoint that does not answer fails the check in a few lines naming the URL and curl's reason, no script text; the installed files stay (the state records them)", () => {
     const certsDir = path.join(scratchDir("client-trust-verify-"), "certs.d");
-    const installed = spawnSync("sh", ["-c", scriptFromStdin(false)], { input: scriptThenInput(renderInstallScript({ ...input, dockerCertsDir: certsDir }), ca), encoding: "utf8" });
+    const installed = spawnSync("sh", ["-c", scriptFromStdin(false)], {
+      input: scriptThenInput(renderInstallScript({ ...input, dockerCertsDir: certsDir }), ca),
+      encoding: "utf8",
+    });
     expect(installed.status).toBe(0);
-    const result = spawnSync("sh", ["-c", scriptFromStdin(false)], { input: scriptThenInput(renderCheckScript({ ...input, dockerCertsDir: certsDir })), encoding: "utf8" });
+    const result = spawnSync("sh", ["-c", scriptFromStdin(false)], {
+      input: scriptThenInput(renderCheckScript({ ...input, dockerCertsDir: certsDir })),
+      encoding: "utf8",
+    });
     expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain(`private-registry: https://127.0.0.1:${closed}/v2/ does not answer from this host over TLS verified by the installed CA: curl: (7)`);
+    expect(result.stderr).toContain(
+      `private-registry: https://127.0.0.1:${closed}/v2/ does not answer from this host over TLS verified by the installed CA: curl: (7)`,
+    );
     expect(result.stderr).toContain(`https://localhost:${closed}/v2/`);
     expect(`${result.stdout}${result.stderr}`.length).toBeLessThan(2000);
     expect(`${result.stdout}${result.stderr}`).not.toMatch(/headers=|for endpoint in/);
     expect(fs.readFileSync(path.join(certsDir, `127.0.0.1:${closed}`, "ca.crt"), "utf8")).toBe(ca);
   });
 
-  test.each([[200, "auth off"], [404, "another service on the port"]])("an endpoint that answers %s without credentials over verified TLS (%s) fails the check, naming the status", async (status) => {
+  test.each([
+    [200, "auth off"],
+    [404, "another service on the port"],
+  ])("an endpoint that answers %s without credentials over verified TLS (%s) fails the check, naming the status", async (status) => {
     const dir = scratchDir("client-trust-open-");
     const pki = makeTestPki(dir, ["IP:127.0.0.1"]);
     const server = https.createServer({ cert: fs.readFileSync(pki.chain), key: fs.readFileSync(pki.key) }, (_req, res) => {
@@ -190,9 +218,17 @@ describe("verifyFromClients: after the install, a check of every endpoint from t
       // Run asynchronously: the server answers from this process.
       const child = spawn("sh", ["-c", scriptFromStdin(false)], { stdio: ["pipe", "pipe", "pipe"] });
       let out = "";
-      child.stdout.on("data", (d) => { out += d; });
-      child.stderr.on("data", (d) => { out += d; });
-      child.stdin.end(scriptThenInput(renderCheckScript({ endpoints: [endpoint], trustOs: false, anchorName: "registry-test", dockerCertsDir: certsDir })));
+      child.stdout.on("data", (d) => {
+        out += d;
+      });
+      child.stderr.on("data", (d) => {
+        out += d;
+      });
+      child.stdin.end(
+        scriptThenInput(
+          renderCheckScript({ endpoints: [endpoint], trustOs: false, anchorName: "registry-test", dockerCertsDir: certsDir }),
+        ),
+      );
       const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
       expect(code).not.toBe(0);
       expect(out).toContain(`private-registry: https://${endpoint}/v2/ answers 'HTTP/1.1 ${status} `);
@@ -206,7 +242,9 @@ describe("verifyFromClients: after the install, a check of every endpoint from t
     const certsDir = path.join(scratchDir("client-trust-verify-"), "certs.d");
     const result = sh(asCommand(renderCheckScript({ ...input, dockerCertsDir: certsDir }), false));
     expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain("private-registry: no curl on this host to check the registry from here; install curl, or set verifyFromClients to false");
+    expect(result.stderr).toContain(
+      "private-registry: no curl on this host to check the registry from here; install curl, or set verifyFromClients to false",
+    );
   });
 });
 
@@ -237,10 +275,14 @@ describe("the scripts on stdin: a short command line reads the script, then the 
 /** Every path under dir (relative), with each file's content: a file-by-file picture of a folder. */
 function listTree(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).sort().map((rel) => {
-    const full = path.join(dir, rel);
-    return fs.statSync(full).isDirectory() ? `${rel}/` : `${rel} ${fs.readFileSync(full, "utf8").length}`;
-  }).map((line) => line.replace(/ \d+$/, (n) => n)).map((line) => line.endsWith("/") ? line : line.split(" ")[0]);
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .sort()
+    .map((rel) => {
+      const full = path.join(dir, rel);
+      return fs.statSync(full).isDirectory() ? `${rel}/` : `${rel} ${fs.readFileSync(full, "utf8").length}`;
+    })
+    .map((line) => line.replace(/ \d+$/, (n) => n))
+    .map((line) => (line.endsWith("/") ? line : line.split(" ")[0]));
 }
 
 describe("an install that fails half way takes away what it created, and nothing else", () => {
@@ -266,12 +308,19 @@ describe("an install that fails half way takes away what it created, and nothing
     const certsDir = path.join(root, "etc", "docker", "certs.d");
     // The install can make etc/docker/certs.d but not an endpoint inside: certs.d is made read-only by a stand-in mkdir.
     const bin = scratchDir("client-trust-bin-half-");
-    for (const tool of fs.readdirSync(toolsOnlyPath())) fs.symlinkSync(fs.readlinkSync(path.join(toolsOnlyPath(), tool)), path.join(bin, tool));
+    for (const tool of fs.readdirSync(toolsOnlyPath()))
+      fs.symlinkSync(fs.readlinkSync(path.join(toolsOnlyPath(), tool)), path.join(bin, tool));
     fs.rmSync(path.join(bin, "mkdir"));
     const realMkdir = spawnSync("sh", ["-c", "command -v mkdir"], { encoding: "utf8" }).stdout.trim();
-    fs.writeFileSync(path.join(bin, "mkdir"), `#!/bin/sh\ncase "$*" in *${endpoints[2]}*) echo "mkdir: Read-only file system" >&2; exit 1 ;; esac\nexec ${realMkdir} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(bin, "mkdir"),
+      `#!/bin/sh\ncase "$*" in *${endpoints[2]}*) echo "mkdir: Read-only file system" >&2; exit 1 ;; esac\nexec ${realMkdir} "$@"\n`,
+      { mode: 0o755 },
+    );
     const result = spawnSync("sh", ["-c", scriptFromStdin(false)], {
-      input: scriptThenInput(renderInstallScript({ ...input, dockerCertsDir: certsDir }), ca), encoding: "utf8", env: { ...process.env, PATH: bin },
+      input: scriptThenInput(renderInstallScript({ ...input, dockerCertsDir: certsDir }), ca),
+      encoding: "utf8",
+      env: { ...process.env, PATH: bin },
     });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain("Read-only file system");
@@ -306,7 +355,9 @@ describe("clientCertificates: the host's certificate and key go beside ca.crt, w
       expect(fs.readFileSync(file("ca.crt"), "utf8")).toBe(ca);
       expect(fs.readFileSync(file("client.cert"), "utf8")).toBe(clientCert);
       expect(fs.readFileSync(file("client.key"), "utf8")).toBe(clientKey);
-      expect([file("ca.crt"), file("client.cert"), file("client.key")].map((f) => fs.statSync(f).mode & 0o777)).toEqual([0o644, 0o644, 0o600]);
+      expect([file("ca.crt"), file("client.cert"), file("client.key")].map((f) => fs.statSync(f).mode & 0o777)).toEqual([
+        0o644, 0o644, 0o600,
+      ]);
     }
   });
 

@@ -57,7 +57,10 @@ const d = deployment({
     expect(dep.clients[1].sh("rm -rf /etc/docker").status).toBe(0);
     // A tiny image to push: one file, imported (kept here too: this machine's engine pushes it).
     fs.writeFileSync(path.join(dep.workDir, "hello.txt"), `hello from ${dep.id}\n`);
-    execFileSync("sh", ["-c", `tar -C ${dep.workDir} -c hello.txt | docker import - ${dep.id}-tiny:1 >/dev/null && docker save ${dep.id}-tiny:1 -o ${dep.workDir}/tiny.tar`]);
+    execFileSync("sh", [
+      "-c",
+      `tar -C ${dep.workDir} -c hello.txt | docker import - ${dep.id}-tiny:1 >/dev/null && docker save ${dep.id}-tiny:1 -o ${dep.workDir}/tiny.tar`,
+    ]);
     docker("cp", `${dep.workDir}/tiny.tar`, `${dep.clients[0].name}:/tmp/tiny.tar`);
     docker("volume", "create", dep.names("data"));
     docker("run", "--rm", "-v", `${dep.names("data")}:/data`, IMAGES.registry, "sh", "-c", "echo kept > /data/adopted.txt");
@@ -104,7 +107,9 @@ describe("a real `pulumi up` of the program", () => {
     const warnings = upOutput.split("\n").filter((line) => /warning:/i.test(line));
     expect(warnings.length).toBeGreaterThan(0);
     for (const line of warnings) expect(line).toContain(`trustOs: every program on ${CLIENT_IPS[1]} will trust any certificate`);
-    expect(upOutput).toContain(`using the existing volume ${id}-data (it belongs to no stack of this program) as the registry's data, as adoptExistingVolume asks; destroy will keep it`);
+    expect(upOutput).toContain(
+      `using the existing volume ${id}-data (it belongs to no stack of this program) as the registry's data, as adoptExistingVolume asks; destroy will keep it`,
+    );
     expect(outputs.endpoints.value).toEqual([d.endpoint, d.nameEndpoint]);
     expect(outputs.clientHosts.value).toEqual([`deploy@${CLIENT_IPS[0]}:22`, `root@${CLIENT_IPS[1]}:22`, "local"]);
     expect(outputs.credentials.secret).toBe(true);
@@ -145,7 +150,9 @@ describe("a real `pulumi up` of the program", () => {
     for (const [, value] of secrets) expect(value.length).toBeGreaterThan(20);
 
     // Every file the backend keeps (the stack, its backups and history).
-    const stateFiles = execFileSync("find", [path.join(d.workDir, "state"), "-type", "f"], { encoding: "utf8" }).split("\n").filter(Boolean);
+    const stateFiles = execFileSync("find", [path.join(d.workDir, "state"), "-type", "f"], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean);
     expect(stateFiles.some((f) => f.endsWith(`${id}.json`))).toBe(true);
     const stored = stateFiles.map((f) => fs.readFileSync(f, "utf8")).join("\n");
     const stackFile = fs.readFileSync(path.join(d.shellDir, `Pulumi.${id}.yaml`), "utf8");
@@ -193,12 +200,18 @@ describe("a real `pulumi up` of the program", () => {
 
   test("one client pushes with skopeo, the other pulls the same digest, both verifying TLS with the installed CA", () => {
     expect(client(0, `skopeo login --username ci --password-stdin ${d.endpoint}`, passwords.ci).status).toBe(0);
-    const push = client(0, `skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${d.endpoint}/${REPO} && cat /tmp/digest`);
+    const push = client(
+      0,
+      `skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${d.endpoint}/${REPO} && cat /tmp/digest`,
+    );
     expect(push.status).toBe(0);
     pushedDigest = push.out.trim().split("\n").pop() ?? "";
     expect(pushedDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(client(1, `skopeo login --username ci --password-stdin ${d.nameEndpoint}`, passwords.ci).status).toBe(0);
-    const pulled = client(1, `skopeo copy docker://${d.nameEndpoint}/${REPO} oci:/tmp/pulled:tiny >/dev/null && skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`);
+    const pulled = client(
+      1,
+      `skopeo copy docker://${d.nameEndpoint}/${REPO} oci:/tmp/pulled:tiny >/dev/null && skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`,
+    );
     expect(pulled).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
@@ -206,8 +219,12 @@ describe("a real `pulumi up` of the program", () => {
     const result = client(0, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs docker://${d.endpoint}/${REPO}`);
     expect(result.status).not.toBe(0);
     expect(result.out).toMatch(/x509: certificate signed by unknown authority|certificate is not trusted/);
-    expect(client(1, `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`))
-      .toEqual({ status: 0, out: `${pushedDigest}\n` });
+    expect(
+      client(
+        1,
+        `mkdir -p /tmp/empty-certs && skopeo inspect --cert-dir /tmp/empty-certs --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`,
+      ),
+    ).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
   test("the registry is reachable from nowhere but nginx: no network of its own, nothing on 5000 for the clients or this host, not published", () => {
@@ -230,27 +247,37 @@ describe("a real `pulumi up` of the program", () => {
     const endpoints = d.npmPulumi(["stack", "output", "--stack", id, "endpoints", "--json"]);
     expect(endpoints.status).toBe(0);
     expect(JSON.parse(endpoints.stdout)).toEqual([d.endpoint, d.nameEndpoint]);
-    const login = spawnSync("sh", ["-c", outputs.dockerLoginCommands.value.admin], { cwd: PROJECT_DIR, env: { ...process.env, ...d.env }, encoding: "utf8" });
+    const login = spawnSync("sh", ["-c", outputs.dockerLoginCommands.value.admin], {
+      cwd: PROJECT_DIR,
+      env: { ...process.env, ...d.env },
+      encoding: "utf8",
+    });
     expect(login.stdout).toContain("Login Succeeded");
     expect(login.status).toBe(0);
     docker("tag", `${id}-tiny:1`, `${d.endpoint}/${HOST_REPO}`);
     docker("push", `${d.endpoint}/${HOST_REPO}`);
     docker("rmi", `${d.endpoint}/${HOST_REPO}`);
     docker("pull", `${d.endpoint}/${HOST_REPO}`);
-    expect(docker("image", "inspect", "-f", "{{.Id}}", `${d.endpoint}/${HOST_REPO}`)).toBe(docker("image", "inspect", "-f", "{{.Id}}", `${id}-tiny:1`));
+    expect(docker("image", "inspect", "-f", "{{.Id}}", `${d.endpoint}/${HOST_REPO}`)).toBe(
+      docker("image", "inspect", "-f", "{{.Id}}", `${id}-tiny:1`),
+    );
   });
 
   test("replacing the registry container replaces it alone (nginx keeps running: it reaches the new one on the socket), and keeps the data", async () => {
     const before = docker("inspect", "-f", "{{.Id}}", `${id}-registry`);
     const nginxBefore = docker("inspect", "-f", "{{.Id}}", `${id}-nginx`);
-    const urn = (await d.stack.exportStack()).deployment.resources
-      .find((r: { urn: string }) => r.urn.endsWith("::registry-registry-container")).urn;
+    const urn = (await d.stack.exportStack()).deployment.resources.find((r: { urn: string }) =>
+      r.urn.endsWith("::registry-registry-container"),
+    ).urn;
     const { plan } = await d.up({}, d.stack, { replace: [urn] });
     expect(plan).toMatchObject({ replaced: ["registry-registry-container"], created: [], deleted: [] });
     expect(docker("inspect", "-f", "{{.Id}}", `${id}-nginx`)).toBe(nginxBefore);
     expect(docker("inspect", "-f", "{{.Id}}", `${id}-registry`)).not.toBe(before);
     // nginx reaches the new container, and the image is still there.
-    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({
+      status: 0,
+      out: `${pushedDigest}\n`,
+    });
   });
 
   test("a crashed registry or nginx process is back within seconds (restart: always), with the data", async () => {
@@ -276,7 +303,10 @@ describe("a real `pulumi up` of the program", () => {
         if (Date.now() - started > 60_000) throw new Error(`not served 60 s after ${container} was killed`);
         await new Promise((r) => setTimeout(r, 250));
       }
-      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({
+        status: 0,
+        out: `${pushedDigest}\n`,
+      });
     }
   });
 
@@ -289,8 +319,14 @@ describe("a real `pulumi up` of the program", () => {
     fs.writeFileSync(path.join(ctx, "b.bin"), crypto.randomBytes(256 << 10));
     execFileSync("sh", ["-c", `tar -C ${ctx} -c base.bin | docker import - ${id}-gcbase:1 >/dev/null`]);
     for (const name of ["a", "b"]) {
-      execFileSync("docker", ["build", "-q", "-t", `${id}-gc${name}:1`, "-f", "-", ctx], { input: `FROM ${id}-gcbase:1\nCOPY ${name}.bin /\n`, env: { ...process.env, DOCKER_BUILDKIT: "0" } });
-      execFileSync("sh", ["-c", `docker save ${id}-gc${name}:1 -o ${ctx}/${name}.tar && docker cp ${ctx}/${name}.tar ${d.clients[0].name}:/tmp/${name}.tar`]);
+      execFileSync("docker", ["build", "-q", "-t", `${id}-gc${name}:1`, "-f", "-", ctx], {
+        input: `FROM ${id}-gcbase:1\nCOPY ${name}.bin /\n`,
+        env: { ...process.env, DOCKER_BUILDKIT: "0" },
+      });
+      execFileSync("sh", [
+        "-c",
+        `docker save ${id}-gc${name}:1 -o ${ctx}/${name}.tar && docker cp ${ctx}/${name}.tar ${d.clients[0].name}:/tmp/${name}.tar`,
+      ]);
       expect(client(0, `skopeo copy docker-archive:/tmp/${name}.tar docker://${d.endpoint}/e2e/${name}:1`).status).toBe(0);
     }
     type Manifest = { config: { size: number }; layers: { digest: string; size: number }[] };
@@ -301,20 +337,42 @@ describe("a real `pulumi up` of the program", () => {
     expect(ownLayersOfA).toHaveLength(1);
     const digest = (name: string) => client(0, `skopeo inspect --format '{{.Digest}}' docker://${d.endpoint}/e2e/${name}:1`).out.trim();
     const [digestA, digestB] = [digest("a"), digest("b")];
-    const blobBytes = () => Number(docker("exec", `${id}-registry`, "sh", "-c",
-      "find /var/lib/registry/docker/registry/v2/blobs -type f -name data -exec stat -c %s {} + | awk '{ s += $1 } END { print s }'"));
+    const blobBytes = () =>
+      Number(
+        docker(
+          "exec",
+          `${id}-registry`,
+          "sh",
+          "-c",
+          "find /var/lib/registry/docker/registry/v2/blobs -type f -name data -exec stat -c %s {} + | awk '{ s += $1 } END { print s }'",
+        ),
+      );
 
     const before = blobBytes();
     expect(client(0, `skopeo delete docker://${d.endpoint}/e2e/a@${digestA}`).status).toBe(0);
-    const gc = spawnSync("npm", ["run", "gc", "--", "--stack", id], { cwd: PROJECT_DIR, env: { ...process.env, ...d.env }, encoding: "utf8", timeout: 300_000 });
+    const gc = spawnSync("npm", ["run", "gc", "--", "--stack", id], {
+      cwd: PROJECT_DIR,
+      env: { ...process.env, ...d.env },
+      encoding: "utf8",
+      timeout: 300_000,
+    });
     expect(gc.stderr).toContain("the registry is serving again");
     expect(gc.status).toBe(0);
     // Exactly A's manifest, its config and its own layer went; the shared base stayed.
     expect(before - blobBytes()).toBe(Buffer.byteLength(rawA) + a.config.size + ownLayersOfA[0].size);
-    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/e2e/b:1`)).toEqual({ status: 0, out: `${digestB}\n` });
-    expect(client(1, `skopeo copy docker://${d.nameEndpoint}/e2e/b:1 oci:/tmp/b:1 >/dev/null && echo pulled`)).toEqual({ status: 0, out: "pulled\n" });
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/e2e/b:1`)).toEqual({
+      status: 0,
+      out: `${digestB}\n`,
+    });
+    expect(client(1, `skopeo copy docker://${d.nameEndpoint}/e2e/b:1 oci:/tmp/b:1 >/dev/null && echo pulled`)).toEqual({
+      status: 0,
+      out: "pulled\n",
+    });
     expect(client(1, `skopeo inspect docker://${d.nameEndpoint}/e2e/a:1`).status).not.toBe(0);
-    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+    expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${d.nameEndpoint}/${REPO}`)).toEqual({
+      status: 0,
+      out: `${pushedDigest}\n`,
+    });
   });
 
   describe("a second `up` that adds a pull-only user and an IP SAN", () => {
@@ -330,8 +388,16 @@ describe("a real `pulumi up` of the program", () => {
         created: ["registry-users-reader", "registry-users-reader-salt"],
         updated: [],
         // New SAN: a new CSR and certificate; new files: a new nginx; new endpoints on the clients, checked again.
-        replaced: ["registry-proxy-container", "registry-proxy-users-writer", "registry-server-cert", "registry-server-csr",
-          ...[`registry-trust-${CLIENT_IPS[0]}-22`, `registry-trust-${CLIENT_IPS[1]}-22`, "registry-trust-local"].flatMap((n) => [n, `${n}-check`])].sort(),
+        replaced: [
+          "registry-proxy-container",
+          "registry-proxy-users-writer",
+          "registry-server-cert",
+          "registry-server-csr",
+          ...[`registry-trust-${CLIENT_IPS[0]}-22`, `registry-trust-${CLIENT_IPS[1]}-22`, "registry-trust-local"].flatMap((n) => [
+            n,
+            `${n}-check`,
+          ]),
+        ].sort(),
         deleted: [],
       });
       const { outputs: after, output } = await d.up();
@@ -346,7 +412,10 @@ describe("a real `pulumi up` of the program", () => {
       expect((await httpsGet(d.gateway, "/v2/", `reader:${newPasswords.reader}`)).status).toBe(200);
       expect(client(1, `skopeo login --username reader --password-stdin ${ALT_ENDPOINT}`, newPasswords.reader).status).toBe(0);
       // reader is pull-only: it pulls, and a push is denied.
-      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({
+        status: 0,
+        out: `${pushedDigest}\n`,
+      });
       const push = client(1, `skopeo copy docker://${ALT_ENDPOINT}/${REPO} docker://${ALT_ENDPOINT}/e2e/copy:1`);
       expect(push.status).not.toBe(0);
       expect(push.out).toContain("this user may only pull");
@@ -354,8 +423,14 @@ describe("a real `pulumi up` of the program", () => {
 
     test("clients trust the new certificate at the new address without a hand step, and the image is still there", async () => {
       expect(client(1, `cat /etc/docker/certs.d/${ALT_ENDPOINT}/ca.crt`)).toEqual({ status: 0, out: caPem });
-      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
-      expect(client(0, `skopeo inspect --creds ci:${newPasswords.ci} --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({ status: 0, out: `${pushedDigest}\n` });
+      expect(client(1, `skopeo inspect --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({
+        status: 0,
+        out: `${pushedDigest}\n`,
+      });
+      expect(client(0, `skopeo inspect --creds ci:${newPasswords.ci} --format '{{.Digest}}' docker://${ALT_ENDPOINT}/${REPO}`)).toEqual({
+        status: 0,
+        out: `${pushedDigest}\n`,
+      });
       expect((await httpsGet(d.extraGateways[0], "/v2/")).status).toBe(401);
     });
 
@@ -377,13 +452,26 @@ describe("a real `pulumi up` of the program", () => {
     let done = false;
     const poller = (async () => {
       while (!done) {
-        statuses.push(await new Promise<number>((resolve) => {
-          https.get({ host: d.gateway, port: d.port, path: "/v2/", ca: caPem, agent,
-            headers: { Authorization: `Basic ${Buffer.from(`admin:${passwords.admin}`).toString("base64")}` } }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          }).on("error", () => resolve(0));
-        }));
+        statuses.push(
+          await new Promise<number>((resolve) => {
+            https
+              .get(
+                {
+                  host: d.gateway,
+                  port: d.port,
+                  path: "/v2/",
+                  ca: caPem,
+                  agent,
+                  headers: { Authorization: `Basic ${Buffer.from(`admin:${passwords.admin}`).toString("base64")}` },
+                },
+                (res) => {
+                  res.resume();
+                  resolve(res.statusCode ?? 0);
+                },
+              )
+              .on("error", () => resolve(0));
+          }),
+        );
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -400,9 +488,14 @@ describe("a real `pulumi up` of the program", () => {
     // users: admin, ci, reader -> admin, ci, reader, deployer.
     await d.setConfig({ "users[3]": "deployer" });
     const before = servingContainerIds();
-    const { result: { outputs: after, plan }, statuses } = await adminRequestsDuring(() => d.up());
+    const {
+      result: { outputs: after, plan },
+      statuses,
+    } = await adminRequestsDuring(() => d.up());
     expect(plan).toEqual({
-      created: ["registry-users-deployer", "registry-users-deployer-salt"], updated: [], deleted: [],
+      created: ["registry-users-deployer", "registry-users-deployer-salt"],
+      updated: [],
+      deleted: [],
       // Only the one-shot writer of the users volume; nginx and the registry keep running.
       replaced: ["registry-proxy-users-writer"],
     });
@@ -412,8 +505,12 @@ describe("a real `pulumi up` of the program", () => {
     const passwordsNow: Record<string, string> = after.credentials.value;
     expect([passwordsNow.admin, passwordsNow.ci]).toEqual([passwords.admin, passwords.ci]);
     expect(Object.keys(after.dockerLoginCommands.value).sort()).toEqual(["admin", "ci", "deployer", "reader"]);
-    expect(client(0, `skopeo copy --dest-creds deployer:${passwordsNow.deployer} docker://${d.endpoint}/${REPO} docker://${d.endpoint}/e2e/deployed:1 >/dev/null && echo pushed`))
-      .toEqual({ status: 0, out: "pushed\n" });
+    expect(
+      client(
+        0,
+        `skopeo copy --dest-creds deployer:${passwordsNow.deployer} docker://${d.endpoint}/${REPO} docker://${d.endpoint}/e2e/deployed:1 >/dev/null && echo pushed`,
+      ),
+    ).toEqual({ status: 0, out: "pushed\n" });
   });
 
   test("an `up` that removes a user refuses that user at once, and only that user, with no container replaced", async () => {
@@ -423,10 +520,16 @@ describe("a real `pulumi up` of the program", () => {
     // ci asks just before the up, and again as soon as it returns.
     expect((await httpsGet(d.gateway, "/v2/", `ci:${passwords.ci}`)).status).toBe(200);
     const before = servingContainerIds();
-    const { result: { outputs: after, plan }, statuses } = await adminRequestsDuring(() => d.up());
+    const {
+      result: { outputs: after, plan },
+      statuses,
+    } = await adminRequestsDuring(() => d.up());
     expect((await httpsGet(d.gateway, "/v2/", `ci:${passwords.ci}`)).status).toBe(401);
     expect(plan).toEqual({
-      created: [], updated: [], deleted: ["registry-users-ci", "registry-users-ci-salt"], replaced: ["registry-proxy-users-writer"],
+      created: [],
+      updated: [],
+      deleted: ["registry-users-ci", "registry-users-ci-salt"],
+      replaced: ["registry-proxy-users-writer"],
     });
     expect(servingContainerIds()).toBe(before);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
@@ -441,12 +544,14 @@ describe("a real `pulumi up` of the program", () => {
 
   test("a users writer that fails fails the `up` with its output and changes no user; the next `up` runs it again and converges", async () => {
     // Someone made may-push/ a file in the users volume: the writer's mkdir fails.
-    const inUsersVolume = (script: string) => docker("run", "--rm", "--network", "none", "-v", `${id}-users:/u`,
-      "--entrypoint", "sh", IMAGES.nginx, "-c", script);
+    const inUsersVolume = (script: string) =>
+      docker("run", "--rm", "--network", "none", "-v", `${id}-users:/u`, "--entrypoint", "sh", IMAGES.nginx, "-c", script);
     inUsersVolume("rm -rf /u/may-push && touch /u/may-push");
     await d.setConfig({ "users[3]": "late" });
     let failure = "";
-    await d.stack.up().catch((e: Error) => { failure = e.message; });
+    await d.stack.up().catch((e: Error) => {
+      failure = e.message;
+    });
     expect(failure).toContain(`the users writer (container ${id}-users-writer) exited with 1`);
     expect(failure).toMatch(/mkdir: cannot create directory '?may-push'?: File exists/);
     expect(failure).toContain("the users nginx checks were not changed");

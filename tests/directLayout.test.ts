@@ -44,8 +44,11 @@ function httpsGet(pathName: string, auth?: string): Promise<{ status: number; he
 
 /** An openssl handshake with the registry's endpoint, verifying against the CA. */
 function handshake(...args: string[]): { ok: boolean; out: string } {
-  const r = spawnSync("openssl", ["s_client", "-connect", d.endpoint, "-CAfile", caFile, "-verify_return_error", "-brief", ...args],
-    { input: "", encoding: "utf8", timeout: 20_000 });
+  const r = spawnSync("openssl", ["s_client", "-connect", d.endpoint, "-CAfile", caFile, "-verify_return_error", "-brief", ...args], {
+    input: "",
+    encoding: "utf8",
+    timeout: 20_000,
+  });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -57,13 +60,18 @@ const dataOrNetworkSteps = (plan: Plan) =>
 
 /** The names of this test's registry and proxy containers that exist (running or not). */
 function existingContainers(): string[] {
-  return docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter((n) => n === names.registry || n === names.proxy).sort();
+  return docker("ps", "-a", "--format", "{{.Names}}")
+    .split("\n")
+    .filter((n) => n === names.registry || n === names.proxy)
+    .sort();
 }
 
 /** The digest the client pulls (a full copy, then the manifest's digest), verifying TLS with the CA in certs.d. */
 function pulledDigest(): string {
-  const r = client(`rm -rf /tmp/pulled && skopeo copy docker://${REPO} oci:/tmp/pulled:tiny >/dev/null && ` +
-    `skopeo inspect --format '{{.Digest}}' docker://${REPO}`);
+  const r = client(
+    `rm -rf /tmp/pulled && skopeo copy docker://${REPO} oci:/tmp/pulled:tiny >/dev/null && ` +
+      `skopeo inspect --format '{{.Digest}}' docker://${REPO}`,
+  );
   expect(r).toEqual({ status: 0, out: expect.stringMatching(/^sha256:[0-9a-f]{64}\n$/) });
   return r.out.trim();
 }
@@ -72,7 +80,13 @@ beforeAll(() => {
   REPO = `${d.endpoint}/dir/tiny:1`;
   clientName = d.clients[0].name;
   caFile = path.join(d.workDir, "ca.crt");
-  names = { registry: d.names("registry"), proxy: d.names("nginx"), network: d.names("net"), volume: d.names("data"), usersVolume: d.names("users") };
+  names = {
+    registry: d.names("registry"),
+    proxy: d.names("nginx"),
+    network: d.names("net"),
+    volume: d.names("data"),
+    usersVolume: d.names("users"),
+  };
   copyTinyImageInto(clientName, d.workDir, id);
 });
 
@@ -92,8 +106,14 @@ describe("tlsTermination: registry (no proxy)", () => {
     expect(docker("port", names.registry)).toBe(`5000/tcp -> ${d.endpoint}`);
     // Nothing about TLS or auth in what `docker inspect` shows; the files are there, the key 0600.
     expect(docker("inspect", "--format", "{{json .Config.Env}}", names.registry)).not.toMatch(/REGISTRY_|PRIVATE KEY/);
-    expect(containerSh(names.registry, "stat -c '%a %n' /etc/docker/registry/config.yml /etc/docker/registry/tls/key.pem /etc/docker/registry/htpasswd /etc/docker/registry/tls/chain.pem").out)
-      .toBe("600 /etc/docker/registry/config.yml\n600 /etc/docker/registry/tls/key.pem\n600 /etc/docker/registry/htpasswd\n644 /etc/docker/registry/tls/chain.pem\n");
+    expect(
+      containerSh(
+        names.registry,
+        "stat -c '%a %n' /etc/docker/registry/config.yml /etc/docker/registry/tls/key.pem /etc/docker/registry/htpasswd /etc/docker/registry/tls/chain.pem",
+      ).out,
+    ).toBe(
+      "600 /etc/docker/registry/config.yml\n600 /etc/docker/registry/tls/key.pem\n600 /etc/docker/registry/htpasswd\n644 /etc/docker/registry/tls/chain.pem\n",
+    );
     expect(docker("inspect", "--format", "{{.State.Health.Status}}", names.registry)).toBe("healthy");
     expect(containerSh(names.registry, `echo ${MARKER} >/var/lib/registry/dir-test-marker`).status).toBe(0);
     // distribution says what it was told: TLS 1.2 and up, the AEAD suites.
@@ -127,7 +147,10 @@ describe("tlsTermination: registry (no proxy)", () => {
 
   test("a client with the CA in certs.d pushes and pulls the same digest; without it TLS fails", () => {
     expect(client(`mkdir -p /etc/docker/certs.d/${d.endpoint} && cat >/etc/docker/certs.d/${d.endpoint}/ca.crt`, caPem).status).toBe(0);
-    expect(client(`skopeo login --username admin --password-stdin ${d.endpoint}`, password)).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
+    expect(client(`skopeo login --username admin --password-stdin ${d.endpoint}`, password)).toEqual({
+      status: 0,
+      out: expect.stringContaining("Login Succeeded"),
+    });
     const push = client(`skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${REPO} >/dev/null && cat /tmp/digest`);
     expect(push).toEqual({ status: 0, out: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
     pushedDigest = push.out;
@@ -139,7 +162,10 @@ describe("tlsTermination: registry (no proxy)", () => {
 
   test("`npm run gc` works without a proxy: the registry stops, the collector runs, the registry serves again with the image", () => {
     const gc = spawnSync("npm", ["run", "--silent", "gc", "--", "--stack", id], {
-      cwd: PROJECT_DIR, env: { ...process.env, ...d.env }, encoding: "utf8", timeout: 300_000,
+      cwd: PROJECT_DIR,
+      env: { ...process.env, ...d.env },
+      encoding: "utf8",
+      timeout: 300_000,
     });
     expect(gc.stderr).toContain(`stopping ${names.registry}`);
     expect(gc.stderr).toMatch(/blobs marked, \d+ blobs and \d+ manifests eligible for deletion/);
@@ -157,7 +183,10 @@ describe("tlsTermination: registry (no proxy)", () => {
     let done = false;
     const poller = (async () => {
       while (!done) {
-        const ok = await httpsGet("/v2/", `admin:${password}`).then((r) => r.status === 200, () => false);
+        const ok = await httpsGet("/v2/", `admin:${password}`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
         asks.push({ at: Date.now(), ok });
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -169,11 +198,18 @@ describe("tlsTermination: registry (no proxy)", () => {
       done = true;
       await poller;
     }
-    expect(result.plan).toEqual({ created: ["registry-users-deployer", "registry-users-deployer-salt"], updated: [], replaced: ["registry-registry-container"], deleted: [] });
+    expect(result.plan).toEqual({
+      created: ["registry-users-deployer", "registry-users-deployer-salt"],
+      updated: [],
+      replaced: ["registry-registry-container"],
+      deleted: [],
+    });
     expect(docker("inspect", "--format", "{{.Id}}", names.registry)).not.toBe(idBefore);
     const failed = asks.filter((a) => !a.ok);
     const gapMs = failed.length === 0 ? 0 : failed[failed.length - 1].at - failed[0].at + 50;
-    process.stdout.write(`[measure] registry layout, one user added: ${failed.length} of ${asks.length} asks failed, a gap of about ${gapMs} ms\n`);
+    process.stdout.write(
+      `[measure] registry layout, one user added: ${failed.length} of ${asks.length} asks failed, a gap of about ${gapMs} ms\n`,
+    );
     expect(asks[asks.length - 1].ok).toBe(true);
     const credentials: Record<string, string> = (await d.stack.outputs()).credentials.value;
     expect(credentials.admin).toBe(password);
@@ -253,7 +289,9 @@ describe("a stack of the shared-namespace layout, moved to the unix socket by on
 
   test("up with the previous version, push; up with this one: the registry gets no network, nginx its own, the image is still there", async () => {
     fs.mkdirSync(oldDir);
-    const archive = spawnSync("sh", ["-c", `git -C '${PROJECT_DIR}' archive ${PREVIOUS_LAYOUT_COMMIT} | tar -x -C '${oldDir}'`], { encoding: "utf8" });
+    const archive = spawnSync("sh", ["-c", `git -C '${PROJECT_DIR}' archive ${PREVIOUS_LAYOUT_COMMIT} | tar -x -C '${oldDir}'`], {
+      encoding: "utf8",
+    });
     expect(archive.stderr).toBe("");
     fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(oldDir, "node_modules"));
     // The stack as this version's (the fixture's project shell: torn down with the deployment),
@@ -266,7 +304,9 @@ describe("a stack of the shared-namespace layout, moved to the unix socket by on
     expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${prefix}-nginx`)).toMatch(/^container:/);
     const password = before.outputs.credentials.value.admin;
     expect(client("mkdir -p /tmp/mig-certs && cat >/tmp/mig-certs/ca.crt", before.outputs.caCertPem.value).status).toBe(0);
-    expect(client(`skopeo login --cert-dir /tmp/mig-certs --username admin --password-stdin ${d.gateway}:${port}`, password).status).toBe(0);
+    expect(client(`skopeo login --cert-dir /tmp/mig-certs --username admin --password-stdin ${d.gateway}:${port}`, password).status).toBe(
+      0,
+    );
     const inspect = () => client(`skopeo inspect --cert-dir /tmp/mig-certs --format '{{.Digest}}' docker://${repo}`);
     expect(client(`skopeo copy --dest-cert-dir /tmp/mig-certs docker-archive:/tmp/tiny.tar docker://${repo} >/dev/null`).status).toBe(0);
     const digest = inspect().out.trim();
@@ -282,10 +322,16 @@ describe("a stack of the shared-namespace layout, moved to the unix socket by on
     expect(docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", `${prefix}-nginx`)).not.toMatch(/^container:/);
     expect(moved.outputs.credentials.value.admin).toBe(password);
     // Pulled whole (skopeo checks every blob's digest), and the same manifest digest.
-    expect(client(`rm -rf /tmp/mig-p && skopeo copy --src-cert-dir /tmp/mig-certs docker://${repo} oci:/tmp/mig-p:x >/dev/null`).status).toBe(0);
+    expect(
+      client(`rm -rf /tmp/mig-p && skopeo copy --src-cert-dir /tmp/mig-certs docker://${repo} oci:/tmp/mig-p:x >/dev/null`).status,
+    ).toBe(0);
     expect(inspect()).toEqual({ status: 0, out: `${digest}\n` });
     await current.preview({ expectNoChanges: true });
     await d.destroy(current);
-    expect(docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter((n) => n.startsWith(`${prefix}-`))).toEqual([]);
+    expect(
+      docker("ps", "-a", "--format", "{{.Names}}")
+        .split("\n")
+        .filter((n) => n.startsWith(`${prefix}-`)),
+    ).toEqual([]);
   });
 });

@@ -37,10 +37,22 @@ afterAll(() => fs.rmSync(workDir, { recursive: true, force: true }));
 
 describe("pulumi preview with bad configuration (real engine)", () => {
   test.each([
-    ["a port outside 1-65535", [["port", "70000"]], 'error: Invalid config "private-registry:port" = "70000": must be a whole number from 1 to 65535.'],
-    ["an address that is not an IP", [["ipAddresses[0]", "192.0.2.300"]], 'error: Invalid config "private-registry:ipAddresses" = "192.0.2.300": is not an IPv4 or IPv6 address.'],
+    [
+      "a port outside 1-65535",
+      [["port", "70000"]],
+      'error: Invalid config "private-registry:port" = "70000": must be a whole number from 1 to 65535.',
+    ],
+    [
+      "an address that is not an IP",
+      [["ipAddresses[0]", "192.0.2.300"]],
+      'error: Invalid config "private-registry:ipAddresses" = "192.0.2.300": is not an IPv4 or IPv6 address.',
+    ],
     ["an unknown option", [["prot", "443"]], 'error: Invalid config "private-registry:prot" = "[value hidden]": unknown setting'],
-    ["a client without a key", [["clients[0].host", "198.51.100.21"]], 'error: Invalid config "private-registry:clients[0].privateKey" = "(missing)": must be a PEM private key'],
+    [
+      "a client without a key",
+      [["clients[0].host", "198.51.100.21"]],
+      'error: Invalid config "private-registry:clients[0].privateKey" = "(missing)": must be a PEM private key',
+    ],
   ] as [string, [string, string][], string][])("%s", (_label, config, message) => {
     const { status, output } = previewWith(config);
     expect(status).not.toBe(0);
@@ -52,7 +64,11 @@ describe("pulumi preview with bad configuration (real engine)", () => {
   });
 
   test("a secret never shows in the message, a host does", () => {
-    const { output } = previewWith([["clients[0].host", "bad host"], ["clients[0].privateKey", "not-a-pem-but-secret", true], ["clientz", "pasted:-----BEGIN OPENSSH PRIVATE KEY-----secret-body", true]]);
+    const { output } = previewWith([
+      ["clients[0].host", "bad host"],
+      ["clients[0].privateKey", "not-a-pem-but-secret", true],
+      ["clientz", "pasted:-----BEGIN OPENSSH PRIVATE KEY-----secret-body", true],
+    ]);
     expect(output).toContain('Invalid config "private-registry:clients[0].host" = "bad host": must be an IP address or DNS name.');
     expect(output).not.toContain("not-a-pem-but-secret");
     expect(output).toContain('Invalid config "private-registry:clientz" = "[value hidden]": unknown setting');

@@ -13,7 +13,10 @@ const yaml = require("js-yaml") as { load(text: string): unknown };
 const PROJECT = "private-registry";
 const projectDir = path.join(__dirname, "..");
 const examplesDir = path.join(projectDir, "examples", "stacks");
-const exampleFiles = fs.readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f)).sort();
+const exampleFiles = fs
+  .readdirSync(examplesDir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 
 // Stand-ins for the secrets a stack file never holds in clear (set with --secret before deploying).
 const DUMMY_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -43,12 +46,14 @@ function rawSettings(config: Record<string, unknown>): { raw: Record<string, str
     if (value !== null && typeof value === "object" && !Array.isArray(value) && "secure" in value) {
       throw new Error(`key "${fullKey}" holds a secret (secure:); example files carry none`);
     }
-    raw[m[2]] = typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : JSON.stringify(value);
+    raw[m[2]] =
+      typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : JSON.stringify(value);
   }
   if (raw.clients !== undefined) {
     const clients = JSON.parse(raw.clients) as unknown;
     if (Array.isArray(clients)) {
-      for (const c of clients) if (c && typeof c === "object" && !("privateKey" in c)) (c as Record<string, unknown>).privateKey = DUMMY_KEY;
+      for (const c of clients)
+        if (c && typeof c === "object" && !("privateKey" in c)) (c as Record<string, unknown>).privateKey = DUMMY_KEY;
       raw.clients = JSON.stringify(clients);
       secretKeys.push("clients");
     }
@@ -76,8 +81,8 @@ function isDocumentationAddress(address: string): boolean {
 /** Every address or name the settings make something dial or listen on. */
 function addressesOf(s: Settings): string[] {
   const listen = s.listenAddress === "0.0.0.0" || s.listenAddress === "::" ? [] : [s.listenAddress];
-  const engine = s.dockerEngine && !s.dockerEngine.host.startsWith("unix://")
-    ? [new URL(s.dockerEngine.host).hostname.replace(/^\[(.*)\]$/, "$1")] : [];
+  const engine =
+    s.dockerEngine && !s.dockerEngine.host.startsWith("unix://") ? [new URL(s.dockerEngine.host).hostname.replace(/^\[(.*)\]$/, "$1")] : [];
   return [...s.ipAddresses, ...s.dnsNames, ...listen, ...s.clients.map((c) => c.host), ...engine];
 }
 
@@ -104,8 +109,13 @@ describe("the example stack files under examples/stacks/", () => {
   });
 
   test.each(exampleFiles)("%s is referenced from the README or a page under docs/", (file) => {
-    const docs = [path.join(projectDir, "README.md"), ...fs.readdirSync(path.join(projectDir, "docs"))
-      .filter((f) => f.endsWith(".md")).map((f) => path.join(projectDir, "docs", f))];
+    const docs = [
+      path.join(projectDir, "README.md"),
+      ...fs
+        .readdirSync(path.join(projectDir, "docs"))
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => path.join(projectDir, "docs", f)),
+    ];
     expect(docs.some((d) => fs.readFileSync(d, "utf8").includes(`examples/stacks/${file}`))).toBe(true);
   });
 });
@@ -127,7 +137,9 @@ describe("the check itself", () => {
 
   test("values arrive as the engine passes them: numbers, booleans, lists and client objects", () => {
     const s = check({
-      "private-registry:port": 5443, "private-registry:localClient": true, "private-registry:users": ["admin", "ci"],
+      "private-registry:port": 5443,
+      "private-registry:localClient": true,
+      "private-registry:users": ["admin", "ci"],
       "private-registry:clients": [{ host: "203.0.113.22", port: 2222 }],
     });
     expect(s).toMatchObject({ port: 5443, localClient: true, users: ["admin", "ci"] });

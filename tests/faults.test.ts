@@ -52,7 +52,10 @@ function pushNew(repo: string, layers = 2, bytes = 256 << 10): string {
 /** Every image pushed so far pulls from client 2, whole (skopeo checks each blob's digest), with its digest. */
 function everyImagePulls(): string {
   for (const [repo, digest] of pushed) {
-    const pull = client(1, `rm -rf /tmp/pull && skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/${repo} oci:/tmp/pull:x >/dev/null && cat /tmp/pd`);
+    const pull = client(
+      1,
+      `rm -rf /tmp/pull && skopeo copy --digestfile /tmp/pd docker://${ENDPOINT}/${repo} oci:/tmp/pull:x >/dev/null && cat /tmp/pd`,
+    );
     expect({ ...pull, out: pull.out.trim() }).toEqual({ status: 0, out: digest });
   }
   return `${pushed.size} image(s) pulled whole, same digests`;
@@ -74,7 +77,10 @@ function diagnostics(output: string): Map<string, string> {
 
 /** GET with the deployed CA: the status, or 0 when nothing answers within 3 s. */
 const httpsStatus = (pathName: string, auth?: string): Promise<number> =>
-  d.https(pathName, { auth, timeoutMs: 3000 }).then((r) => r.status, () => 0);
+  d.https(pathName, { auth, timeoutMs: 3000 }).then(
+    (r) => r.status,
+    () => 0,
+  );
 
 /** Milliseconds from `since` until GET /v2/ with a password answers 200 three times in a row. */
 async function untilServed(since: number, limitMs = 120_000): Promise<number> {
@@ -99,7 +105,10 @@ beforeAll(() => {
 afterAll(() => writeReport());
 
 describe("fault drills on a real deployment", () => {
-  test.each([["registry", "-registry"], ["nginx", "-nginx"]])("the %s process killed (SIGKILL): served again, nothing lost", async (name, suffix) => {
+  test.each([
+    ["registry", "-registry"],
+    ["nginx", "-nginx"],
+  ])("the %s process killed (SIGKILL): served again, nothing lost", async (name, suffix) => {
     const container = d.names(suffix.slice(1));
     const pid = Number(docker("inspect", "-f", "{{.State.Pid}}", container));
     const killedAt = Date.now();
@@ -113,14 +122,27 @@ describe("fault drills on a real deployment", () => {
     // One 384 MiB layer: a few seconds of upload here, long enough to cut it part way.
     expect(client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-big 1 $((384 * 1024 * 1024)) >/tmp/big-digest`).status).toBe(0);
     const digest = client(0, "cat /tmp/big-digest").out.trim();
-    const push = spawn("docker", ["exec", d.clients[0].name, "skopeo", "copy", "oci:/tmp/img-big:latest", `docker://${ENDPOINT}/drill/big:1`]);
+    const push = spawn("docker", [
+      "exec",
+      d.clients[0].name,
+      "skopeo",
+      "copy",
+      "oci:/tmp/img-big:latest",
+      `docker://${ENDPOINT}/drill/big:1`,
+    ]);
     push.stdout.resume();
     // Cut it when the registry holds part of the upload.
     const startedAt = Date.now();
     let partial = 0;
     while (partial < 16 << 20) {
       if (Date.now() - startedAt > 60_000) throw new Error("the upload never got under way");
-      const du = docker("exec", d.names("registry"), "sh", "-c", "du -sb /var/lib/registry/docker/registry/v2/repositories/drill/big/_uploads 2>/dev/null | cut -f1");
+      const du = docker(
+        "exec",
+        d.names("registry"),
+        "sh",
+        "-c",
+        "du -sb /var/lib/registry/docker/registry/v2/repositories/drill/big/_uploads 2>/dev/null | cut -f1",
+      );
       partial = Number(du || "0");
       await sleep(100);
     }
@@ -155,11 +177,17 @@ describe("fault drills on a real deployment", () => {
         const repo = `crash/${signal.toLowerCase()}-${round}:1`;
         const digest = pushNew(repo, 1, 64 << 10);
         pushed.delete(repo);
-        const pull = client(1, `rm -rf /tmp/pc && skopeo copy --digestfile /tmp/pcd docker://${ENDPOINT}/${repo} oci:/tmp/pc:x >/dev/null && cat /tmp/pcd`);
+        const pull = client(
+          1,
+          `rm -rf /tmp/pc && skopeo copy --digestfile /tmp/pcd docker://${ENDPOINT}/${repo} oci:/tmp/pc:x >/dev/null && cat /tmp/pcd`,
+        );
         expect({ signal, round, ...pull, out: pull.out.trim() }).toEqual({ signal, round, status: 0, out: digest });
       }
     }
-    const stats = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return `median ${seconds(s[Math.floor(s.length / 2)])}, max ${seconds(s[s.length - 1])}`; };
+    const stats = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return `median ${seconds(s[Math.floor(s.length / 2)])}, max ${seconds(s[s.length - 1])}`;
+    };
     await d.clientsBack({ ssh: true });
     drills.push({
       drill: `Docker engine killed (SIGKILL of dockerd, containerd and every container's shim) ${ROUNDS} times, and stopped (SIGTERM) ${ROUNDS} times, then started again with nothing else run`,
@@ -177,15 +205,20 @@ describe("fault drills on a real deployment", () => {
     let stopped = false;
     const started = Date.now();
     // The host goes down after the pre-flight check has logged in to it: when the engine starts to change things.
-    const up = d.stack.up({
-      onOutput: (out) => {
-        output += out;
-        if (!stopped && /replac|creating/.test(output)) {
-          stopped = true;
-          docker("stop", "-t", "0", d.clients[1].name);
-        }
-      },
-    }).then(() => "succeeded", (e: Error) => `${e.message}`);
+    const up = d.stack
+      .up({
+        onOutput: (out) => {
+          output += out;
+          if (!stopped && /replac|creating/.test(output)) {
+            stopped = true;
+            docker("stop", "-t", "0", d.clients[1].name);
+          }
+        },
+      })
+      .then(
+        () => "succeeded",
+        (e: Error) => `${e.message}`,
+      );
     const failure = await up;
     const failedMs = Date.now() - started;
     expect(stopped).toBe(true);
@@ -216,19 +249,23 @@ describe("fault drills on a real deployment", () => {
     const blocks = diagnostics(output);
     for (const ip of CLIENT_IPS) {
       const block = blocks.get(`registry-trust-${ip}-22-check`) ?? "";
-      expect(block).toContain(`private-registry: https://${UNREACHABLE}:${PORT}/v2/ does not answer from this host over TLS verified by the installed CA: curl:`);
+      expect(block).toContain(
+        `private-registry: https://${UNREACHABLE}:${PORT}/v2/ does not answer from this host over TLS verified by the installed CA: curl:`,
+      );
       expect(block.length).toBeLessThan(2000);
       expect(block).not.toMatch(/for endpoint in|headers=\$\(curl/);
     }
     // The install for the new endpoint set ran and is recorded: its files are the state's to remove.
     for (const i of [0, 1]) expect(client(i, `test -s /etc/docker/certs.d/${UNREACHABLE}:${PORT}/ca.crt && echo ok`).out).toBe("ok\n");
     const recorded = (await d.stack.exportStack()).deployment.resources
-      .filter((r: { urn: string }) => /::registry-trust-[\d.]+-22$/.test(r.urn)).map((r: { inputs: { stdin: unknown } }) => JSON.stringify(r.inputs.stdin));
+      .filter((r: { urn: string }) => /::registry-trust-[\d.]+-22$/.test(r.urn))
+      .map((r: { inputs: { stdin: unknown } }) => JSON.stringify(r.inputs.stdin));
     expect(recorded).toHaveLength(2);
     for (const stdin of recorded) expect(stdin).toContain(`'${UNREACHABLE}:${PORT}'`);
     await d.up({ "ipAddresses[1]": null }); // the fixture fails the test unless it succeeds
     expect([clientFiles(0), clientFiles(1)]).toEqual(before);
-    const line = (blocks.get(`registry-trust-${CLIENT_IPS[0]}-22-check`) ?? "").split("\n").find((l) => l.includes("does not answer")) ?? "";
+    const line =
+      (blocks.get(`registry-trust-${CLIENT_IPS[0]}-22-check`) ?? "").split("\n").find((l) => l.includes("does not answer")) ?? "";
     drills.push({
       drill: "`up` adding an IP SAN that the client hosts cannot reach (their check fails)",
       result: `failed with ${[...blocks.values()].map((b) => b.length).join(" and ")} characters of diagnostics for the two hosts' checks (\`${line.trim().slice(0, 150)}\`); the new files recorded in the state; with the change taken back, \`up\` left each client's certs.d file for file as before`,
@@ -262,8 +299,10 @@ describe("fault drills on a real deployment", () => {
     expect(client(0, `rm '/etc/docker/certs.d/${ORPHAN_NAME}:${ORPHAN_PORT}'`).status).toBe(0);
     expect(clientFiles(0)).toEqual(before);
     drills.push({
-      drill: "a first `up` whose client check fails, then `destroy`; an `up` whose install fails half way (a file where an endpoint's folder goes)",
-      result: "the first left its files recorded and `destroy` removed them; the half-way install removed what it had made itself; the client's certs.d file for file as before both times",
+      drill:
+        "a first `up` whose client check fails, then `destroy`; an `up` whose install fails half way (a file where an endpoint's folder goes)",
+      result:
+        "the first left its files recorded and `destroy` removed them; the half-way install removed what it had made itself; the client's certs.d file for file as before both times",
       data: "-",
     });
   });
@@ -273,7 +312,10 @@ describe("fault drills on a real deployment", () => {
     docker("stop", d.names("nginx"));
     const started = Date.now();
     const deploy = d.npmRun("deploy", ["--stack", d.id], { timeout: 600_000 });
-    expect({ status: deploy.status, tail: `${deploy.stdout}${deploy.stderr}`.slice(-1500) }).toEqual({ status: 0, tail: expect.stringContaining("Registry endpoints:") });
+    expect({ status: deploy.status, tail: `${deploy.stdout}${deploy.stderr}`.slice(-1500) }).toEqual({
+      status: 0,
+      tail: expect.stringContaining("Registry endpoints:"),
+    });
     const ms = await untilServed(started);
     drills.push({
       drill: "the registry container removed and nginx stopped behind Pulumi's back",
@@ -288,7 +330,10 @@ describe("fault drills on a real deployment", () => {
     const refused = client(0, `skopeo delete docker://${ENDPOINT}/${name}@${digest}`);
     expect(refused.status).not.toBe(0);
     expect(refused.out).toMatch(/unsupported|405/i);
-    const pull = client(1, `rm -rf /tmp/pdel && skopeo copy --digestfile /tmp/pdeld docker://${ENDPOINT}/${name}@${digest} oci:/tmp/pdel:x >/dev/null && cat /tmp/pdeld`);
+    const pull = client(
+      1,
+      `rm -rf /tmp/pdel && skopeo copy --digestfile /tmp/pdeld docker://${ENDPOINT}/${name}@${digest} oci:/tmp/pdel:x >/dev/null && cat /tmp/pdeld`,
+    );
     expect({ ...pull, out: pull.out.trim() }).toEqual({ status: 0, out: digest });
   });
 
@@ -315,10 +360,14 @@ done`;
     expect(client(0, "cat >/tmp/load-worker.sh", worker).status).toBe(0);
     expect(client(1, "cat >/tmp/load-worker.sh", worker).status).toBe(0);
     // Four workers on each client host, all at once.
-    const run = (i: number) => `for w in ${[0, 1, 2, 3].map((w) => w + i * 4).join(" ")}; do sh /tmp/load-worker.sh $w >/tmp/load-result-$w 2>&1 & done; wait; cat /tmp/load-result-*`;
+    const run = (i: number) =>
+      `for w in ${[0, 1, 2, 3].map((w) => w + i * 4).join(" ")}; do sh /tmp/load-worker.sh $w >/tmp/load-result-$w 2>&1 & done; wait; cat /tmp/load-result-*`;
     const started = Date.now();
-    const results = spawnSync("sh", ["-c", `docker exec ${d.clients[0].name} sh -c '${run(0)}' & docker exec ${d.clients[1].name} sh -c '${run(1)}' & wait`],
-      { encoding: "utf8", timeout: (SECONDS + 120) * 1000 });
+    const results = spawnSync(
+      "sh",
+      ["-c", `docker exec ${d.clients[0].name} sh -c '${run(0)}' & docker exec ${d.clients[1].name} sh -c '${run(1)}' & wait`],
+      { encoding: "utf8", timeout: (SECONDS + 120) * 1000 },
+    );
     const wallMs = Date.now() - started;
     const lines = results.stdout.split("\n").filter(Boolean);
     const ok = lines.filter((l) => l.startsWith("ok ")).map((l) => l.split(" ").slice(1).map(Number));
@@ -334,7 +383,11 @@ done`;
     ].join("\n");
     expect(errors).toEqual([]);
     expect(ok.length).toBeGreaterThanOrEqual(WORKERS);
-    drills.push({ drill: `load: ${WORKERS} clients for ${SECONDS} s`, result: `${ok.length} distinct images pushed and pulled back, ${errors.length} errors`, data: everyImagePulls() });
+    drills.push({
+      drill: `load: ${WORKERS} clients for ${SECONDS} s`,
+      result: `${ok.length} distinct images pushed and pulled back, ${errors.length} errors`,
+      data: everyImagePulls(),
+    });
   });
 
   test("the data volume's disk full: the client gets a clear error, and pushes work again once space returns", async () => {
@@ -356,31 +409,61 @@ done`;
       // Client 1 trusts this stack's CA through a cert dir of its own.
       expect(client(0, "mkdir -p /tmp/disk-certs && cat >/tmp/disk-certs/ca.crt", up.outputs.caCertPem.value).status).toBe(0);
       const certDir = "--dest-cert-dir /tmp/disk-certs";
-      expect(client(0, `skopeo login --cert-dir /tmp/disk-certs --username admin --password-stdin ${DISK_ENDPOINT}`, diskPassword).status).toBe(0);
-      const kept = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-kept 1 1048576 && skopeo copy ${certDir} oci:/tmp/img-kept:latest docker://${DISK_ENDPOINT}/disk/kept:1 >/dev/null`);
+      expect(
+        client(0, `skopeo login --cert-dir /tmp/disk-certs --username admin --password-stdin ${DISK_ENDPOINT}`, diskPassword).status,
+      ).toBe(0);
+      const kept = client(
+        0,
+        `${MAKE_IMAGE_SH}\nmake_image /tmp/img-kept 1 1048576 && skopeo copy ${certDir} oci:/tmp/img-kept:latest docker://${DISK_ENDPOINT}/disk/kept:1 >/dev/null`,
+      );
       expect(kept.status).toBe(0);
       const keptDigest = kept.out.trim().split("\n")[0];
       // Fill the disk.
-      docker("exec", `${d.id}d-registry`, "sh", "-c", "dd if=/dev/zero of=/var/lib/registry/filler bs=1M 2>/dev/null; df -k /var/lib/registry | tail -1");
-      const full = client(0, `${MAKE_IMAGE_SH}\nmake_image /tmp/img-full 2 2097152 >/dev/null && skopeo copy ${certDir} --retry-times 0 oci:/tmp/img-full:latest docker://${DISK_ENDPOINT}/disk/full:1`);
+      docker(
+        "exec",
+        `${d.id}d-registry`,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/var/lib/registry/filler bs=1M 2>/dev/null; df -k /var/lib/registry | tail -1",
+      );
+      const full = client(
+        0,
+        `${MAKE_IMAGE_SH}\nmake_image /tmp/img-full 2 2097152 >/dev/null && skopeo copy ${certDir} --retry-times 0 oci:/tmp/img-full:latest docker://${DISK_ENDPOINT}/disk/full:1`,
+      );
       expect(full.status).not.toBe(0);
       const clientError = full.out.trim().split("\n").pop() ?? "";
       expect(clientError).toMatch(/500|unknown|space/i);
       // The operator finds the cause in the registry's log.
       expect(spawnSync("docker", ["logs", `${d.id}d-registry`], { encoding: "utf8" }).stderr).toContain("no space left on device");
       // Still serving what it has while full.
-      const whileFull = client(0, `skopeo inspect ${certDir.replace("dest-", "")} --format '{{.Digest}}' docker://${DISK_ENDPOINT}/disk/kept:1`);
+      const whileFull = client(
+        0,
+        `skopeo inspect ${certDir.replace("dest-", "")} --format '{{.Digest}}' docker://${DISK_ENDPOINT}/disk/kept:1`,
+      );
       expect(whileFull).toEqual({ status: 0, out: `${keptDigest}\n` });
       // Space returns.
       const freedAt = Date.now();
       docker("exec", `${d.id}d-registry`, "rm", "-f", "/var/lib/registry/filler");
-      const retry = client(0, `skopeo copy ${certDir} --digestfile /tmp/d oci:/tmp/img-full:latest docker://${DISK_ENDPOINT}/disk/full:1 && cat /tmp/d`);
+      const retry = client(
+        0,
+        `skopeo copy ${certDir} --digestfile /tmp/d oci:/tmp/img-full:latest docker://${DISK_ENDPOINT}/disk/full:1 && cat /tmp/d`,
+      );
       expect(retry.status).toBe(0);
-      const pulledBack = client(0, `rm -rf /tmp/pk && skopeo copy --src-cert-dir /tmp/disk-certs --digestfile /tmp/pkd docker://${DISK_ENDPOINT}/disk/kept:1 oci:/tmp/pk:x >/dev/null && cat /tmp/pkd`);
+      const pulledBack = client(
+        0,
+        `rm -rf /tmp/pk && skopeo copy --src-cert-dir /tmp/disk-certs --digestfile /tmp/pkd docker://${DISK_ENDPOINT}/disk/kept:1 oci:/tmp/pk:x >/dev/null && cat /tmp/pkd`,
+      );
       expect({ ...pulledBack, out: pulledBack.out.trim() }).toEqual({ status: 0, out: keptDigest });
       drills.push({
         drill: "data volume's disk full (64 MiB tmpfs filled)",
-        result: `the push fails at once; the client prints \`${clientError.replace(/`/g, "'").replace(/^.*msg="/, "").replace(/"$/, "").slice(0, 200)}\`, the registry's log says \`no space left on device\`; pulls of stored images go on; the same push succeeded ${seconds(Date.now() - freedAt)} after space was freed`,
+        result: `the push fails at once; the client prints \`${clientError
+          .replace(/`/g, "'")
+          .replace(/^.*msg="/, "")
+          .replace(/"$/, "")
+          .slice(
+            0,
+            200,
+          )}\`, the registry's log says \`no space left on device\`; pulls of stored images go on; the same push succeeded ${seconds(Date.now() - freedAt)} after space was freed`,
         data: "the image stored before the disk filled pulled whole, same digest",
       });
       // The stack never made the adopted volume: destroy (keepDataOnDestroy false) leaves it.
@@ -396,7 +479,10 @@ done`;
   test("`destroy` with a client host gone for good: it names the host, the README's way out finishes it, nothing is left", async () => {
     docker("rm", "-f", d.clients[1].name);
     const started = Date.now();
-    const failed = await d.stack.destroy().then(() => "succeeded", (e: Error) => e.message);
+    const failed = await d.stack.destroy().then(
+      () => "succeeded",
+      (e: Error) => e.message,
+    );
     const failedMs = Date.now() - started;
     expect(failed).toContain(CLIENT_IPS[1]);
     // The README: find the command's URN, `npm run pulumi -- state delete` it, destroy again.
@@ -423,10 +509,13 @@ function writeReport(): void {
   if (!dir) return;
   const cell = (t: string) => t.replace(/\|/g, "\\|").replace(/\n/g, " ");
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, "fault-drills.md"), [
-    "| Drill | What happened | Data check |",
-    "|---|---|---|",
-    ...drills.map((r) => `| ${cell(r.drill)} | ${cell(r.result)} | ${cell(r.data)} |`),
-  ].join("\n") + "\n");
+  fs.writeFileSync(
+    path.join(dir, "fault-drills.md"),
+    [
+      "| Drill | What happened | Data check |",
+      "|---|---|---|",
+      ...drills.map((r) => `| ${cell(r.drill)} | ${cell(r.result)} | ${cell(r.data)} |`),
+    ].join("\n") + "\n",
+  );
   fs.writeFileSync(path.join(dir, "load.md"), `${loadReport}\n`);
 }

@@ -26,5 +26,10 @@ describe("bcryptHash", () => {
 });
 
 test("renderHtpasswd: one user:hash line per user", () => {
-  expect(renderHtpasswd([{ user: "a", bcryptHash: "$2a$04$x" }, { user: "b", bcryptHash: "$2a$04$y" }])).toBe("a:$2a$04$x\nb:$2a$04$y\n");
+  expect(
+    renderHtpasswd([
+      { user: "a", bcryptHash: "$2a$04$x" },
+      { user: "b", bcryptHash: "$2a$04$y" },
+    ]),
+  ).toBe("a:$2a$04$x\nb:$2a$04$y\n");
 });

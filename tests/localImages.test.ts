@@ -19,14 +19,18 @@ test("comments and blank lines are skipped; '-' means a test-only image", () => 
 
 test("a bad line is named by its line number in the file, comments counted", () => {
   expect(() => parseLocalImages("# one\n# two\nnginx private-registry/nginx:1\n")).toThrow(
-    'scripts/local-images.txt: line 3 is not "build image stands-in-for": nginx private-registry/nginx:1');
+    'scripts/local-images.txt: line 3 is not "build image stands-in-for": nginx private-registry/nginx:1',
+  );
 });
 
 test("no script or test names an image the manifest holds: they read the manifest", () => {
   const root = path.join(__dirname, "..");
-  const named = (dir: string): string[] => fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? named(path.join(dir, e.name)) : [path.join(dir, e.name)]);
-  const files = ["scripts", "tests", "benchmarks", "lib", "components"].flatMap(named)
+  const named = (dir: string): string[] =>
+    fs
+      .readdirSync(path.join(root, dir), { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? named(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  const files = ["scripts", "tests", "benchmarks", "lib", "components"]
+    .flatMap(named)
     .filter((f) => /\.(ts|sh)$/.test(f) && f !== path.join("tests", "localImages.test.ts"));
   const images = Object.values(localImages());
   const offenders = files.filter((f) => images.some((image) => fs.readFileSync(path.join(root, f), "utf8").includes(image)));

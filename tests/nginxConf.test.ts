@@ -19,20 +19,26 @@ const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p)
 
 const PASSWORD = "correct-horse-battery-staple";
 
-
 const AUTH = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`;
 
 // Mozilla's "intermediate" TLS 1.2 ciphers, written out here rather than taken
 // from lib/nginxConf.ts, so that a cipher slipped into the config is noticed.
 const MOZILLA_INTERMEDIATE = [
-  "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-  "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-  "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-  "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+  "DHE-RSA-AES128-GCM-SHA256",
+  "DHE-RSA-AES256-GCM-SHA384",
+  "DHE-RSA-CHACHA20-POLY1305",
 ];
 // Every TLS 1.2 cipher this Node's OpenSSL can offer that is not in that list:
 // CBC and SHA-1 suites, suites without forward secrecy, PSK and SRP.
-const OTHER_TLS12_CIPHERS = tls.getCiphers().map((c) => c.toUpperCase())
+const OTHER_TLS12_CIPHERS = tls
+  .getCiphers()
+  .map((c) => c.toUpperCase())
   .filter((c) => !c.startsWith("TLS_") && !MOZILLA_INTERMEDIATE.includes(c));
 
 function render(pki: TestPki, dir: string, listenPort: number, upstream = { host: "127.0.0.1", port: 5000 }): string {
@@ -43,10 +49,14 @@ function render(pki: TestPki, dir: string, listenPort: number, upstream = { host
   writeUsers(usersDirectory, `admin:${bcrypt.hashSync(PASSWORD, 10)}\nre.ader:${bcrypt.hashSync(PASSWORD, 4)}\n`, ["admin"]);
   return renderNginxConf({
     serverNames: ["registry.example.com", "127.0.0.1", "2001:db8::1"],
-    upstream: `${upstream.host}:${upstream.port}`, listenPort,
-    certificatePath: pki.chain, privateKeyPath: pki.key, usersDirectory,
+    upstream: `${upstream.host}:${upstream.port}`,
+    listenPort,
+    certificatePath: pki.chain,
+    privateKeyPath: pki.key,
+    usersDirectory,
     // The test's stdio are sockets, which /dev/stdout cannot be opened on.
-    pidPath: path.join(dir, "nginx.pid"), accessLogPath: path.join(dir, "access.log"),
+    pidPath: path.join(dir, "nginx.pid"),
+    accessLogPath: path.join(dir, "access.log"),
   });
 }
 
@@ -63,12 +73,19 @@ function writeUsers(usersDirectory: string, htpasswd: string, pushUsers: string[
 
 describe("renderNginxConf", () => {
   const conf = renderNginxConf({
-    serverNames: ["registry.example.com", "192.0.2.10"], upstream: "unix:/run/registry/registry.sock", listenPort: 443,
-    certificatePath: "/c.pem", privateKeyPath: "/k.pem", usersDirectory: "/u",
+    serverNames: ["registry.example.com", "192.0.2.10"],
+    upstream: "unix:/run/registry/registry.sock",
+    listenPort: 443,
+    certificatePath: "/c.pem",
+    privateKeyPath: "/k.pem",
+    usersDirectory: "/u",
   });
 
   test.each([
-    ["the API version header on every answer, 401 included", "add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;"],
+    [
+      "the API version header on every answer, 401 included",
+      "add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;",
+    ],
     ["the header default when the registry did not answer", "'' 'registry/2.0';"],
     ["no 413 on big layers", "client_max_body_size 0;"],
     ["no 411 on chunked uploads", "chunked_transfer_encoding on;"],
@@ -175,7 +192,12 @@ describe("a real nginx serving the rendered config on loopback", () => {
       const exited = new Promise((r) => nginx.once("exit", r));
       nginx.kill("SIGQUIT");
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 3000); })]);
+      await Promise.race([
+        exited,
+        new Promise((r) => {
+          timer = setTimeout(r, 3000);
+        }),
+      ]);
       clearTimeout(timer);
     }
     upstream?.closeAllConnections();
@@ -184,15 +206,24 @@ describe("a real nginx serving the rendered config on loopback", () => {
 
   function get(pathName: string, headers: Record<string, string> = {}): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      https.get({ host: "127.0.0.1", port, path: pathName, ca: fs.readFileSync(pki.caCert), headers, servername: "registry.example.com" },
-        (res) => readAnswer(res).then(resolve, reject)).on("error", reject);
+      https
+        .get(
+          { host: "127.0.0.1", port, path: pathName, ca: fs.readFileSync(pki.caCert), headers, servername: "registry.example.com" },
+          (res) => readAnswer(res).then(resolve, reject),
+        )
+        .on("error", reject);
     });
   }
 
   /** Starts a request whose body the test writes itself (chunked unless a Content-Length is given). */
   function upload(method: "PATCH" | "PUT", pathName: string, headers: Record<string, string> = {}) {
     const request = https.request({
-      host: "127.0.0.1", port, method, path: pathName, ca: fs.readFileSync(pki.caCert), servername: "registry.example.com",
+      host: "127.0.0.1",
+      port,
+      method,
+      path: pathName,
+      ca: fs.readFileSync(pki.caCert),
+      servername: "registry.example.com",
       headers: { "Content-Type": "application/octet-stream", ...headers },
     });
     const answer = new Promise<Answer>((resolve, reject) => {
@@ -216,9 +247,21 @@ describe("a real nginx serving the rendered config on loopback", () => {
     const before = forwarded.length;
     for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
       const res = await new Promise<Answer>((resolve, reject) => {
-        https.request({ host: "127.0.0.1", port, method, path: "/v2/team/app/blobs/uploads/", ca: fs.readFileSync(pki.caCert),
-          servername: "registry.example.com", headers: { Authorization: reader, "Content-Length": "0" } },
-        (r) => readAnswer(r).then(resolve, reject)).on("error", reject).end();
+        https
+          .request(
+            {
+              host: "127.0.0.1",
+              port,
+              method,
+              path: "/v2/team/app/blobs/uploads/",
+              ca: fs.readFileSync(pki.caCert),
+              servername: "registry.example.com",
+              headers: { Authorization: reader, "Content-Length": "0" },
+            },
+            (r) => readAnswer(r).then(resolve, reject),
+          )
+          .on("error", reject)
+          .end();
       });
       expect({ method, status: res.status }).toEqual({ method, status: 403 });
       expect(JSON.parse(res.body)).toEqual({ errors: [{ code: "DENIED", message: "this user may only pull" }] });
@@ -309,8 +352,11 @@ describe("a real nginx serving the rendered config on loopback", () => {
     request.write(first);
     try {
       // The client has not finished: only if nginx passes bytes on as they come does the registry see any yet.
-      await waitFor(() => (uploads.get(pathName)?.received ?? 0) > 0, 5000,
-        "the registry got no byte of the upload while the client was still sending: nginx buffers request bodies");
+      await waitFor(
+        () => (uploads.get(pathName)?.received ?? 0) > 0,
+        5000,
+        "the registry got no byte of the upload while the client was still sending: nginx buffers request bodies",
+      );
     } catch (e) {
       request.destroy();
       throw e;
@@ -328,7 +374,8 @@ describe("a real nginx serving the rendered config on loopback", () => {
   test("a 2 MiB upload with a Content-Length is passed on, not refused with 413", async () => {
     const size = 2 * 1024 * 1024;
     const { request, answer } = upload("PUT", "/v2/it/blobs/uploads/big?digest=sha256:0", {
-      Authorization: AUTH, "Content-Length": String(size),
+      Authorization: AUTH,
+      "Content-Length": String(size),
     });
     request.end(Buffer.alloc(size, "b"));
     const res = await answer;
@@ -358,7 +405,11 @@ describe("a real nginx serving the rendered config on loopback", () => {
 
   // Failed logins are limited per client address: each test dials from its own 127.0.0.x.
   const from = (localAddress: string): Target => ({
-    host: "127.0.0.1", port, ca: fs.readFileSync(pki.caCert, "utf8"), servername: "registry.example.com", localAddress,
+    host: "127.0.0.1",
+    port,
+    ca: fs.readFileSync(pki.caCert, "utf8"),
+    servername: "registry.example.com",
+    localAddress,
   });
 
   test("failed logins from one address are slowed to the rate, each still a 401 with one WWW-Authenticate and the API header", async () => {
@@ -407,9 +458,12 @@ describe("a real nginx serving the rendered config on loopback", () => {
     const started = Date.now();
     const agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
     try {
-      await Promise.all(Array.from({ length: 32 }, async (_v, worker) => {
-        for (let i = worker; i < 288; i += 32) statuses.push((await request(target, "GET", "/v2/", { Authorization: reader }, agent)).status);
-      }));
+      await Promise.all(
+        Array.from({ length: 32 }, async (_v, worker) => {
+          for (let i = worker; i < 288; i += 32)
+            statuses.push((await request(target, "GET", "/v2/", { Authorization: reader }, agent)).status);
+        }),
+      );
     } finally {
       agent.destroy();
     }
@@ -462,14 +516,18 @@ describe("a real nginx serving the rendered config on loopback", () => {
   });
 
   test("TLS 1.2 ciphers outside Mozilla's intermediate list are refused (CBC, SHA-1, no forward secrecy)", async () => {
-    expect(OTHER_TLS12_CIPHERS).toEqual(expect.arrayContaining(["AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES256-SHA256", "AES128-GCM-SHA256"]));
+    expect(OTHER_TLS12_CIPHERS).toEqual(
+      expect.arrayContaining(["AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES256-SHA256", "AES128-GCM-SHA256"]),
+    );
     // All of them offered at once: the server must find none it accepts (a handshake failure alert from nginx).
     const offered = `${OTHER_TLS12_CIPHERS.join(":")}:@SECLEVEL=0`;
-    await expect(handshake({ minVersion: "TLSv1.2", maxVersion: "TLSv1.2", ciphers: offered }).then((h) => `accepted ${h.cipher}`))
-      .rejects.toThrow(/alert handshake failure/);
+    await expect(
+      handshake({ minVersion: "TLSv1.2", maxVersion: "TLSv1.2", ciphers: offered }).then((h) => `accepted ${h.cipher}`),
+    ).rejects.toThrow(/alert handshake failure/);
     for (const weak of ["AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES256-SHA256"]) {
-      await expect(handshake({ minVersion: "TLSv1.2", maxVersion: "TLSv1.2", ciphers: `${weak}:@SECLEVEL=0` }))
-        .rejects.toThrow(/alert handshake failure/);
+      await expect(handshake({ minVersion: "TLSv1.2", maxVersion: "TLSv1.2", ciphers: `${weak}:@SECLEVEL=0` })).rejects.toThrow(
+        /alert handshake failure/,
+      );
     }
   });
 
@@ -515,9 +573,14 @@ function readAnswer(res: http.IncomingMessage): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on("data", (c: Buffer) => chunks.push(c));
-    res.on("end", () => resolve({
-      status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString("utf8"),
-    }));
+    res.on("end", () =>
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        rawHeaders: res.rawHeaders,
+        body: Buffer.concat(chunks).toString("utf8"),
+      }),
+    );
     res.on("error", reject);
   });
 }
@@ -536,8 +599,14 @@ function uploadSeen(): UploadSeen {
   return {
     received: 0,
     ended: false,
-    data(chunk) { chunks.push(chunk); this.received += chunk.length; },
-    end() { this.ended = true; return this.body(); },
+    data(chunk) {
+      chunks.push(chunk);
+      this.received += chunk.length;
+    },
+    end() {
+      this.ended = true;
+      return this.body();
+    },
     body: () => Buffer.concat(chunks),
   };
 }
@@ -553,8 +622,10 @@ async function waitFor(condition: () => boolean, timeoutMs: number, message: str
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, "127.0.0.1");
-    s.on("connect", () => { s.destroy(); resolve(true); });
+    s.on("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
     s.on("error", () => resolve(false));
   });
 }
-

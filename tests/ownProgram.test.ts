@@ -15,9 +15,20 @@ import { EngineEvent, LocalWorkspace, PreviewResult, Stack } from "@pulumi/pulum
 
 const EXAMPLE_DIR = path.join(__dirname, "..", "examples", "own-program");
 const PULUMI_VERSION: string = require("../package.json").dependencies["@pulumi/pulumi"];
-const TOOLCHAIN_BIN = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "private-registry", `pulumi-v${PULUMI_VERSION}`, "bin");
+const TOOLCHAIN_BIN = path.join(
+  process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"),
+  "private-registry",
+  `pulumi-v${PULUMI_VERSION}`,
+  "bin",
+);
 
-interface Step { op: string; type: string; name: string; urn: string; inputs: Record<string, any> }
+interface Step {
+  op: string;
+  type: string;
+  name: string;
+  urn: string;
+  inputs: Record<string, any>;
+}
 
 describe("examples/own-program: a program of one's own, previewed by the real engine", () => {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "own-program-"));
@@ -40,7 +51,10 @@ describe("examples/own-program: a program of one's own, previewed by the real en
     fs.mkdirSync(path.join(workDir, "state"));
     const project = fs.readFileSync(path.join(EXAMPLE_DIR, "Pulumi.yaml"), "utf8");
     expect(project).toMatch(/^main: index\.ts$/m);
-    fs.writeFileSync(path.join(shellDir, "Pulumi.yaml"), project.replace(/^main: index\.ts$/m, `main: ${path.join(EXAMPLE_DIR, "index.ts")}`));
+    fs.writeFileSync(
+      path.join(shellDir, "Pulumi.yaml"),
+      project.replace(/^main: index\.ts$/m, `main: ${path.join(EXAMPLE_DIR, "index.ts")}`),
+    );
     stack = await LocalWorkspace.createStack({ stackName: "example", workDir: shellDir }, { envVars: env });
     preview = await stack.preview({
       onEvent: (event: EngineEvent) => {
@@ -56,8 +70,11 @@ describe("examples/own-program: a program of one's own, previewed by the real en
   });
 
   test("nothing was made on the Docker engine", () => {
-    const names = [["ps", "-a", "--format", "{{.Names}}"], ["network", "ls", "--format", "{{.Name}}"], ["volume", "ls", "--format", "{{.Name}}"]]
-      .flatMap((args) => execFileSync("docker", args, { encoding: "utf8" }).split("\n"));
+    const names = [
+      ["ps", "-a", "--format", "{{.Names}}"],
+      ["network", "ls", "--format", "{{.Name}}"],
+      ["volume", "ls", "--format", "{{.Name}}"],
+    ].flatMap((args) => execFileSync("docker", args, { encoding: "utf8" }).split("\n"));
     expect(names.filter((n) => n.startsWith("example-registry"))).toEqual([]);
   });
 
@@ -85,22 +102,32 @@ describe("examples/own-program: a program of one's own, previewed by the real en
   test("a CA: an ECDSA key and a self-signed CA certificate with the example's subject", () => {
     expect(only("tls:index/privateKey:PrivateKey", "registry-ca-key").inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P256" });
     expect(only("tls:index/selfSignedCert:SelfSignedCert", "registry-ca-cert").inputs).toMatchObject({
-      isCaCertificate: true, subject: { commonName: "Example Registry CA", organization: "Example" }, validityPeriodHours: 3650 * 24,
+      isCaCertificate: true,
+      subject: { commonName: "Example Registry CA", organization: "Example" },
+      validityPeriodHours: 3650 * 24,
     });
   });
 
   test("a server certificate naming the IP and the DNS name, signed by the CA for a year", () => {
     expect(only("tls:index/certRequest:CertRequest", "registry-server-csr").inputs).toMatchObject({
-      ipAddresses: ["192.0.2.10"], dnsNames: ["registry.example.com"], subject: { commonName: "registry.example.com" },
+      ipAddresses: ["192.0.2.10"],
+      dnsNames: ["registry.example.com"],
+      subject: { commonName: "registry.example.com" },
     });
     expect(only("tls:index/locallySignedCert:LocallySignedCert", "registry-server-cert").inputs).toMatchObject({
-      validityPeriodHours: 365 * 24, earlyRenewalHours: 30 * 24, allowedUses: ["digital_signature", "server_auth"],
+      validityPeriodHours: 365 * 24,
+      earlyRenewalHours: 30 * 24,
+      allowedUses: ["digital_signature", "server_auth"],
     });
   });
 
   test("a password per user", () => {
-    expect(steps.filter((s) => s.type === "random:index/randomPassword:RandomPassword").map((s) => s.name).sort())
-      .toEqual(["registry-registry-http-secret", "registry-users-admin", "registry-users-ci"]);
+    expect(
+      steps
+        .filter((s) => s.type === "random:index/randomPassword:RandomPassword")
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(["registry-registry-http-secret", "registry-users-admin", "registry-users-ci"]);
   });
 
   test("a registry container with no network, and an nginx container publishing 5443 on the private network", () => {
@@ -109,12 +136,17 @@ describe("examples/own-program: a program of one's own, previewed by the real en
     expect(registry.inputs.ports ?? []).toEqual([]);
     const proxy = only("docker:index/container:Container", "registry-proxy-container");
     expect(proxy.inputs).toMatchObject({
-      name: "example-registry-nginx", ports: [{ internal: 443, external: 5443, ip: "0.0.0.0", protocol: "tcp" }],
+      name: "example-registry-nginx",
+      ports: [{ internal: 443, external: 5443, ip: "0.0.0.0", protocol: "tcp" }],
     });
     expect(only("docker:index/network:Network", "registry-registry-network").inputs.name).toBe("example-registry-net");
     expect(only("docker:index/volume:Volume", "registry-registry-data").inputs.name).toBe("example-registry-data");
-    expect(steps.filter((s) => s.type === "docker:index/remoteImage:RemoteImage").map((s) => s.inputs.name).sort())
-      .toEqual(["nginx:1.30.4", "registry:3.1.1"]);
+    expect(
+      steps
+        .filter((s) => s.type === "docker:index/remoteImage:RemoteImage")
+        .map((s) => s.inputs.name)
+        .sort(),
+    ).toEqual(["nginx:1.30.4", "registry:3.1.1"]);
   });
 
   test("only admin may push (ci is pull-only); no client host is touched", () => {

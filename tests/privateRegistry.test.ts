@@ -5,7 +5,14 @@ import * as bcrypt from "bcryptjs";
 import { recordResources, recordOptions, valueOf, waitForResource, RecordedResource, isSecretInput, plain } from "./helpers/mocks";
 import { parseSettings, Settings } from "../lib/settings";
 import { renderNginxConf } from "../lib/nginxConf";
-import { asCommand, renderCheckScript, renderInstallScript, renderRemoveScript, scriptFromStdin, scriptThenInput } from "../lib/clientTrustScript";
+import {
+  asCommand,
+  renderCheckScript,
+  renderInstallScript,
+  renderRemoveScript,
+  scriptFromStdin,
+  scriptThenInput,
+} from "../lib/clientTrustScript";
 import { renderUsersWriterScript } from "../lib/usersDirectory";
 import { renderRegistryConfig, REGISTRY_TLS12_CIPHER_SUITES, htpasswdDigestLine } from "../lib/registryConfig";
 // A dependency of jest's own (no types of its own here): only to read the rendered YAML back.
@@ -30,22 +37,26 @@ import { argsFromSettings } from "../lib/registryArgs";
 const TEST_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 
 function labSettings(overrides: Record<string, string> = {}): Settings {
-  return parseSettings({
-    ipAddresses: JSON.stringify(["192.0.2.10", "198.51.100.10"]),
-    dnsNames: JSON.stringify(["registry.example.com", "localhost"]),
-    port: "5443",
-    users: JSON.stringify(["admin", "ci"]),
-    // sudo and trustOs differ on every client, so that one cannot pass for the other.
-    clients: JSON.stringify([
-      { host: "198.51.100.21", user: "deploy", sudo: true, trustOs: false, privateKey: TEST_KEY },
-      { host: "203.0.113.22", port: 2222, sudo: false, trustOs: true, privateKey: TEST_KEY },
-    ]),
-    localClient: "true",
-    localClientSudo: "true",
-    localClientTrustOs: "false",
-    namePrefix: "reg-t",
-    ...overrides,
-  }, "private-registry", "test");
+  return parseSettings(
+    {
+      ipAddresses: JSON.stringify(["192.0.2.10", "198.51.100.10"]),
+      dnsNames: JSON.stringify(["registry.example.com", "localhost"]),
+      port: "5443",
+      users: JSON.stringify(["admin", "ci"]),
+      // sudo and trustOs differ on every client, so that one cannot pass for the other.
+      clients: JSON.stringify([
+        { host: "198.51.100.21", user: "deploy", sudo: true, trustOs: false, privateKey: TEST_KEY },
+        { host: "203.0.113.22", port: 2222, sudo: false, trustOs: true, privateKey: TEST_KEY },
+      ]),
+      localClient: "true",
+      localClientSudo: "true",
+      localClientTrustOs: "false",
+      namePrefix: "reg-t",
+      ...overrides,
+    },
+    "private-registry",
+    "test",
+  );
 }
 
 /** A recorded resource with secrets unwrapped in `inputs` and kept in `raw`. */
@@ -78,8 +89,7 @@ async function deploy(name: string, settings: Settings): Promise<Deployment> {
   await waitForResource(recorded, (r) => r.name === last);
   await valueOf(registry.credentials);
   await valueOf(registry.endpoints);
-  const mine = () => recorded.filter((r) => r.name.startsWith(`${name}-`))
-    .map((r) => ({ ...r, raw: r.inputs, inputs: plain(r.inputs) }));
+  const mine = () => recorded.filter((r) => r.name.startsWith(`${name}-`)).map((r) => ({ ...r, raw: r.inputs, inputs: plain(r.inputs) }));
   const resources = (type: string) => mine().filter((r) => r.type === type);
   const one = (type: string, nameContains = "") => {
     const found = resources(type).filter((r) => r.name.includes(nameContains));
@@ -138,7 +148,8 @@ describe("PrivateRegistry wiring", () => {
     expect(ca.inputs.validityPeriodHours).toBe(3650 * 24);
     // The CA's key RSA 4096 (keyAlgorithm), the server's ECDSA P-256 (serverKeyAlgorithm), by default.
     expect(Object.fromEntries(d.resources(T.key).map((k) => [k.name, k.inputs]))).toEqual({
-      "lab-ca-key": { algorithm: "RSA", rsaBits: 4096 }, "lab-server-key": { algorithm: "ECDSA", ecdsaCurve: "P256" },
+      "lab-ca-key": { algorithm: "RSA", rsaBits: 4096 },
+      "lab-server-key": { algorithm: "ECDSA", ecdsaCurve: "P256" },
     });
   });
 
@@ -186,16 +197,17 @@ describe("PrivateRegistry wiring", () => {
   test("nginx receives exactly the rendered config, the chain and the key, and reads the users from their volume", () => {
     const proxy = d.one(T.container, "proxy-container");
     const uploads = Object.fromEntries(proxy.inputs.uploads.map((u: { file: string }) => [u.file, u]));
-    expect(Object.keys(uploads).sort()).toEqual([
-      "/etc/nginx/nginx.conf", "/etc/nginx/registry/chain.pem", "/etc/nginx/registry/key.pem",
-    ]);
-    expect(uploads["/etc/nginx/nginx.conf"].content).toBe(renderNginxConf({
-      serverNames: ["registry.example.com", "localhost", "192.0.2.10", "198.51.100.10"],
-      upstream: "unix:/run/registry/registry.sock", listenPort: 443,
-      certificatePath: "/etc/nginx/registry/chain.pem",
-      privateKeyPath: "/etc/nginx/registry/key.pem",
-      usersDirectory: "/etc/nginx/registry/users",
-    }));
+    expect(Object.keys(uploads).sort()).toEqual(["/etc/nginx/nginx.conf", "/etc/nginx/registry/chain.pem", "/etc/nginx/registry/key.pem"]);
+    expect(uploads["/etc/nginx/nginx.conf"].content).toBe(
+      renderNginxConf({
+        serverNames: ["registry.example.com", "localhost", "192.0.2.10", "198.51.100.10"],
+        upstream: "unix:/run/registry/registry.sock",
+        listenPort: 443,
+        certificatePath: "/etc/nginx/registry/chain.pem",
+        privateKeyPath: "/etc/nginx/registry/key.pem",
+        usersDirectory: "/etc/nginx/registry/users",
+      }),
+    );
     expect(uploads["/etc/nginx/registry/chain.pem"].content).toBe("CERT(lab-server-cert)\nCERT(lab-ca-cert)\n");
     expect(uploads["/etc/nginx/registry/key.pem"].content).toBe("PRIVATE-KEY(lab-server-key)");
     expect(uploads["/etc/nginx/registry/key.pem"].permissions).toBe("0600");
@@ -212,16 +224,28 @@ describe("PrivateRegistry wiring", () => {
     const writer = d.one(T.container, "proxy-users-writer");
     expect(d.one(T.volume, "proxy-users").inputs.name).toBe("reg-t-users");
     expect(writer.inputs).toMatchObject({
-      name: "reg-t-users-writer", image: "sha256:id-of-nginx:1.30.4", networkMode: "none", restart: "no",
-      mustRun: false, attach: true, command: ["sh", "-c", renderUsersWriterScript("/etc/nginx/registry/users")],
+      name: "reg-t-users-writer",
+      image: "sha256:id-of-nginx:1.30.4",
+      networkMode: "none",
+      restart: "no",
+      mustRun: false,
+      attach: true,
+      command: ["sh", "-c", renderUsersWriterScript("/etc/nginx/registry/users")],
       volumes: [{ volumeName: "reg-t-users", containerPath: "/etc/nginx/registry/users" }],
     });
     const uploads = Object.fromEntries(writer.inputs.uploads.map((u: { file: string }) => [u.file, u]));
-    expect(Object.keys(uploads).sort()).toEqual(["/etc/nginx/registry/users/.next/htpasswd", "/etc/nginx/registry/users/.next/may-push.list"]);
+    expect(Object.keys(uploads).sort()).toEqual([
+      "/etc/nginx/registry/users/.next/htpasswd",
+      "/etc/nginx/registry/users/.next/may-push.list",
+    ]);
     // Hashed by the program at the configured cost (default 4) with the salt kept in the state,
     // each checking the user's own password.
     const lines = uploads["/etc/nginx/registry/users/.next/htpasswd"].content.split("\n");
-    expect(lines).toEqual([expect.stringMatching(/^admin:\$2a\$04\$labusersadminsalt/), expect.stringMatching(/^ci:\$2a\$04\$labusersci/), ""]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^admin:\$2a\$04\$labusersadminsalt/),
+      expect.stringMatching(/^ci:\$2a\$04\$labusersci/),
+      "",
+    ]);
     expect(bcrypt.compareSync("password-of-lab-users-admin", lines[0].slice("admin:".length))).toBe(true);
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[1].slice("ci:".length))).toBe(true);
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[0].slice("admin:".length))).toBe(false);
@@ -231,7 +255,8 @@ describe("PrivateRegistry wiring", () => {
 
   test("images are pulled by default and the containers run the pulled image IDs", () => {
     expect(d.resources(T.image).map((i) => i.inputs)).toEqual([
-      { name: "registry:3.1.1", keepLocally: true }, { name: "nginx:1.30.4", keepLocally: true },
+      { name: "registry:3.1.1", keepLocally: true },
+      { name: "nginx:1.30.4", keepLocally: true },
     ]);
     expect(d.one(T.container, "registry").inputs.image).toBe("sha256:id-of-registry:3.1.1");
     expect(d.one(T.container, "proxy-container").inputs.image).toBe("sha256:id-of-nginx:1.30.4");
@@ -277,7 +302,11 @@ describe("PrivateRegistry wiring", () => {
     }
     // verifyFromClients is on by default: a check per host, after its install, that changes nothing.
     for (const check of [...checks, d.one(T.local, "local-check")]) {
-      expect(check.inputs.stdin).toBe(scriptThenInput(`# with the CA bundle of SHA-256 ${sha256("CERT(lab-ca-cert)")}\n${renderCheckScript({ ...scriptInput, trustOs: false })}`));
+      expect(check.inputs.stdin).toBe(
+        scriptThenInput(
+          `# with the CA bundle of SHA-256 ${sha256("CERT(lab-ca-cert)")}\n${renderCheckScript({ ...scriptInput, trustOs: false })}`,
+        ),
+      );
       expect(check.inputs.delete).toBeUndefined();
       expect(check.inputs.update).toBe(check.inputs.create);
       expect(check.inputs.triggers).toEqual([`${check.name.replace(/-check$/, "")}-id`]);
@@ -294,9 +323,17 @@ describe("PrivateRegistry wiring", () => {
       { command: installOf(T.local, "trust-local"), sudo: true, trustOs: false },
     ];
     for (const { command, sudo, trustOs } of hosts) {
-      for (const [line, script] of [[command.inputs.create, command.inputs.stdin], [command.inputs.delete, command.inputs.delete]] as string[][]) {
-        const seen = { name: command.name, sudo: line.startsWith("sudo -n sh -c "), anySudo: line.includes("sudo"),
-          trustOs: script.includes("update-ca-certificates"), anchor: script.includes("reg-t.crt") };
+      for (const [line, script] of [
+        [command.inputs.create, command.inputs.stdin],
+        [command.inputs.delete, command.inputs.delete],
+      ] as string[][]) {
+        const seen = {
+          name: command.name,
+          sudo: line.startsWith("sudo -n sh -c "),
+          anySudo: line.includes("sudo"),
+          trustOs: script.includes("update-ca-certificates"),
+          anchor: script.includes("reg-t.crt"),
+        };
         expect(seen).toEqual({ name: command.name, sudo, anySudo: sudo, trustOs, anchor: trustOs });
       }
     }
@@ -308,7 +345,9 @@ describe("PrivateRegistry wiring", () => {
     expect(isSecretInput(d.one(T.container, "proxy-container").raw.uploads)).toBe(true);
     // So each upload is checked as the program hands it to the container: the htpasswd and the key themselves are secrets.
     const uploads: { file: string; content: pulumi.Input<string> }[] = [
-      ...d.props.get("lab-proxy-container")?.uploads, ...d.props.get("lab-proxy-users-writer")?.uploads];
+      ...d.props.get("lab-proxy-container")?.uploads,
+      ...d.props.get("lab-proxy-users-writer")?.uploads,
+    ];
     const content = (file: string) => {
       const found = uploads.filter((u) => u.file === file);
       expect(found).toHaveLength(1);
@@ -317,7 +356,9 @@ describe("PrivateRegistry wiring", () => {
     const htpasswd = content("/etc/nginx/registry/users/.next/htpasswd");
     expect(await pulumi.isSecret(htpasswd)).toBe(true);
     expect((await valueOf(htpasswd)).split("\n")).toEqual([
-      expect.stringMatching(/^admin:\$2a\$04\$\S+$/), expect.stringMatching(/^ci:\$2a\$04\$\S+$/), "",
+      expect.stringMatching(/^admin:\$2a\$04\$\S+$/),
+      expect.stringMatching(/^ci:\$2a\$04\$\S+$/),
+      "",
     ]);
     expect(await pulumi.isSecret(content("/etc/nginx/registry/key.pem"))).toBe(true);
     expect(await pulumi.isSecret(content("/etc/nginx/nginx.conf"))).toBe(false);
@@ -327,7 +368,8 @@ describe("PrivateRegistry wiring", () => {
     for (const c of d.resources(T.remote)) expect(isSecretInput(c.raw.connection)).toBe(true);
     expect(await pulumi.isSecret(d.registry.credentials)).toBe(true);
     expect(await valueOf(d.registry.credentials)).toEqual({
-      admin: "password-of-lab-users-admin", ci: "password-of-lab-users-ci",
+      admin: "password-of-lab-users-admin",
+      ci: "password-of-lab-users-ci",
     });
     expect(await pulumi.isSecret(d.registry.caCertPem)).toBe(false);
     for (const client of settings.clients) {
@@ -336,7 +378,12 @@ describe("PrivateRegistry wiring", () => {
   });
 
   test("outputs name every endpoint and a login command that keeps the password off the command line", async () => {
-    expect(await valueOf(d.registry.endpoints)).toEqual(["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"]);
+    expect(await valueOf(d.registry.endpoints)).toEqual([
+      "192.0.2.10:5443",
+      "198.51.100.10:5443",
+      "registry.example.com:5443",
+      "localhost:5443",
+    ]);
     expect(await valueOf(d.registry.dockerLoginCommand)).toContain("docker login 192.0.2.10:5443 --username admin --password-stdin");
     expect(await valueOf(d.registry.serverCertExpiresAt)).toBe("2027-11-28T00:00:00Z");
   });
@@ -346,17 +393,27 @@ describe("PrivateRegistry options", () => {
   test("an RSA server key when asked: key_encipherment added", async () => {
     const d = await deploy("rsa", labSettings({ serverKeyAlgorithm: "RSA", rsaBits: "3072" }));
     expect(Object.fromEntries(d.resources(T.key).map((k) => [k.name, k.inputs]))).toEqual({
-      "rsa-ca-key": { algorithm: "RSA", rsaBits: 3072 }, "rsa-server-key": { algorithm: "RSA", rsaBits: 3072 },
+      "rsa-ca-key": { algorithm: "RSA", rsaBits: 3072 },
+      "rsa-server-key": { algorithm: "RSA", rsaBits: 3072 },
     });
     expect(d.one(T.leaf).inputs.allowedUses).toEqual(["digital_signature", "key_encipherment", "server_auth"]);
   });
 
   test("ECDSA keys, local images, no clients, data deleted on destroy, port 443 endpoints", async () => {
-    const d = await deploy("alt", labSettings({
-      keyAlgorithm: "ECDSA", pullImages: "false", clients: "[]", localClient: "false", keepDataOnDestroy: "false", port: "443",
-    }));
+    const d = await deploy(
+      "alt",
+      labSettings({
+        keyAlgorithm: "ECDSA",
+        pullImages: "false",
+        clients: "[]",
+        localClient: "false",
+        keepDataOnDestroy: "false",
+        port: "443",
+      }),
+    );
     expect(d.resources(T.key).map((k) => k.inputs)).toEqual([
-      { algorithm: "ECDSA", ecdsaCurve: "P256" }, { algorithm: "ECDSA", ecdsaCurve: "P256" },
+      { algorithm: "ECDSA", ecdsaCurve: "P256" },
+      { algorithm: "ECDSA", ecdsaCurve: "P256" },
     ]);
     expect(d.one(T.leaf).inputs.allowedUses).toEqual(["digital_signature", "server_auth"]);
     expect(d.resources(T.image)).toEqual([]);
@@ -370,8 +427,11 @@ describe("PrivateRegistry options", () => {
 
 describe("the registry's config file", () => {
   const base = {
-    httpSecret: 'se"cret', listen: { net: "unix" as const, addr: "/run/registry/registry.sock" }, debugAddress: "127.0.0.1:5001",
-    dataDir: "/var/lib/registry", deleteEnabled: false,
+    httpSecret: 'se"cret',
+    listen: { net: "unix" as const, addr: "/run/registry/registry.sock" },
+    debugAddress: "127.0.0.1:5001",
+    dataDir: "/var/lib/registry",
+    deleteEnabled: false,
   };
 
   test("behind the proxy: plain HTTP on the socket, the debug server on the registry's own loopback", () => {
@@ -405,23 +465,35 @@ health:
 
   test("terminating TLS itself: the certificate, the key, TLS 1.2 and up with AEAD ciphers, and htpasswd auth", () => {
     const text = renderRegistryConfig({
-      ...base, listen: { net: "tcp", addr: ":5000" }, debugAddress: undefined, deleteEnabled: true,
-      tls: { certificatePath: "/etc/docker/registry/tls/chain.pem", privateKeyPath: "/etc/docker/registry/tls/key.pem",
-        htpasswdPath: "/etc/docker/registry/htpasswd", realm: "Registry realm" },
+      ...base,
+      listen: { net: "tcp", addr: ":5000" },
+      debugAddress: undefined,
+      deleteEnabled: true,
+      tls: {
+        certificatePath: "/etc/docker/registry/tls/chain.pem",
+        privateKeyPath: "/etc/docker/registry/tls/key.pem",
+        htpasswdPath: "/etc/docker/registry/htpasswd",
+        realm: "Registry realm",
+      },
     });
     const config = yaml.load(text);
     expect(config.http).toEqual({
-      addr: ":5000", secret: 'se"cret', headers: { "X-Content-Type-Options": ["nosniff"] },
+      addr: ":5000",
+      secret: 'se"cret',
+      headers: { "X-Content-Type-Options": ["nosniff"] },
       tls: {
-        certificate: "/etc/docker/registry/tls/chain.pem", key: "/etc/docker/registry/tls/key.pem",
-        minimumtls: "tls1.2", ciphersuites: [...REGISTRY_TLS12_CIPHER_SUITES],
+        certificate: "/etc/docker/registry/tls/chain.pem",
+        key: "/etc/docker/registry/tls/key.pem",
+        minimumtls: "tls1.2",
+        ciphersuites: [...REGISTRY_TLS12_CIPHER_SUITES],
       },
     });
     expect(config.auth).toEqual({ htpasswd: { realm: "Registry realm", path: "/etc/docker/registry/htpasswd" } });
     expect(config.storage.delete).toEqual({ enabled: true });
     expect(config.health).toEqual({ storagedriver: { enabled: true, interval: "10s", threshold: 3 } });
     // Only forward-secret AEAD suites, as nginx's intermediate list.
-    for (const suite of REGISTRY_TLS12_CIPHER_SUITES) expect(suite).toMatch(/^TLS_ECDHE_(RSA|ECDSA)_WITH_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/);
+    for (const suite of REGISTRY_TLS12_CIPHER_SUITES)
+      expect(suite).toMatch(/^TLS_ECDHE_(RSA|ECDSA)_WITH_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/);
   });
 });
 
@@ -439,8 +511,8 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
   });
 
   test("the same resources as behind the proxy, less the proxy's: switching keeps the volume (same name, same URN)", () => {
-    const names = (x: Deployment, prefix: string) => [...new Set(recorded.filter((r) => r.name.startsWith(`${prefix}-`))
-      .map((r) => `${r.type} ${r.name.slice(prefix.length)}`))].sort();
+    const names = (x: Deployment, prefix: string) =>
+      [...new Set(recorded.filter((r) => r.name.startsWith(`${prefix}-`)).map((r) => `${r.type} ${r.name.slice(prefix.length)}`))].sort();
     // Less the socket volume too, which only the proxy needs.
     expect(names(d, "direct")).toEqual(names(proxied, "same").filter((n) => !n.includes("-proxy-") && !n.endsWith("-registry-socket")));
     expect(d.one(T.volume, "registry-data").inputs.name).toBe("reg-t-data");
@@ -465,23 +537,42 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     const registry = d.one(T.container, "registry-container");
     const uploads = Object.fromEntries(registry.inputs.uploads.map((u: { file: string }) => [u.file, u]));
     expect(Object.keys(uploads).sort()).toEqual([
-      "/etc/distribution/config.yml", "/etc/docker/registry/config.yml", "/etc/docker/registry/htpasswd",
-      "/etc/docker/registry/htpasswd.sha256", "/etc/docker/registry/tls/chain.pem", "/etc/docker/registry/tls/key.pem",
+      "/etc/distribution/config.yml",
+      "/etc/docker/registry/config.yml",
+      "/etc/docker/registry/htpasswd",
+      "/etc/docker/registry/htpasswd.sha256",
+      "/etc/docker/registry/tls/chain.pem",
+      "/etc/docker/registry/tls/key.pem",
     ]);
     expect(uploads["/etc/distribution/config.yml"].content).toBe(uploads["/etc/docker/registry/config.yml"].content);
-    expect(uploads["/etc/docker/registry/config.yml"].content).toBe(renderRegistryConfig({
-      httpSecret: "password-of-direct-registry-http-secret", listen: { net: "tcp", addr: ":5000" }, dataDir: "/var/lib/registry", deleteEnabled: true,
-      tls: { certificatePath: "/etc/docker/registry/tls/chain.pem", privateKeyPath: "/etc/docker/registry/tls/key.pem",
-        htpasswdPath: "/etc/docker/registry/htpasswd", realm: "Registry realm" },
-    }));
+    expect(uploads["/etc/docker/registry/config.yml"].content).toBe(
+      renderRegistryConfig({
+        httpSecret: "password-of-direct-registry-http-secret",
+        listen: { net: "tcp", addr: ":5000" },
+        dataDir: "/var/lib/registry",
+        deleteEnabled: true,
+        tls: {
+          certificatePath: "/etc/docker/registry/tls/chain.pem",
+          privateKeyPath: "/etc/docker/registry/tls/key.pem",
+          htpasswdPath: "/etc/docker/registry/htpasswd",
+          realm: "Registry realm",
+        },
+      }),
+    );
     expect(uploads["/etc/docker/registry/tls/chain.pem"].content).toBe("CERT(direct-server-cert)\nCERT(direct-ca-cert)\n");
     expect(uploads["/etc/docker/registry/tls/key.pem"].content).toBe("PRIVATE-KEY(direct-server-key)");
     expect(Object.fromEntries(Object.values(uploads).map((u: any) => [u.file, u.permissions]))).toEqual({
-      "/etc/distribution/config.yml": "0600", "/etc/docker/registry/config.yml": "0600", "/etc/docker/registry/htpasswd": "0600",
-      "/etc/docker/registry/htpasswd.sha256": "0600", "/etc/docker/registry/tls/chain.pem": "0644", "/etc/docker/registry/tls/key.pem": "0600",
+      "/etc/distribution/config.yml": "0600",
+      "/etc/docker/registry/config.yml": "0600",
+      "/etc/docker/registry/htpasswd": "0600",
+      "/etc/docker/registry/htpasswd.sha256": "0600",
+      "/etc/docker/registry/tls/chain.pem": "0644",
+      "/etc/docker/registry/tls/key.pem": "0600",
     });
     // The digest the health check compares the htpasswd with.
-    expect(uploads["/etc/docker/registry/htpasswd.sha256"].content).toBe(htpasswdDigestLine(uploads["/etc/docker/registry/htpasswd"].content));
+    expect(uploads["/etc/docker/registry/htpasswd.sha256"].content).toBe(
+      htpasswdDigestLine(uploads["/etc/docker/registry/htpasswd"].content),
+    );
     const lines = uploads["/etc/docker/registry/htpasswd"].content.split("\n");
     expect(lines).toEqual([expect.stringMatching(/^admin:\$2a\$04\$/), expect.stringMatching(/^ci:\$2a\$04\$/), ""]);
     expect(bcrypt.compareSync("password-of-direct-users-admin", lines[0].slice("admin:".length))).toBe(true);
@@ -492,30 +583,47 @@ describe("tlsTermination registry: no proxy, the registry terminates TLS and che
     const uploads: { file: string; content: pulumi.Input<string> }[] = d.props.get("direct-registry-container")?.uploads;
     const secretness = await Promise.all(uploads.map(async (u) => [u.file, await pulumi.isSecret(pulumi.output(u.content))]));
     expect(Object.fromEntries(secretness)).toEqual({
-      "/etc/distribution/config.yml": true, "/etc/docker/registry/config.yml": true, "/etc/docker/registry/htpasswd": true,
-      "/etc/docker/registry/htpasswd.sha256": true, "/etc/docker/registry/tls/chain.pem": false, "/etc/docker/registry/tls/key.pem": true,
+      "/etc/distribution/config.yml": true,
+      "/etc/docker/registry/config.yml": true,
+      "/etc/docker/registry/htpasswd": true,
+      "/etc/docker/registry/htpasswd.sha256": true,
+      "/etc/docker/registry/tls/chain.pem": false,
+      "/etc/docker/registry/tls/key.pem": true,
     });
     expect(isSecretInput(d.one(T.container, "registry-container").raw.uploads)).toBe(true);
   });
 
   test("the health check checks the htpasswd against its digest, then asks the TLS port (a 200 on `/` means serving with working storage)", () => {
     const registry = d.one(T.container, "registry-container");
-    expect(registry.inputs.healthcheck.tests).toEqual(["CMD-SHELL",
-      "sha256sum -c /etc/docker/registry/htpasswd.sha256 >/dev/null 2>&1 && wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1"]);
+    expect(registry.inputs.healthcheck.tests).toEqual([
+      "CMD-SHELL",
+      "sha256sum -c /etc/docker/registry/htpasswd.sha256 >/dev/null 2>&1 && wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1",
+    ]);
     // Behind the proxy: the socket opened to nginx's workers, then distribution's own health.
-    expect(proxied.one(T.container, "registry-container").inputs.healthcheck.tests).toEqual(["CMD-SHELL",
-      "chmod 0666 /run/registry/registry.sock && wget -q -O /dev/null http://127.0.0.1:5001/debug/health || exit 1"]);
+    expect(proxied.one(T.container, "registry-container").inputs.healthcheck.tests).toEqual([
+      "CMD-SHELL",
+      "chmod 0666 /run/registry/registry.sock && wget -q -O /dev/null http://127.0.0.1:5001/debug/health || exit 1",
+    ]);
   });
 
   test("outputs have the same shape: endpoints, login lines, client hosts; no proxy container", async () => {
-    expect(await valueOf(d.registry.endpoints)).toEqual(["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"]);
+    expect(await valueOf(d.registry.endpoints)).toEqual([
+      "192.0.2.10:5443",
+      "198.51.100.10:5443",
+      "registry.example.com:5443",
+      "localhost:5443",
+    ]);
     expect(Object.keys(await valueOf(d.registry.dockerLoginCommands))).toEqual(["admin", "ci"]);
     expect(await valueOf(d.registry.dockerLoginCommand)).toContain("docker login 192.0.2.10:5443 --username admin --password-stdin");
     expect(await valueOf(d.registry.containers)).toEqual({ registry: "reg-t-registry", proxy: "" });
     expect(await valueOf(proxied.registry.containers)).toEqual({ registry: "reg-t-registry", proxy: "reg-t-nginx" });
     expect(await valueOf(pulumi.output(d.registry.clientHosts))).toEqual(["deploy@198.51.100.21:22", "root@203.0.113.22:2222", "local"]);
-    expect(d.resources(T.remote).map((c) => c.name)).toEqual(["direct-trust-198.51.100.21-22", "direct-trust-203.0.113.22-2222",
-      "direct-trust-198.51.100.21-22-check", "direct-trust-203.0.113.22-2222-check"]);
+    expect(d.resources(T.remote).map((c) => c.name)).toEqual([
+      "direct-trust-198.51.100.21-22",
+      "direct-trust-203.0.113.22-2222",
+      "direct-trust-198.51.100.21-22-check",
+      "direct-trust-203.0.113.22-2222-check",
+    ]);
   });
 });
 
@@ -534,14 +642,31 @@ describe("dockerHost: the Docker resources on another engine", () => {
   let remote: Deployment;
   let local: Deployment;
   beforeAll(async () => {
-    remote = await deploy("far", parseSettings({
-      ipAddresses: '["198.51.100.7"]', dnsNames: '["registry.example.com"]', port: "5443", namePrefix: "reg-far",
-      dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CERT, dockerTlsKey: KEY,
-    }, "private-registry", "test", ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"]));
+    remote = await deploy(
+      "far",
+      parseSettings(
+        {
+          ipAddresses: '["198.51.100.7"]',
+          dnsNames: '["registry.example.com"]',
+          port: "5443",
+          namePrefix: "reg-far",
+          dockerHost: "tcp://198.51.100.7:2376",
+          dockerTlsCaCert: CA,
+          dockerTlsCert: CERT,
+          dockerTlsKey: KEY,
+        },
+        "private-registry",
+        "test",
+        ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"],
+      ),
+    );
     local = await deploy("near", labSettings());
   });
-  const dockerNamesOf = (d: Deployment, prefix: string) => [T.network, T.volume, T.image, T.container]
-    .flatMap((t) => d.resources(t)).map((r) => r.name).filter((n) => n.startsWith(prefix));
+  const dockerNamesOf = (d: Deployment, prefix: string) =>
+    [T.network, T.volume, T.image, T.container]
+      .flatMap((t) => d.resources(t))
+      .map((r) => r.name)
+      .filter((n) => n.startsWith(prefix));
 
   test("one explicit docker provider with the host and the client TLS material, all three secrets", () => {
     const providers = remote.resources("pulumi:providers:docker");
@@ -553,8 +678,17 @@ describe("dockerHost: the Docker resources on another engine", () => {
 
   test("every Docker resource (network, volume, images, containers) uses it; the others keep their own providers", () => {
     const names = dockerNamesOf(remote, "far-");
-    expect(names.sort()).toEqual(["far-proxy-container", "far-proxy-image", "far-proxy-users", "far-proxy-users-writer", "far-registry-container", "far-registry-data",
-      "far-registry-image", "far-registry-network", "far-registry-socket"]);
+    expect(names.sort()).toEqual([
+      "far-proxy-container",
+      "far-proxy-image",
+      "far-proxy-users",
+      "far-proxy-users-writer",
+      "far-registry-container",
+      "far-registry-data",
+      "far-registry-image",
+      "far-registry-network",
+      "far-registry-socket",
+    ]);
     for (const n of names) expect(providerOf.get(n)).toMatch(/::far-docker::/);
     for (const n of ["far-ca-key", "far-server-key", "far-registry-http-secret"]) expect(providerOf.get(n) ?? "").not.toMatch(/far-docker/);
   });
@@ -565,7 +699,10 @@ describe("dockerHost: the Docker resources on another engine", () => {
   });
 
   test("ssh:// gets batch-mode SSH options and no TLS material", async () => {
-    const d = await deploy("viassh", parseSettings({ dockerHost: "ssh://deploy@registry.example.com", namePrefix: "reg-ssh" }, "private-registry", "test"));
+    const d = await deploy(
+      "viassh",
+      parseSettings({ dockerHost: "ssh://deploy@registry.example.com", namePrefix: "reg-ssh" }, "private-registry", "test"),
+    );
     const [provider] = d.resources("pulumi:providers:docker");
     expect(provider.inputs.host).toBe("ssh://deploy@registry.example.com");
     // A provider's list settings reach the engine as JSON text.
@@ -602,33 +739,51 @@ f0u82/kuwo2RtL9VcwIgA2c+AxSBGitkfw6QdAb7fJNGyTwRMCDXSe0xj5kg0Xs=
   /** A component's public properties: its own fields less the SDK's (`urn`, `__...`). */
   const publicProperties = (c: pulumi.ComponentResource) =>
     Object.fromEntries(Object.entries(c).filter(([k]) => k !== "urn" && !k.startsWith("__")));
-  const componentsOf = (prefix: string) => [...registeredOutputs.keys()]
-    .filter((c) => (c as unknown as { __name: string }).__name.startsWith(prefix));
+  const componentsOf = (prefix: string) =>
+    [...registeredOutputs.keys()].filter((c) => (c as unknown as { __name: string }).__name.startsWith(prefix));
 
   test.each([
-    ["every component of both layouts, with mutual TLS, a CA rotation and another engine", "outs-", {
-      clientCertificates: "true", caGeneration: "2", caAlsoTrust: "[1]", dockerHost: "ssh://deploy@registry.example.com",
-    }],
+    [
+      "every component of both layouts, with mutual TLS, a CA rotation and another engine",
+      "outs-",
+      {
+        clientCertificates: "true",
+        caGeneration: "2",
+        caAlsoTrust: "[1]",
+        dockerHost: "ssh://deploy@registry.example.com",
+      },
+    ],
     ["the registry layout", "outsd-", { tlsTermination: "registry" }],
   ])("%s: each registers exactly its public readonly properties", async (_what, prefix, overrides) => {
     const name = prefix.slice(0, -1);
     await deploy(name, labSettings(overrides));
     const components = componentsOf(prefix);
     const kinds = new Set(components.map((c) => c.constructor.name));
-    expect([...kinds].sort()).toEqual(prefix === "outs-"
-      ? ["CertificateAuthority", "ClientCertificate", "ClientTrust", "Registry", "RegistryCredentials", "ServerCertificate", "TlsProxy"]
-      : ["CertificateAuthority", "ClientTrust", "Registry", "RegistryCredentials", "ServerCertificate"]);
+    expect([...kinds].sort()).toEqual(
+      prefix === "outs-"
+        ? ["CertificateAuthority", "ClientCertificate", "ClientTrust", "Registry", "RegistryCredentials", "ServerCertificate", "TlsProxy"]
+        : ["CertificateAuthority", "ClientTrust", "Registry", "RegistryCredentials", "ServerCertificate"],
+    );
     for (const component of [...components]) {
       const outputs = registeredOutputs.get(component) as Record<string, unknown>;
       const properties = publicProperties(component);
-      expect({ [component.constructor.name]: Object.keys(outputs).sort() }).toEqual({ [component.constructor.name]: Object.keys(properties).sort() });
+      expect({ [component.constructor.name]: Object.keys(outputs).sort() }).toEqual({
+        [component.constructor.name]: Object.keys(properties).sort(),
+      });
       for (const [key, value] of Object.entries(properties)) expect(outputs[key]).toBe(value);
     }
     // PrivateRegistry itself is registered from the top.
     const top = [...registeredOutputs.keys()].find((c) => (c as unknown as { __name: string }).__name === name) as pulumi.ComponentResource;
     expect(Object.keys(registeredOutputs.get(top) as object).sort()).toEqual(Object.keys(publicProperties(top)).sort());
     expect(Object.keys(publicProperties(top)).sort()).toEqual([
-      "caCertPem", "clientHosts", "containers", "credentials", "dockerLoginCommand", "dockerLoginCommands", "endpoints", "serverCertExpiresAt",
+      "caCertPem",
+      "clientHosts",
+      "containers",
+      "credentials",
+      "dockerLoginCommand",
+      "dockerLoginCommands",
+      "endpoints",
+      "serverCertExpiresAt",
     ]);
   });
 });

@@ -17,7 +17,9 @@ test("up fails when the proxy container never listens, and says which container,
   expect(output).toMatch(/registry-proxy-container \*\*creating failed\*\*/);
   expect(output).toContain("container failed to be in healthy state");
   // What the provider does not say: which container, which image, and its last words.
-  expect(output).toMatch(new RegExp(`\\[deploy\\] container ${d.id}-nginx \\(image ${NOT_NGINX}\\) is (running|exited)[^\\n]*health: (unhealthy|starting)`));
+  expect(output).toMatch(
+    new RegExp(`\\[deploy\\] container ${d.id}-nginx \\(image ${NOT_NGINX}\\) is (running|exited)[^\\n]*health: (unhealthy|starting)`),
+  );
   expect(output).toContain("the last lines of its log:");
   expect(output).toContain("its last health check said:");
   // Nothing claims a registry that answers: no endpoints, no login lines.

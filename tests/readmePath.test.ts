@@ -23,7 +23,10 @@ const realHome = os.homedir();
 function quickStartLines(readme: string): string[] {
   const section = readme.split(/^## /m).find((s) => s.startsWith("Quick start"));
   if (!section) throw new Error('README.md has no "## Quick start" section');
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split("\n")).map((l) => l.trim()).filter(Boolean);
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .flatMap((m) => m[1].split("\n"))
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /** The environment of a new user on this machine: fresh HOME, no Pulumi anything, the machine's caches. */
@@ -34,7 +37,10 @@ function userEnv(): NodeJS.ProcessEnv {
     env[k] = v;
   }
   // No Pulumi CLI of ours on PATH: the scripts find or build it as they would for a user.
-  env.PATH = (process.env.PATH ?? "").split(":").filter((dir) => !fs.existsSync(path.join(dir, "pulumi"))).join(":");
+  env.PATH = (process.env.PATH ?? "")
+    .split(":")
+    .filter((dir) => !fs.existsSync(path.join(dir, "pulumi")))
+    .join(":");
   env.HOME = home;
   // Caches a machine keeps between users: downloads and builds, never state or secrets.
   env.npm_config_cache = path.join(realHome, ".npm");
@@ -74,7 +80,8 @@ afterAll(() => {
   dockerQuiet("network", "rm", "registry-dev-net");
   dockerQuiet("volume", "rm", "registry-dev-data", "registry-dev-users", "registry-dev-socket");
   dockerQuiet("rmi", "127.0.0.1:5443/hello:1");
-  for (const endpoint of ["127.0.0.1:5443", "localhost:5443"]) fs.rmSync(`/etc/docker/certs.d/${endpoint}`, { recursive: true, force: true });
+  for (const endpoint of ["127.0.0.1:5443", "localhost:5443"])
+    fs.rmSync(`/etc/docker/certs.d/${endpoint}`, { recursive: true, force: true });
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -97,7 +104,10 @@ describe("the README's quick start, on a fresh HOME with the committed stack fil
       if (line.startsWith("#")) {
         if (!/docker login/.test(line)) continue;
         // "the docker login line the deploy printed": exactly that line.
-        const printed = deployOutput.split("\n").map((l) => l.trim()).filter((l) => / \| docker login /.test(l));
+        const printed = deployOutput
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => / \| docker login /.test(l));
         expect(printed).toHaveLength(1);
         command = printed[0];
       }
@@ -119,7 +129,11 @@ describe("the README's quick start, on a fresh HOME with the committed stack fil
     expect(deployOutput).toMatch(/\[deploy\] the default image \S+ cannot be pulled here .*: using private-registry\/registry:/);
     // Nothing of the stack is left but the data volume, which destroy keeps by default (keepDataOnDestroy).
     expect(docker("ps", "-a", "-q", "--filter", `label=${devLabel}`)).toBe("");
-    expect(docker("volume", "ls", "-q").split("\n").filter((v) => v.startsWith("registry-dev-"))).toEqual(["registry-dev-data"]);
+    expect(
+      docker("volume", "ls", "-q")
+        .split("\n")
+        .filter((v) => v.startsWith("registry-dev-")),
+    ).toEqual(["registry-dev-data"]);
     for (const endpoint of ["127.0.0.1:5443", "localhost:5443"]) expect(fs.existsSync(`/etc/docker/certs.d/${endpoint}`)).toBe(false);
   });
 });
@@ -132,7 +146,9 @@ describe("a stack file salted with another passphrase", () => {
     // A port that cannot be: the run must get as far as the program's own check, and stop there, creating nothing.
     fs.writeFileSync(path.join(clone, "Pulumi.resalt.yaml"), `config:\n  private-registry:port: "0"\n${FOREIGN_SALT}`);
     const result = run("npm run deploy -- --stack resalt --local-images");
-    expect(result.out).toContain("[stack] Pulumi.resalt.yaml was salted for another passphrase and holds no secrets: salted it again for this backend's passphrase");
+    expect(result.out).toContain(
+      "[stack] Pulumi.resalt.yaml was salted for another passphrase and holds no secrets: salted it again for this backend's passphrase",
+    );
     expect(result.out).not.toContain("incorrect passphrase");
     expect(result.out).toContain('Invalid config "private-registry:port" = "0": must be a whole number from 1 to 65535.');
     expect(result.status).not.toBe(0);
@@ -143,13 +159,17 @@ describe("a stack file salted with another passphrase", () => {
   });
 
   test("with secrets in it: stops before anything is created, saying which passphrase is needed", () => {
-    fs.writeFileSync(path.join(clone, "Pulumi.foreign.yaml"),
-      `config:\n  private-registry:clients:\n    - host: 127.0.0.1\n      privateKey:\n        secure: v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAAAA\n${FOREIGN_SALT}`);
+    fs.writeFileSync(
+      path.join(clone, "Pulumi.foreign.yaml"),
+      `config:\n  private-registry:clients:\n    - host: 127.0.0.1\n      privateKey:\n        secure: v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAAAA\n${FOREIGN_SALT}`,
+    );
     const before = fs.readFileSync(path.join(clone, "Pulumi.foreign.yaml"), "utf8");
     const result = run("npm run deploy -- --stack foreign");
     expect(result.status).not.toBe(0);
     expect(result.out).toContain("[stack] error: Pulumi.foreign.yaml holds secrets encrypted with another passphrase than this backend's");
-    expect(result.out).toContain("set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to the passphrase that stack file was made with");
+    expect(result.out).toContain(
+      "set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to the passphrase that stack file was made with",
+    );
     expect(fs.readFileSync(path.join(clone, "Pulumi.foreign.yaml"), "utf8")).toBe(before);
     expect(docker("ps", "-a", "-q", "--filter", "label=private-registry.stack=private-registry/foreign")).toBe("");
   });

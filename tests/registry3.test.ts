@@ -17,7 +17,12 @@ import { deployment, IMAGES } from "./helpers/deployment";
 import { docker, dockerQuiet, containerSh, ShResult, copyTinyImageInto } from "./helpers/e2e";
 import { makeTestPki } from "./helpers/pki";
 import {
-  REGISTRY3_CONFIG_PATH, REGISTRY_CONFIG_PATH, REGISTRY_TLS_PATHS, htpasswdDigestLine, registryHealthTest, renderRegistryConfig,
+  REGISTRY3_CONFIG_PATH,
+  REGISTRY_CONFIG_PATH,
+  REGISTRY_TLS_PATHS,
+  htpasswdDigestLine,
+  registryHealthTest,
+  renderRegistryConfig,
 } from "../lib/registryConfig";
 
 jest.setTimeout(600_000);
@@ -45,15 +50,18 @@ const logsOf = (container: string): string => {
   const r = spawnSync("docker", ["logs", container], { encoding: "utf8" });
   return `${r.stdout}${r.stderr}`;
 };
-const health = (container: string): string => docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", container);
+const health = (container: string): string =>
+  docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", container);
 
 /** GET over HTTPS, verifying the server with the deployed CA: status and headers. */
 const httpsGet = (pathName: string, auth?: string) => d.https(pathName, { auth });
 
 /** The digest the client pulls (a full copy, then the manifest's digest), verifying TLS with the CA in certs.d. */
 function pulledDigest(): string {
-  const r = client(`rm -rf /tmp/pulled && skopeo copy docker://${REPO} oci:/tmp/pulled:tiny >/dev/null && ` +
-    `skopeo inspect --format '{{.Digest}}' docker://${REPO}`);
+  const r = client(
+    `rm -rf /tmp/pulled && skopeo copy docker://${REPO} oci:/tmp/pulled:tiny >/dev/null && ` +
+      `skopeo inspect --format '{{.Digest}}' docker://${REPO}`,
+  );
   expect(r).toEqual({ status: 0, out: expect.stringMatching(/^sha256:[0-9a-f]{64}\n$/) });
   return r.out.trim();
 }
@@ -79,10 +87,15 @@ describe("registry:3 with tlsTermination: registry", () => {
     caPem = d.caPem;
     expect(health(names.registry)).toBe("healthy");
     // The same file at registry:2's and registry:3's paths; the htpasswd digest beside the htpasswd.
-    const files = containerSh(names.registry,
+    const files = containerSh(
+      names.registry,
       `cmp ${REGISTRY_CONFIG_PATH} ${REGISTRY3_CONFIG_PATH} && stat -c '%a %n' ${REGISTRY3_CONFIG_PATH} ${REGISTRY_TLS_PATHS.htpasswdDigest} && ` +
-      `sha256sum -c ${REGISTRY_TLS_PATHS.htpasswdDigest}`);
-    expect(files).toEqual({ status: 0, out: `600 ${REGISTRY3_CONFIG_PATH}\n600 ${REGISTRY_TLS_PATHS.htpasswdDigest}\n${REGISTRY_TLS_PATHS.htpasswd}: OK\n` });
+        `sha256sum -c ${REGISTRY_TLS_PATHS.htpasswdDigest}`,
+    );
+    expect(files).toEqual({
+      status: 0,
+      out: `600 ${REGISTRY3_CONFIG_PATH}\n600 ${REGISTRY_TLS_PATHS.htpasswdDigest}\n${REGISTRY_TLS_PATHS.htpasswd}: OK\n`,
+    });
     expectCleanV3Log();
     expect(logsOf(names.registry)).toContain("restricting TLS version to tls1.2 or higher");
   });
@@ -97,7 +110,10 @@ describe("registry:3 with tlsTermination: registry", () => {
 
   test("skopeo with the CA in certs.d pushes and pulls the same digest", () => {
     expect(client(`mkdir -p /etc/docker/certs.d/${d.endpoint} && cat >/etc/docker/certs.d/${d.endpoint}/ca.crt`, caPem).status).toBe(0);
-    expect(client(`skopeo login --username admin --password-stdin ${d.endpoint}`, password)).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
+    expect(client(`skopeo login --username admin --password-stdin ${d.endpoint}`, password)).toEqual({
+      status: 0,
+      out: expect.stringContaining("Login Succeeded"),
+    });
     const push = client(`skopeo copy --digestfile /tmp/digest docker-archive:/tmp/tiny.tar docker://${REPO} >/dev/null && cat /tmp/digest`);
     expect(push).toEqual({ status: 0, out: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
     pushedDigest = push.out;
@@ -122,22 +138,37 @@ describe("registry:3 behind the proxy (the same stack switched)", () => {
     expect(plan.replaced).toEqual(["registry-registry-container"]);
     expect(health(names.registry)).toBe("healthy");
     expect(health(names.proxy)).toBe("healthy");
-    expect(docker("inspect", "--format", "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]", names.registry)).toBe("none []");
-    expect(containerSh(names.registry, "test -S /run/registry/registry.sock && wget -q -O /dev/null http://127.0.0.1:5001/debug/health").status).toBe(0);
+    expect(
+      docker(
+        "inspect",
+        "--format",
+        "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]",
+        names.registry,
+      ),
+    ).toBe("none []");
+    expect(
+      containerSh(names.registry, "test -S /run/registry/registry.sock && wget -q -O /dev/null http://127.0.0.1:5001/debug/health").status,
+    ).toBe(0);
     expect(containerSh(names.registry, "wget -q -T 3 -t 1 -O /dev/null http://127.0.0.1:5000/v2/").status).not.toBe(0);
     expectCleanV3Log();
     const anonymous = await httpsGet("/v2/");
     expect([anonymous.status, anonymous.headers["docker-distribution-api-version"]]).toEqual([401, "registry/2.0"]);
     expect((await httpsGet("/v2/", `admin:${password}`)).status).toBe(200);
     expect(pulledDigest()).toBe(pushedDigest);
-    const push = client(`skopeo copy docker-archive:/tmp/tiny.tar docker://${d.endpoint}/v3/tiny:2 >/dev/null && ` +
-      `skopeo inspect --format '{{.Digest}}' docker://${d.endpoint}/v3/tiny:2`);
+    const push = client(
+      `skopeo copy docker-archive:/tmp/tiny.tar docker://${d.endpoint}/v3/tiny:2 >/dev/null && ` +
+        `skopeo inspect --format '{{.Digest}}' docker://${d.endpoint}/v3/tiny:2`,
+    );
     expect(push).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
   test("destroy leaves no container, network or volume of the stack", async () => {
     await d.destroy();
-    expect(docker("ps", "-a", "--format", "{{.Names}}").split("\n").filter((n) => n.startsWith(`${d.id}-`))).toEqual([d.clients[0].name]);
+    expect(
+      docker("ps", "-a", "--format", "{{.Names}}")
+        .split("\n")
+        .filter((n) => n.startsWith(`${d.id}-`)),
+    ).toEqual([d.clients[0].name]);
     expect(docker("network", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.network);
     expect(docker("volume", "ls", "--format", "{{.Name}}").split("\n")).not.toContain(names.volume);
   });
@@ -151,12 +182,25 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
     const dir = path.join(d.workDir, "guard");
     fs.mkdirSync(dir);
     const pki = makeTestPki(dir, ["IP:127.0.0.1"]);
-    const write = (name: string, content: string) => { fs.writeFileSync(path.join(dir, name), content); return path.join(dir, name); };
-    const rendered = write("config.yml", renderRegistryConfig({
-      httpSecret: "guard-test", listen: { net: "tcp", addr: ":5000" }, dataDir: "/var/lib/registry", deleteEnabled: false,
-      tls: { certificatePath: REGISTRY_TLS_PATHS.certificateChain, privateKeyPath: REGISTRY_TLS_PATHS.privateKey,
-        htpasswdPath: REGISTRY_TLS_PATHS.htpasswd, realm: "Registry realm" },
-    }));
+    const write = (name: string, content: string) => {
+      fs.writeFileSync(path.join(dir, name), content);
+      return path.join(dir, name);
+    };
+    const rendered = write(
+      "config.yml",
+      renderRegistryConfig({
+        httpSecret: "guard-test",
+        listen: { net: "tcp", addr: ":5000" },
+        dataDir: "/var/lib/registry",
+        deleteEnabled: false,
+        tls: {
+          certificatePath: REGISTRY_TLS_PATHS.certificateChain,
+          privateKeyPath: REGISTRY_TLS_PATHS.privateKey,
+          htpasswdPath: REGISTRY_TLS_PATHS.htpasswd,
+          realm: "Registry realm",
+        },
+      }),
+    );
     files = {
       [REGISTRY_CONFIG_PATH]: rendered,
       [REGISTRY3_CONFIG_PATH]: rendered,
@@ -169,17 +213,42 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
 
   /** Starts IMAGE with the files the program uploads (all, or all but the htpasswd) and its health check, on no network. */
   function start(name: string, image: string, withHtpasswd: boolean): void {
-    const mounts = Object.entries(files).filter(([target]) => withHtpasswd || target !== REGISTRY_TLS_PATHS.htpasswd)
+    const mounts = Object.entries(files)
+      .filter(([target]) => withHtpasswd || target !== REGISTRY_TLS_PATHS.htpasswd)
       .flatMap(([target, source]) => ["-v", `${source}:${target}:ro`]);
-    docker("run", "-d", "--name", name, "--network", "none", "-e", "OTEL_TRACES_EXPORTER=none", ...mounts,
-      "--health-cmd", registryHealthTest(5000), "--health-interval", "1s", "--health-timeout", "5s",
-      "--health-retries", "3", "--health-start-period", "0s", image);
+    docker(
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--network",
+      "none",
+      "-e",
+      "OTEL_TRACES_EXPORTER=none",
+      ...mounts,
+      "--health-cmd",
+      registryHealthTest(5000),
+      "--health-interval",
+      "1s",
+      "--health-timeout",
+      "5s",
+      "--health-retries",
+      "3",
+      "--health-start-period",
+      "0s",
+      image,
+    );
   }
 
   /** The health status once it settles (or "exited" when the container stopped first). */
   function settledHealth(name: string): string {
     for (let i = 0; i < 60; i++) {
-      const [status, h] = docker("inspect", "--format", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", name).split(" ");
+      const [status, h] = docker(
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
+        name,
+      ).split(" ");
       if (status !== "running") return "exited";
       if (h === "healthy" || h === "unhealthy") return h;
       execFileSync("sleep", ["0.5"]);
@@ -189,9 +258,22 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
 
   test("why the config goes to both paths: v3 ignores a file at v2's path alone and runs its image's default", () => {
     const name = d.names("guard-v2path");
-    docker("run", "-d", "--name", name, "--network", "none", "-v", `${files[REGISTRY_CONFIG_PATH]}:${REGISTRY_CONFIG_PATH}:ro`, REGISTRY3_IMAGE);
+    docker(
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--network",
+      "none",
+      "-v",
+      `${files[REGISTRY_CONFIG_PATH]}:${REGISTRY_CONFIG_PATH}:ro`,
+      REGISTRY3_IMAGE,
+    );
     let logs = "";
-    for (let i = 0; i < 40 && !/listening on/.test(logs); i++) { execFileSync("sleep", ["0.25"]); logs = logsOf(name); }
+    for (let i = 0; i < 40 && !/listening on/.test(logs); i++) {
+      execFileSync("sleep", ["0.25"]);
+      logs = logsOf(name);
+    }
     // Plain HTTP on every interface, and the default config's htpasswd at /etc/registry, generated.
     expect(logs).toContain('msg="listening on [::]:5000"');
     expect(logs).toMatch(/htpasswd is missing, provisioning with default user.*user=docker/);
@@ -199,7 +281,10 @@ describe("the guard: a missing htpasswd never becomes a healthy registry", () =>
     dockerQuiet("rm", "-f", "-v", name);
   });
 
-  for (const [major, image, version] of [["v3", REGISTRY3_IMAGE, "v3.1.1"], ["2.8", REGISTRY2_IMAGE, "2.8.2"]]) {
+  for (const [major, image, version] of [
+    ["v3", REGISTRY3_IMAGE, "v3.1.1"],
+    ["2.8", REGISTRY2_IMAGE, "2.8.2"],
+  ]) {
     test(`${major} without the htpasswd: it makes user "docker" and logs the password, and it stays unhealthy`, () => {
       const name = d.names(`guard-${major.replace(".", "")}-missing`);
       start(name, image, false);

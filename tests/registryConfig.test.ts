@@ -4,8 +4,14 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import {
-  REGISTRY_CONFIG_PATH, REGISTRY3_CONFIG_PATH, REGISTRY_CONFIG_PATHS, REGISTRY_TLS_PATHS,
-  htpasswdDigestLine, registryHealthTest, registrySocketHealthTest, renderRegistryConfig,
+  REGISTRY_CONFIG_PATH,
+  REGISTRY3_CONFIG_PATH,
+  REGISTRY_CONFIG_PATHS,
+  REGISTRY_TLS_PATHS,
+  htpasswdDigestLine,
+  registryHealthTest,
+  registrySocketHealthTest,
+  renderRegistryConfig,
 } from "../lib/registryConfig";
 import { scratchDir } from "./helpers/scratch";
 
@@ -16,7 +22,13 @@ const tls = {
   realm: "Registry realm",
 };
 const SOCKET = "/run/registry/registry.sock";
-const base = { httpSecret: "s3cret", listen: { net: "unix" as const, addr: SOCKET }, debugAddress: "127.0.0.1:5001", dataDir: "/var/lib/registry", deleteEnabled: true };
+const base = {
+  httpSecret: "s3cret",
+  listen: { net: "unix" as const, addr: SOCKET },
+  debugAddress: "127.0.0.1:5001",
+  dataDir: "/var/lib/registry",
+  deleteEnabled: true,
+};
 
 describe("config paths", () => {
   test("the config goes where registry:2 and registry:3 read it", () => {
@@ -74,19 +86,22 @@ describe("htpasswdDigestLine", () => {
 
 describe("registryHealthTest", () => {
   test("behind the proxy: the socket opened to nginx's workers, then distribution's own health on its debug server", () => {
-    expect(registrySocketHealthTest(SOCKET, "127.0.0.1:5001"))
-      .toBe(`chmod 0666 ${SOCKET} && wget -q -O /dev/null http://127.0.0.1:5001/debug/health || exit 1`);
+    expect(registrySocketHealthTest(SOCKET, "127.0.0.1:5001")).toBe(
+      `chmod 0666 ${SOCKET} && wget -q -O /dev/null http://127.0.0.1:5001/debug/health || exit 1`,
+    );
   });
 
   test("with TLS: the htpasswd must match its digest before the GET counts", () => {
     expect(registryHealthTest(5000)).toBe(
       "sha256sum -c /etc/docker/registry/htpasswd.sha256 >/dev/null 2>&1 && " +
-      "wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1");
+        "wget -q --no-check-certificate -O /dev/null https://127.0.0.1:5000/ || exit 1",
+    );
   });
 
   test("the TLS check fails in sh when the digest does not match, whatever wget would say", () => {
     const dir = scratchDir("registry-health-test-");
-    const script = registryHealthTest(5000).replaceAll(REGISTRY_TLS_PATHS.htpasswdDigest, path.join(dir, "missing.sha256"))
+    const script = registryHealthTest(5000)
+      .replaceAll(REGISTRY_TLS_PATHS.htpasswdDigest, path.join(dir, "missing.sha256"))
       .replace(/wget [^|]*/, "true ");
     expect(spawnSync("sh", ["-c", script]).status).toBe(1);
     execFileSync("sh", ["-c", `printf 'x' >${dir}/h && sha256sum ${dir}/h >${dir}/missing.sha256`]);

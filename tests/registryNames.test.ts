@@ -1,7 +1,14 @@
 // The pure parts of PrivateRegistry: resource names (part of every URN: a change here
 // replaces resources on existing stacks), the trust bundle, the trustOs warning and the
 // login lines. No Pulumi here.
-import { caCommonName, caResourceName, clientCertificateResourceName, clientId, clientIds, trustedCaGenerations } from "../lib/registryNames";
+import {
+  caCommonName,
+  caResourceName,
+  clientCertificateResourceName,
+  clientId,
+  clientIds,
+  trustedCaGenerations,
+} from "../lib/registryNames";
 import { osTrustHosts, osTrustWarning, trustBundle } from "../lib/trustBundle";
 import { dockerLoginCommand, dockerLoginCommands } from "../lib/loginCommands";
 
@@ -25,7 +32,10 @@ describe("resource names per CA generation", () => {
 });
 
 describe("client ids and their certificates' names", () => {
-  const clients = [{ user: "deploy", host: "198.51.100.21", port: 22 }, { user: "root", host: "ci.example.com", port: 2222 }];
+  const clients = [
+    { user: "deploy", host: "198.51.100.21", port: 22 },
+    { user: "root", host: "ci.example.com", port: 2222 },
+  ];
 
   test("a client is user@host:port; the local machine is `local`, last", () => {
     expect(clientId(clients[0])).toBe("deploy@198.51.100.21:22");
@@ -48,7 +58,10 @@ describe("client ids and their certificates' names", () => {
 });
 
 describe("the trust bundle", () => {
-  const [a, b] = ["-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n"];
+  const [a, b] = [
+    "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----",
+    "-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n",
+  ];
 
   test("one CA is passed on exactly as it is (no newline added: existing stacks see no change)", () => {
     expect(trustBundle([a])).toBe(a);
@@ -63,13 +76,20 @@ describe("the trust bundle", () => {
 
 describe("the trustOs warning", () => {
   test("names each remote host with trustOs, then this machine", () => {
-    const hosts = osTrustHosts([
-      { host: "198.51.100.21", trustOs: false }, { host: "203.0.113.22", trustOs: true }, { host: "ci.example.com", trustOs: true },
-    ], { trustOs: true });
+    const hosts = osTrustHosts(
+      [
+        { host: "198.51.100.21", trustOs: false },
+        { host: "203.0.113.22", trustOs: true },
+        { host: "ci.example.com", trustOs: true },
+      ],
+      { trustOs: true },
+    );
     expect(hosts).toEqual(["203.0.113.22", "ci.example.com", "this machine"]);
-    expect(osTrustWarning(hosts)).toBe("trustOs: every program on 203.0.113.22, ci.example.com, this machine will trust any certificate " +
-      "this stack's CA signs, for any name (the CA carries no name constraints: Pulumi's tls provider cannot add them). " +
-      "Guard the stack's state and passphrase like that trust store, or set trustOs to false (Docker needs only certs.d).");
+    expect(osTrustWarning(hosts)).toBe(
+      "trustOs: every program on 203.0.113.22, ci.example.com, this machine will trust any certificate " +
+        "this stack's CA signs, for any name (the CA carries no name constraints: Pulumi's tls provider cannot add them). " +
+        "Guard the stack's state and passphrase like that trust store, or set trustOs to false (Docker needs only certs.d).",
+    );
   });
 
   test("no warning when no host gets the CA in its OS store", () => {
@@ -83,8 +103,9 @@ describe("the login lines", () => {
   test("the password goes from the stack's outputs to docker login on stdin, never on a command line", () => {
     expect(dockerLoginCommand("lab", "192.0.2.10:5443", "ci")).toBe(
       "npm run --silent pulumi -- stack output --stack lab --show-secrets --json credentials | " +
-      "node -e 'process.stdout.write(JSON.parse(require(\"fs\").readFileSync(0, \"utf8\"))[process.argv[1]])' ci | " +
-      "docker login 192.0.2.10:5443 --username ci --password-stdin");
+        'node -e \'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8"))[process.argv[1]])\' ci | ' +
+        "docker login 192.0.2.10:5443 --username ci --password-stdin",
+    );
   });
 
   test("one line per user, in the users' order, all at the given endpoint", () => {

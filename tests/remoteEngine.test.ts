@@ -36,18 +36,25 @@ let caPem = "";
 let password = "";
 let pushedDigest = "";
 const names = {
-  registry: d.names("registry"), proxy: d.names("nginx"), network: d.names("net"), volume: d.names("data"),
-  usersWriter: d.names("users-writer"), usersVolume: d.names("users"), socketVolume: d.names("socket"),
+  registry: d.names("registry"),
+  proxy: d.names("nginx"),
+  network: d.names("net"),
+  volume: d.names("data"),
+  usersWriter: d.names("users-writer"),
+  usersVolume: d.names("users"),
+  socketVolume: d.names("socket"),
 };
 const client = (script: string, stdin = ""): ShResult => d.clients[0].sh(script, stdin);
 
 /** GET on the engine's API through the listener: status, or the error's code. */
 function engineGet(tls: { cert?: string; key?: string }): Promise<string> {
   return new Promise((resolve) => {
-    https.get({ host: "127.0.0.1", port: engine.port, path: "/_ping", ca: engine.pem("engine-ca.pem"), agent: false, ...tls }, (res) => {
-      res.resume();
-      resolve(String(res.statusCode));
-    }).on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    https
+      .get({ host: "127.0.0.1", port: engine.port, path: "/_ping", ca: engine.pem("engine-ca.pem"), agent: false, ...tls }, (res) => {
+        res.resume();
+        resolve(String(res.statusCode));
+      })
+      .on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
   });
 }
 
@@ -84,10 +91,20 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
     expect(output).not.toMatch(/warning/i);
     // The engine was reached through the TLS listener.
     expect(engine.acceptedConnections()).toBeGreaterThan(before);
-    expect(d.existing()).toEqual([names.proxy, names.registry, names.usersWriter, names.volume, names.usersVolume, names.socketVolume, names.network].sort());
+    expect(d.existing()).toEqual(
+      [names.proxy, names.registry, names.usersWriter, names.volume, names.usersVolume, names.socketVolume, names.network].sort(),
+    );
     expect(docker("port", names.proxy)).toBe(`443/tcp -> ${d.endpoint}`);
-    expect(Object.keys(outputs).sort()).toEqual(["caCertPem", "clientHosts", "containers", "credentials", "dockerLoginCommand",
-      "dockerLoginCommands", "endpoints", "serverCertExpiresAt"]);
+    expect(Object.keys(outputs).sort()).toEqual([
+      "caCertPem",
+      "clientHosts",
+      "containers",
+      "credentials",
+      "dockerLoginCommand",
+      "dockerLoginCommands",
+      "endpoints",
+      "serverCertExpiresAt",
+    ]);
     expect(outputs.endpoints.value).toEqual([d.endpoint, d.nameEndpoint]);
     expect(outputs.containers.value).toEqual({ registry: names.registry, proxy: names.proxy });
     expect(outputs.clientHosts.value).toEqual([`root@${d.clients[0].ip}:22`]);
@@ -95,15 +112,17 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
     caPem = outputs.caCertPem.value;
     password = outputs.credentials.value.admin;
     // Every Docker resource uses the stack's own provider, whose TLS material is secret (exportStack shows it decrypted).
-    const resources: { type: string; urn: string; provider?: string; inputs?: Record<string, unknown> }[] =
-      (await d.stack.exportStack()).deployment.resources;
+    const resources: { type: string; urn: string; provider?: string; inputs?: Record<string, unknown> }[] = (await d.stack.exportStack())
+      .deployment.resources;
     const dockerResources = resources.filter((r) => r.type.startsWith("docker:"));
     expect(dockerResources.length).toBeGreaterThanOrEqual(4);
     for (const r of dockerResources) expect(r.provider).toMatch(/pulumi:providers:docker::registry-docker::/);
     const provider = resources.find((r) => r.type === "pulumi:providers:docker");
     expect(provider?.inputs?.host).toBe(DOCKER_HOST);
     for (const k of ["caMaterial", "certMaterial", "keyMaterial"]) {
-      expect((provider?.inputs?.[k] as Record<string, unknown>)?.["4dabf18193072939515e22adb298388d"]).toBe("1b47061264138c4ac30d75fd1eb44270");
+      expect((provider?.inputs?.[k] as Record<string, unknown>)?.["4dabf18193072939515e22adb298388d"]).toBe(
+        "1b47061264138c4ac30d75fd1eb44270",
+      );
     }
   });
 
@@ -118,7 +137,9 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
     expect(d.clients[0].login()).toEqual({ status: 0, out: expect.stringContaining("Login Succeeded") });
     // A new image of one small layer; the fixture's push fails the test unless it succeeds with the image's digest.
     pushedDigest = d.clients[0].push(REPO_NAME, 1, 4096);
-    const pulled = client(`skopeo copy docker://${REPO} oci:/tmp/pulled:tiny >/dev/null && skopeo inspect --format '{{.Digest}}' docker://${REPO}`);
+    const pulled = client(
+      `skopeo copy docker://${REPO} oci:/tmp/pulled:tiny >/dev/null && skopeo inspect --format '{{.Digest}}' docker://${REPO}`,
+    );
     expect(pulled).toEqual({ status: 0, out: `${pushedDigest}\n` });
   });
 
@@ -137,12 +158,23 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
   });
 
   test("no secret in clear in the backend's files: the engine's client key, the passwords, the SSH key", () => {
-    const keyBody = (pem: string) => pem.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
+    const keyBody = (pem: string) =>
+      pem
+        .split("\n")
+        .filter((l) => l && !l.startsWith("-----"))
+        .join("");
     const secrets = [keyBody(engine.pem("engine-client.key")), keyBody(fs.readFileSync(d.sshKeyFile, "utf8")).slice(0, 60), password];
-    const files = execFileSync("find", [path.join(d.workDir, "state"), "-type", "f"], { encoding: "utf8" }).split("\n").filter(Boolean);
+    const files = execFileSync("find", [path.join(d.workDir, "state"), "-type", "f"], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean);
     expect(files.length).toBeGreaterThan(0);
     // In the stack's state file the provider's TLS material is ciphertext.
-    const state = JSON.parse(fs.readFileSync(files.find((f) => f.endsWith(`/${d.id}.json`))!, "utf8"));
+    const state = JSON.parse(
+      fs.readFileSync(
+        files.find((f) => f.endsWith(`/${d.id}.json`))!,
+        "utf8",
+      ),
+    );
     const provider = state.checkpoint.latest.resources.find((r: { type: string }) => r.type === "pulumi:providers:docker");
     for (const k of ["caMaterial", "certMaterial", "keyMaterial"]) expect(provider.inputs[k].ciphertext).toEqual(expect.any(String));
     for (const file of files) {

@@ -16,7 +16,16 @@ import { docker, containerSh } from "./helpers/e2e";
 import { deployment, IMAGES, revealed } from "./helpers/deployment";
 import { startSampling } from "./helpers/processSampler";
 import {
-  AttemptLog, Target, basic, rawRequest, request, flood, idleLatency, failedLoginTiming, median, percentile,
+  AttemptLog,
+  Target,
+  basic,
+  rawRequest,
+  request,
+  flood,
+  idleLatency,
+  failedLoginTiming,
+  median,
+  percentile,
 } from "./helpers/attack";
 import { AUTH_FAILURE_BURST, AUTH_FAILURE_RATE_PER_SECOND } from "../lib/nginxConf";
 
@@ -82,8 +91,13 @@ function deployedSecrets(): [string, string][] {
     if (r.type === "tls:index/privateKey:PrivateKey") {
       // Lines of the key's body (JSON escapes a whole PEM's newlines, so a line is what a leak would show),
       // from the private part: the first lines hold the public modulus or a fixed header.
-      const lines = String(revealed(r.outputs.privateKeyPem)).split("\n").filter((l) => l && !l.startsWith("-----"));
-      secrets.push([`private key ${name} (a middle line)`, lines[Math.floor(lines.length / 2)]], [`private key ${name} (last full line)`, lines[lines.length - 2]]);
+      const lines = String(revealed(r.outputs.privateKeyPem))
+        .split("\n")
+        .filter((l) => l && !l.startsWith("-----"));
+      secrets.push(
+        [`private key ${name} (a middle line)`, lines[Math.floor(lines.length / 2)]],
+        [`private key ${name} (last full line)`, lines[lines.length - 2]],
+      );
     }
   }
   // The htpasswd as the users writer uploads it into the users volume.
@@ -91,11 +105,15 @@ function deployedSecrets(): [string, string][] {
   const uploads = revealed(writer?.outputs.uploads) as { file: string; content: string }[];
   const htpasswd = uploads.find((u) => u.file.endsWith("/htpasswd"))?.content ?? "";
   for (const line of htpasswd.split("\n").filter(Boolean)) secrets.push([`bcrypt hash of ${line.split(":")[0]}`, line.split(":")[1]]);
-  const sshLines = fs.readFileSync(d.sshKeyFile, "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
+  const sshLines = fs
+    .readFileSync(d.sshKeyFile, "utf8")
+    .split("\n")
+    .filter((l) => l && !l.startsWith("-----"));
   // Not the first lines: those are the same in every unencrypted ed25519 key (a fixed header, the public key).
   secrets.push(["SSH private key (third line)", sshLines[2]], ["SSH private key (fourth line)", sshLines[3]]);
   // The base64 a client sends: a leak of the Authorization header would show this, not the password.
-  for (const [user, password] of Object.entries(passwords)) secrets.push([`Authorization header of ${user}`, basic(user, password).slice(6)]);
+  for (const [user, password] of Object.entries(passwords))
+    secrets.push([`Authorization header of ${user}`, basic(user, password).slice(6)]);
   secrets.push(["the stack's passphrase", d.env.PULUMI_CONFIG_PASSPHRASE]);
   return secrets;
 }
@@ -116,8 +134,20 @@ beforeAll(async () => {
     // A control for the sampler: a command sshd runs for a whole second, as it runs the
     // install (which is often over between two samples). Two commands, so that the shell
     // stays (with a single one bash execs it, and the marker vanishes from ps at once).
-    spawnSync("ssh", ["-i", d.sshKeyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-      "-o", "LogLevel=ERROR", `root@${d.clients[0].ip}`, "sleep 1; : sampler-control"]);
+    spawnSync("ssh", [
+      "-i",
+      d.sshKeyFile,
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "LogLevel=ERROR",
+      `root@${d.clients[0].ip}`,
+      "sleep 1; : sampler-control",
+    ]);
   } finally {
     const samples = await stopSampling();
     clientPs = samples.clients[client];
@@ -127,7 +157,9 @@ beforeAll(async () => {
 
 afterAll(() => {
   log.measure("test file run time (deploy, attacks, second up, destroy)", `${Math.round((Date.now() - started) / 1000)} s`);
-  log.writeIfAsked(`Produced by \`scripts/security-audit.sh\` (tests/security.test.ts against a real \`pulumi up\`) on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores, load average ${loadAtStart.toFixed(1)} at the start (timings grow with it).`);
+  log.writeIfAsked(
+    `Produced by \`scripts/security-audit.sh\` (tests/security.test.ts against a real \`pulumi up\`) on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores, load average ${loadAtStart.toFixed(1)} at the start (timings grow with it).`,
+  );
 });
 
 describe("secrets", () => {
@@ -147,7 +179,10 @@ describe("secrets", () => {
     // The sampling sees what sshd runs on the client host (the control); whether it also caught
     // the brief install itself is recorded, not required.
     expect(clientPs).toContain("sampler-control");
-    log.measure("client host samples that caught the CA install itself", String(clientPs.split("\n").filter((l) => l.includes("certs.d")).length));
+    log.measure(
+      "client host samples that caught the CA install itself",
+      String(clientPs.split("\n").filter((l) => l.includes("certs.d")).length),
+    );
     expect(hostPs.length).toBeGreaterThan(0);
     const places: [string, string][] = [
       ["state backend files", stored],
@@ -159,11 +194,19 @@ describe("secrets", () => {
     ];
     const a = area("secrets in clear");
     for (const [where, text] of places) {
-      for (const [name, value] of secrets) a.check(`${name} in ${where}`, "absent", text.includes(value) ? "FOUND" : "absent", !text.includes(value));
+      for (const [name, value] of secrets)
+        a.check(`${name} in ${where}`, "absent", text.includes(value) ? "FOUND" : "absent", !text.includes(value));
     }
-    a.check("BEGIN ... PRIVATE KEY in the client host's process list", "absent", /PRIVATE KEY/.test(clientPs) ? "FOUND" : "absent", !/PRIVATE KEY/.test(clientPs));
-    for (const [what, container, file] of [["registry HTTP secret file", registryContainer, "/etc/docker/registry/config.yml"],
-      ["server key file in the proxy", nginxContainer, "/etc/nginx/registry/key.pem"]]) {
+    a.check(
+      "BEGIN ... PRIVATE KEY in the client host's process list",
+      "absent",
+      /PRIVATE KEY/.test(clientPs) ? "FOUND" : "absent",
+      !/PRIVATE KEY/.test(clientPs),
+    );
+    for (const [what, container, file] of [
+      ["registry HTTP secret file", registryContainer, "/etc/docker/registry/config.yml"],
+      ["server key file in the proxy", nginxContainer, "/etc/nginx/registry/key.pem"],
+    ]) {
       const mode = docker("exec", container, "stat", "-c", "%a %U", file);
       a.check(`${what} mode`, "600 root", mode, mode === "600 root");
     }
@@ -177,7 +220,12 @@ describe("secrets", () => {
       const got = containerSh(client, `stat -c '%a %U %G' ${dir}/ca.crt`).out.trim();
       a.check(`${dir}/ca.crt owner and mode`, "644 root root", got, got === "644 root root");
       const dirMode = containerSh(client, `stat -c '%a %U %G' ${dir} /etc/docker/certs.d /etc/docker`).out.trim().split("\n");
-      a.check(`${dir} and its parents`, "755 root root (each)", dirMode.join(", "), dirMode.length === 3 && dirMode.every((m) => m === "755 root root"));
+      a.check(
+        `${dir} and its parents`,
+        "755 root root (each)",
+        dirMode.join(", "),
+        dirMode.length === 3 && dirMode.every((m) => m === "755 root root"),
+      );
       const files = containerSh(client, `ls -A ${dir}`).out.trim();
       a.check(`files in ${dir}`, "ca.crt only", files, files === "ca.crt");
       const same = containerSh(client, `cat ${dir}/ca.crt`).out === caPem;
@@ -190,20 +238,35 @@ describe("secrets", () => {
 });
 
 describe("TLS", () => {
-  const sClient = (args: string[]) => spawnSync("openssl", ["s_client", "-connect", `${d.gateway}:${d.port}`, "-servername", DNS_NAME, ...args],
-    { input: "", encoding: "utf8", timeout: 20_000 });
+  const sClient = (args: string[]) =>
+    spawnSync("openssl", ["s_client", "-connect", `${d.gateway}:${d.port}`, "-servername", DNS_NAME, ...args], {
+      input: "",
+      encoding: "utf8",
+      timeout: 20_000,
+    });
 
   test("only TLS 1.2 and 1.3 are offered: TLS 1.0 and 1.1 are refused by the server, even with a client that allows them", () => {
     const caFile = path.join(d.workDir, "ca.crt");
     fs.writeFileSync(caFile, caPem);
     const a = area("TLS protocol versions");
-    for (const [flag, name] of [["-tls1", "TLS 1.0"], ["-tls1_1", "TLS 1.1"]]) {
+    for (const [flag, name] of [
+      ["-tls1", "TLS 1.0"],
+      ["-tls1_1", "TLS 1.1"],
+    ]) {
       // SECLEVEL=0 lets this OpenSSL offer them at all; the server's alert is what refuses.
       const r = sClient([flag, "-cipher", "DEFAULT:@SECLEVEL=0", "-CAfile", caFile]);
       const alert = /alert protocol version|unsupported protocol|wrong version number/.exec(r.stdout + r.stderr)?.[0] ?? `exit ${r.status}`;
-      a.check(`handshake with ${name} only`, "refused (protocol version alert)", alert, r.status !== 0 && /alert protocol version|unsupported protocol/.test(r.stdout + r.stderr));
+      a.check(
+        `handshake with ${name} only`,
+        "refused (protocol version alert)",
+        alert,
+        r.status !== 0 && /alert protocol version|unsupported protocol/.test(r.stdout + r.stderr),
+      );
     }
-    for (const [flag, name] of [["-tls1_2", "TLSv1.2"], ["-tls1_3", "TLSv1.3"]]) {
+    for (const [flag, name] of [
+      ["-tls1_2", "TLSv1.2"],
+      ["-tls1_3", "TLSv1.3"],
+    ]) {
       const r = sClient([flag, "-brief", "-CAfile", caFile, "-verify_return_error", "-verify_hostname", DNS_NAME]);
       const version = /Protocol version: (\S+)/.exec(r.stderr)?.[1] ?? `failed ${r.stderr.split("\n")[0]}`;
       // A control, not an attack: the versions that must work do.
@@ -213,16 +276,38 @@ describe("TLS", () => {
   });
 
   test("only AEAD suites with forward secrecy are accepted (every other TLS 1.2 suite this OpenSSL knows is tried)", async () => {
-    const suites = tls.getCiphers().map((c) => c.toUpperCase()).filter((c) => !c.startsWith("TLS_"));
+    const suites = tls
+      .getCiphers()
+      .map((c) => c.toUpperCase())
+      .filter((c) => !c.startsWith("TLS_"));
     expect(suites.length).toBeGreaterThan(30);
     const a = area("TLS 1.2 cipher suites");
     const accepted: string[] = [];
     let tried = 0;
     for (const suite of suites) {
       const got = await new Promise<string>((resolve) => {
-        const socket = tls.connect({ host: d.gateway, port: d.port, ca: caPem, servername: DNS_NAME, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
-          ciphers: `${suite}:@SECLEVEL=0` }, () => { resolve(socket.getCipher().name); socket.end(); });
-        socket.on("error", (e) => resolve(/alert [a-z ]+/.exec(e.message)?.[0] ? `refused (${/alert [a-z ]+/.exec(e.message)?.[0]})` : `not offered: ${e.message.slice(0, 80)}`));
+        const socket = tls.connect(
+          {
+            host: d.gateway,
+            port: d.port,
+            ca: caPem,
+            servername: DNS_NAME,
+            minVersion: "TLSv1.2",
+            maxVersion: "TLSv1.2",
+            ciphers: `${suite}:@SECLEVEL=0`,
+          },
+          () => {
+            resolve(socket.getCipher().name);
+            socket.end();
+          },
+        );
+        socket.on("error", (e) =>
+          resolve(
+            /alert [a-z ]+/.exec(e.message)?.[0]
+              ? `refused (${/alert [a-z ]+/.exec(e.message)?.[0]})`
+              : `not offered: ${e.message.slice(0, 80)}`,
+          ),
+        );
       });
       // Suites this client cannot offer at all (PSK, SRP: no callbacks) are no attempt: the server never saw them.
       if (got.startsWith("not offered")) continue;
@@ -233,7 +318,9 @@ describe("TLS", () => {
     }
     expect(tried).toBeGreaterThan(15);
     // The good ones do work (an ECDSA server key, the default: the ECDSA ones).
-    expect(accepted).toEqual(expect.arrayContaining(["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]));
+    expect(accepted).toEqual(
+      expect.arrayContaining(["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]),
+    );
     a.done();
   });
 
@@ -245,17 +332,53 @@ describe("TLS", () => {
     a.check("second certificate served", "the deployed CA", served[1] === caPem ? "the deployed CA" : "other", served[1] === caPem);
     const leaf = new crypto.X509Certificate(served[0]);
     const ca = new crypto.X509Certificate(caPem);
-    a.check("server certificate signed by the CA", "verifies", leaf.verify(ca.publicKey) ? "verifies" : "does not", leaf.verify(ca.publicKey));
-    a.check("server certificate SANs", `DNS:${DNS_NAME}, IP Address:${d.gateway}`, leaf.subjectAltName ?? "none", leaf.subjectAltName === `DNS:${DNS_NAME}, IP Address:${d.gateway}`);
+    a.check(
+      "server certificate signed by the CA",
+      "verifies",
+      leaf.verify(ca.publicKey) ? "verifies" : "does not",
+      leaf.verify(ca.publicKey),
+    );
+    a.check(
+      "server certificate SANs",
+      `DNS:${DNS_NAME}, IP Address:${d.gateway}`,
+      leaf.subjectAltName ?? "none",
+      leaf.subjectAltName === `DNS:${DNS_NAME}, IP Address:${d.gateway}`,
+    );
     const text = (pem: string) => execFileSync("openssl", ["x509", "-noout", "-text"], { input: pem, encoding: "utf8" });
     const [leafText, caText] = [text(served[0]), text(caPem)];
     const ext = (t: string, name: string) => new RegExp(`${name}:.*\\n\\s+(.+)`).exec(t)?.[1].trim() ?? "absent";
-    a.check("CA basic constraints", "critical CA:TRUE", ext(caText, "X509v3 Basic Constraints"), /X509v3 Basic Constraints: critical/.test(caText) && ext(caText, "X509v3 Basic Constraints").startsWith("CA:TRUE"));
-    a.check("CA key usage", "includes Certificate Sign", ext(caText, "X509v3 Key Usage"), ext(caText, "X509v3 Key Usage").includes("Certificate Sign"));
-    a.check("server basic constraints", "CA:FALSE", ext(leafText, "X509v3 Basic Constraints"), ext(leafText, "X509v3 Basic Constraints") === "CA:FALSE");
-    a.check("server key usage", "no Certificate Sign", ext(leafText, "X509v3 Key Usage"), !ext(leafText, "X509v3 Key Usage").includes("Certificate Sign"));
-    a.check("server extended key usage", "TLS Web Server Authentication", ext(leafText, "X509v3 Extended Key Usage"), ext(leafText, "X509v3 Extended Key Usage").includes("TLS Web Server Authentication"));
-    const keyOf = (t: string) => `${/rsaEncryption/.test(t) ? "RSA" : /id-ecPublicKey/.test(t) ? "EC" : "?"} ${/Public-Key: \((\d+) bit\)/.exec(t)?.[1] ?? "?"}` +
+    a.check(
+      "CA basic constraints",
+      "critical CA:TRUE",
+      ext(caText, "X509v3 Basic Constraints"),
+      /X509v3 Basic Constraints: critical/.test(caText) && ext(caText, "X509v3 Basic Constraints").startsWith("CA:TRUE"),
+    );
+    a.check(
+      "CA key usage",
+      "includes Certificate Sign",
+      ext(caText, "X509v3 Key Usage"),
+      ext(caText, "X509v3 Key Usage").includes("Certificate Sign"),
+    );
+    a.check(
+      "server basic constraints",
+      "CA:FALSE",
+      ext(leafText, "X509v3 Basic Constraints"),
+      ext(leafText, "X509v3 Basic Constraints") === "CA:FALSE",
+    );
+    a.check(
+      "server key usage",
+      "no Certificate Sign",
+      ext(leafText, "X509v3 Key Usage"),
+      !ext(leafText, "X509v3 Key Usage").includes("Certificate Sign"),
+    );
+    a.check(
+      "server extended key usage",
+      "TLS Web Server Authentication",
+      ext(leafText, "X509v3 Extended Key Usage"),
+      ext(leafText, "X509v3 Extended Key Usage").includes("TLS Web Server Authentication"),
+    );
+    const keyOf = (t: string) =>
+      `${/rsaEncryption/.test(t) ? "RSA" : /id-ecPublicKey/.test(t) ? "EC" : "?"} ${/Public-Key: \((\d+) bit\)/.exec(t)?.[1] ?? "?"}` +
       (/NIST CURVE: (\S+)/.exec(t) ? ` ${/NIST CURVE: (\S+)/.exec(t)?.[1]}` : "");
     a.check("CA key", "RSA 4096 (keyAlgorithm's default)", keyOf(caText), keyOf(caText) === "RSA 4096");
     a.check("server key", "EC 256 P-256 (serverKeyAlgorithm's default)", keyOf(leafText), keyOf(leafText) === "EC 256 P-256");
@@ -272,8 +395,16 @@ describe("authentication", () => {
     for (const p of PATHS) {
       for (const method of METHODS) {
         const r = await request(target(), method, p, method === "GET" || method === "HEAD" ? {} : { "Content-Length": "0" });
-        const ok = r.status === 401 && r.headers["www-authenticate"] === 'Basic realm="Registry realm"' && r.headers["docker-distribution-api-version"] === "registry/2.0";
-        a.check(`${method} ${p}`, "401 + WWW-Authenticate + API header", `${r.status}${r.headers["www-authenticate"] ? " + WWW-Authenticate" : ""}${r.headers["docker-distribution-api-version"] ? " + API header" : ""}`, ok);
+        const ok =
+          r.status === 401 &&
+          r.headers["www-authenticate"] === 'Basic realm="Registry realm"' &&
+          r.headers["docker-distribution-api-version"] === "registry/2.0";
+        a.check(
+          `${method} ${p}`,
+          "401 + WWW-Authenticate + API header",
+          `${r.status}${r.headers["www-authenticate"] ? " + WWW-Authenticate" : ""}${r.headers["docker-distribution-api-version"] ? " + API header" : ""}`,
+          ok,
+        );
       }
     }
     // Control: the same request with valid credentials gets through.
@@ -301,8 +432,12 @@ describe("authentication", () => {
     // What a Docker-style client makes of it (the challenge and the API header must be right for
     // it to log in at all): skopeo on the client host, password on stdin, TLS verified with certs.d.
     const wrong = containerSh(client, `skopeo login --username admin --password-stdin ${d.gateway}:${d.port}`, "wrong-password\n");
-    a.check("skopeo login with a wrong password", "refused (unauthorized)", wrong.out.trim().split("\n").pop() ?? "",
-      wrong.status !== 0 && /unauthorized|invalid username\/password/i.test(wrong.out));
+    a.check(
+      "skopeo login with a wrong password",
+      "refused (unauthorized)",
+      wrong.out.trim().split("\n").pop() ?? "",
+      wrong.status !== 0 && /unauthorized|invalid username\/password/i.test(wrong.out),
+    );
     const right = containerSh(client, `skopeo login --username admin --password-stdin ${d.gateway}:${d.port}`, `${passwords.admin}\n`);
     expect(right).toEqual({ status: 0, out: "Login Succeeded!\n" });
     a.done();
@@ -321,7 +456,10 @@ describe("authentication", () => {
       ["a 4 KiB user name", `Authorization: ${basic("u".repeat(4096), "x")}`],
       ["a 12 KiB header line", `Authorization: ${basic("admin", "p".repeat(9000))}`],
       ["a 64 KiB header line", `Authorization: Basic ${"A".repeat(65536)}`],
-      ["200 extra 200-byte headers (40 KiB)", Array.from({ length: 200 }, (_v, i) => `X-Filler-${i}: ${"f".repeat(200)}`).join("\r\n") + "\r\nAuthorization: Basic eA=="],
+      [
+        "200 extra 200-byte headers (40 KiB)",
+        Array.from({ length: 200 }, (_v, i) => `X-Filler-${i}: ${"f".repeat(200)}`).join("\r\n") + "\r\nAuthorization: Basic eA==",
+      ],
       ["a valid Authorization, then a wrong one", `Authorization: ${valid}\r\nAuthorization: ${basic("admin", "wrong")}`],
       ["a wrong Authorization, then a valid one", `Authorization: ${basic("admin", "wrong")}\r\nAuthorization: ${valid}`],
       ["a header folded onto the next line (obs-fold)", `Authorization: Basic\r\n ${valid.slice(6)}`],
@@ -337,9 +475,26 @@ describe("authentication", () => {
 
   test("path tricks without credentials never get past nginx: 400, 401 or 404, and /v2/../ does not leave /v2/", async () => {
     const a = area("path tricks");
-    const paths = ["/v2/../", "/v2/../v2/_catalog", "/v2/%2e%2e/", "/v2/%2E%2E/index.html", "//v2/", "//v2/_catalog", "/V2/", "/V2/_catalog",
-      "/v2%2f_catalog", "/v2/..%2f..%2fetc/passwd", "/v2/x%2f..%2f..%2f_catalog", "/../../etc/passwd", "/v2/%00", "/v2/_catalog;x=y",
-      "/v2/_catalog?n=1&last=../..", "/./v2/_catalog", "/v2/./_catalog", `https://${DNS_NAME}/v2/_catalog`];
+    const paths = [
+      "/v2/../",
+      "/v2/../v2/_catalog",
+      "/v2/%2e%2e/",
+      "/v2/%2E%2E/index.html",
+      "//v2/",
+      "//v2/_catalog",
+      "/V2/",
+      "/V2/_catalog",
+      "/v2%2f_catalog",
+      "/v2/..%2f..%2fetc/passwd",
+      "/v2/x%2f..%2f..%2f_catalog",
+      "/../../etc/passwd",
+      "/v2/%00",
+      "/v2/_catalog;x=y",
+      "/v2/_catalog?n=1&last=../..",
+      "/./v2/_catalog",
+      "/v2/./_catalog",
+      `https://${DNS_NAME}/v2/_catalog`,
+    ];
     for (const p of paths) {
       const r = await rawRequest(target(), `GET ${p} HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`);
       const status = r.statuses[0];
@@ -347,7 +502,10 @@ describe("authentication", () => {
     }
     // With valid credentials, a path that climbs out of /v2/ still reaches nothing but the 404 for "/".
     for (const p of ["/v2/../", "/v2/%2e%2e/index.html"]) {
-      const r = await rawRequest(target(), `GET ${p} HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: ${basic("admin", passwords.admin)}\r\nConnection: close\r\n\r\n`);
+      const r = await rawRequest(
+        target(),
+        `GET ${p} HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: ${basic("admin", passwords.admin)}\r\nConnection: close\r\n\r\n`,
+      );
       a.check(`GET ${p} with valid credentials`, "404", String(r.statuses[0]), r.statuses[0] === 404);
     }
     // A wrong Host is no way around either.
@@ -361,7 +519,11 @@ describe("authentication", () => {
     const valid = basic("admin", passwords.admin);
     const cases: [string, string, number[]][] = [
       ["TRACE /v2/", `TRACE /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`, [405]],
-      ["TRACE /v2/ with valid credentials", `TRACE /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: ${valid}\r\nConnection: close\r\n\r\n`, [405]],
+      [
+        "TRACE /v2/ with valid credentials",
+        `TRACE /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: ${valid}\r\nConnection: close\r\n\r\n`,
+        [405],
+      ],
       ["CONNECT to another host", `CONNECT 127.0.0.1:5000 HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nConnection: close\r\n\r\n`, [400, 405]],
       ["OPTIONS /v2/", `OPTIONS /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`, [401]],
       ["OPTIONS *", `OPTIONS * HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`, [400, 404]],
@@ -374,7 +536,12 @@ describe("authentication", () => {
       const r = await rawRequest(target(), raw);
       // HTTP/0.9 answers carry no status line: only the body tells.
       const status = r.statuses[0] ?? (/<title>(\d{3}) /.exec(r.text)?.[1] ? Number(/<title>(\d{3}) /.exec(r.text)?.[1]) : 0);
-      a.check(name, expected.join("/"), status ? String(status) : "no answer", expected.includes(status) && !r.text.includes(valid.slice(6)));
+      a.check(
+        name,
+        expected.join("/"),
+        status ? String(status) : "no answer",
+        expected.includes(status) && !r.text.includes(valid.slice(6)),
+      );
     }
     a.done();
   });
@@ -397,20 +564,31 @@ describe("authentication", () => {
       ["Content-Length with a sign", `Content-Length: +${inner.length}\r\n\r\n${inner}`],
     ];
     for (const [name, rest] of shapes) {
-      for (const [who, auth] of [["anonymous", ""], ["authenticated outer request", valid]]) {
+      for (const [who, auth] of [
+        ["anonymous", ""],
+        ["authenticated outer request", valid],
+      ]) {
         const r = await rawRequest(target(), `POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: ${hostHeader}\r\n${auth}${rest}`);
         // Refusals nginx makes itself (501: a Transfer-Encoding it does not implement). The outer request
         // may reach the registry only with valid credentials (202: an upload started); a second answer,
         // if any, is to the smuggled request, which nginx must have checked itself: 400 or 401.
         const refusals = [400, 401, 411, 413, 501];
-        const ok = r.statuses.length > 0 && r.statuses.every((st, i) => i === 0 ? refusals.includes(st) || (auth !== "" && st === 202) : st === 400 || st === 401);
-        a.check(`${name}, ${who}`, auth ? "400/401/501, or 202 for the outer request and 401 for the inner" : "400/401/411/413/501",
-          r.statuses.join(", ") || "no answer", ok);
+        const ok =
+          r.statuses.length > 0 &&
+          r.statuses.every((st, i) => (i === 0 ? refusals.includes(st) || (auth !== "" && st === 202) : st === 400 || st === 401));
+        a.check(
+          `${name}, ${who}`,
+          auth ? "400/401/501, or 202 for the outer request and 401 for the inner" : "400/401/411/413/501",
+          r.statuses.join(", ") || "no answer",
+          ok,
+        );
       }
     }
     // The registry's log shows the paths it serves (the control) and never the smuggled one.
     const control = `control${crypto.randomBytes(4).toString("hex")}`;
-    expect((await request(target(), "GET", `/v2/${control}/tags/list`, { Authorization: basic("admin", passwords.admin) })).status).toBe(404);
+    expect((await request(target(), "GET", `/v2/${control}/tags/list`, { Authorization: basic("admin", passwords.admin) })).status).toBe(
+      404,
+    );
     const registryLog = spawnSync("docker", ["logs", registryContainer], { encoding: "utf8" });
     expect(`${registryLog.stdout}${registryLog.stderr}`).toContain(control);
     const leaked = `${registryLog.stdout}${registryLog.stderr}`.includes(marker);
@@ -423,16 +601,28 @@ describe("authentication", () => {
     const samples: [string, Promise<{ status: number; headers: string; body: string }>][] = [
       ["401", rawRequest(target(), `GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`).then(split)],
       ["404", rawRequest(target(), `GET /index.html HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`).then(split)],
-      ["400", rawRequest(target(), `GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n`).then(split)],
+      [
+        "400",
+        rawRequest(target(), `GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n`).then(split),
+      ],
       ["405", rawRequest(target(), `TRACE /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`).then(split)],
-      ["200 (the registry's answer through nginx)", rawRequest(target(), `GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: ${basic("admin", passwords.admin)}\r\nConnection: close\r\n\r\n`).then(split)],
-      ["plain HTTP on the TLS port", new Promise((resolve, reject) => {
-        const s = net.connect(d.port, d.gateway, () => s.end(`GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\n\r\n`));
-        const chunks: Buffer[] = [];
-        s.on("data", (c: Buffer) => chunks.push(c));
-        s.on("close", () => resolve(split({ statuses: [], text: Buffer.concat(chunks).toString("latin1") })));
-        s.on("error", reject);
-      })],
+      [
+        "200 (the registry's answer through nginx)",
+        rawRequest(
+          target(),
+          `GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: ${basic("admin", passwords.admin)}\r\nConnection: close\r\n\r\n`,
+        ).then(split),
+      ],
+      [
+        "plain HTTP on the TLS port",
+        new Promise((resolve, reject) => {
+          const s = net.connect(d.port, d.gateway, () => s.end(`GET /v2/ HTTP/1.1\r\nHost: ${hostHeader}\r\n\r\n`));
+          const chunks: Buffer[] = [];
+          s.on("data", (c: Buffer) => chunks.push(c));
+          s.on("close", () => resolve(split({ statuses: [], text: Buffer.concat(chunks).toString("latin1") })));
+          s.on("error", reject);
+        }),
+      ],
     ];
     for (const [name, pending] of samples) {
       const r = await pending;
@@ -462,40 +652,118 @@ describe("authentication", () => {
 describe("the registry's own port", () => {
   test("the registry has no network, and its socket is reachable from no other container and no unprivileged host user; nothing on port 5000", () => {
     const a = area("the registry itself (no network; a unix socket for nginx)");
-    a.check("the registry container's network", "none, no address", docker("inspect", "-f", "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]", registryContainer),
-      docker("inspect", "-f", "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]", registryContainer) === "none []");
+    a.check(
+      "the registry container's network",
+      "none, no address",
+      docker("inspect", "-f", "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]", registryContainer),
+      docker(
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}} [{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}]",
+        registryContainer,
+      ) === "none []",
+    );
     // The socket's volume is mounted by the registry and nginx only.
     const mounters = docker("ps", "-a", "--filter", `volume=${id}-socket`, "--format", "{{.Names}}").split("\n").sort();
-    a.check("containers that mount the socket volume", `${id}-nginx, ${id}-registry`, mounters.join(", "), mounters.join(",") === `${id}-nginx,${id}-registry`);
+    a.check(
+      "containers that mount the socket volume",
+      `${id}-nginx, ${id}-registry`,
+      mounters.join(", "),
+      mounters.join(",") === `${id}-nginx,${id}-registry`,
+    );
     const socketPath = `/var/lib/docker/volumes/${id}-socket/_data/registry.sock`;
-    const asNobody = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "curl", "-sS", "-m", "5", "-o", "/dev/null",
-      "--unix-socket", socketPath, "http://registry/v2/"], { encoding: "utf8" });
-    a.check("nobody on the Docker host through the socket file", "no connection", asNobody.stderr.trim() || `exit ${asNobody.status}`,
-      asNobody.status !== 0 && /Permission denied|Failed to connect|Couldn't connect/.test(asNobody.stderr));
+    const asNobody = spawnSync(
+      "setpriv",
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "curl",
+        "-sS",
+        "-m",
+        "5",
+        "-o",
+        "/dev/null",
+        "--unix-socket",
+        socketPath,
+        "http://registry/v2/",
+      ],
+      { encoding: "utf8" },
+    );
+    a.check(
+      "nobody on the Docker host through the socket file",
+      "no connection",
+      asNobody.stderr.trim() || `exit ${asNobody.status}`,
+      asNobody.status !== 0 && /Permission denied|Failed to connect|Couldn't connect/.test(asNobody.stderr),
+    );
     // nginx's address on the private network: the proxy answers on 443 only.
     const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `${id}-nginx`);
     expect(registryIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     // Refused (nothing listens there) or dropped (Docker isolates other networks): either way no connection.
-    const refused = (r: { status: number | null; out: string }) => r.status !== 0 && /Connection refused|Failed to connect|Could not connect|timed out/.test(r.out);
+    const refused = (r: { status: number | null; out: string }) =>
+      r.status !== 0 && /Connection refused|Failed to connect|Could not connect|timed out/.test(r.out);
     for (const to of [registryIp, d.gateway]) {
       const r = containerSh(client, `curl -sS -m 5 -o /dev/null http://${to}:5000/v2/`);
-      a.check(`from the client host container to ${to === d.gateway ? "the host side" : "the registry container"}:5000`, "no connection", r.out.trim() || `exit ${r.status}`, refused(r));
+      a.check(
+        `from the client host container to ${to === d.gateway ? "the host side" : "the registry container"}:5000`,
+        "no connection",
+        r.out.trim() || `exit ${r.status}`,
+        refused(r),
+      );
     }
     // A container on the registry's own network, where the registry container has its address.
-    const onNet = spawnSync("docker", ["run", "--rm", "--name", probe, "--network", `${id}-net`, "--entrypoint", "curl", CLIENT_IMAGE,
-      "-sS", "-m", "5", "-o", "/dev/null", `http://${registryIp}:5000/v2/`], { encoding: "utf8", timeout: 60_000 });
-    a.check("from a container on the private network to nginx:5000", "connection refused", onNet.stderr.trim() || `exit ${onNet.status}`,
-      refused({ status: onNet.status, out: onNet.stderr }));
+    const onNet = spawnSync(
+      "docker",
+      [
+        "run",
+        "--rm",
+        "--name",
+        probe,
+        "--network",
+        `${id}-net`,
+        "--entrypoint",
+        "curl",
+        CLIENT_IMAGE,
+        "-sS",
+        "-m",
+        "5",
+        "-o",
+        "/dev/null",
+        `http://${registryIp}:5000/v2/`,
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    a.check(
+      "from a container on the private network to nginx:5000",
+      "connection refused",
+      onNet.stderr.trim() || `exit ${onNet.status}`,
+      refused({ status: onNet.status, out: onNet.stderr }),
+    );
     // An unprivileged user on the Docker host (nobody), and root, to every address the registry could listen on.
-    for (const [who, prefix] of [["nobody", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]], ["root", []]] as const) {
+    for (const [who, prefix] of [
+      ["nobody", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]],
+      ["root", []],
+    ] as const) {
       for (const to of ["127.0.0.1", registryIp, d.gateway]) {
-        const r = spawnSync(prefix[0] ?? "curl", [...prefix.slice(1), ...(prefix.length ? ["curl"] : []), "-sS", "-m", "5", "-o", "/dev/null", `http://${to}:5000/v2/`], { encoding: "utf8" });
-        a.check(`${who} on the Docker host to ${to}:5000`, "connection refused", r.stderr.trim() || `exit ${r.status}`, refused({ status: r.status, out: r.stderr }));
+        const r = spawnSync(
+          prefix[0] ?? "curl",
+          [...prefix.slice(1), ...(prefix.length ? ["curl"] : []), "-sS", "-m", "5", "-o", "/dev/null", `http://${to}:5000/v2/`],
+          { encoding: "utf8" },
+        );
+        a.check(
+          `${who} on the Docker host to ${to}:5000`,
+          "connection refused",
+          r.stderr.trim() || `exit ${r.status}`,
+          refused({ status: r.status, out: r.stderr }),
+        );
       }
     }
-    a.check("ports published", `nginx: 443/tcp -> 0.0.0.0:${d.port} only; the registry: none`,
+    a.check(
+      "ports published",
+      `nginx: 443/tcp -> 0.0.0.0:${d.port} only; the registry: none`,
       `${docker("port", `${id}-nginx`).replace(/\n/g, "; ")}; registry: ${docker("port", registryContainer) || "none"}`,
-      docker("port", `${id}-nginx`) === `443/tcp -> 0.0.0.0:${d.port}` && docker("port", registryContainer) === "");
+      docker("port", `${id}-nginx`) === `443/tcp -> 0.0.0.0:${d.port}` && docker("port", registryContainer) === "",
+    );
     a.done();
   });
 });
@@ -510,20 +778,45 @@ describe("a flood of wrong passwords", () => {
     const idle = await idleLatency(loopback, validAuth, 30);
     const seconds = 10;
     const result = await flood(loopback, {
-      badAuth: basic("admin", "wrong-password"), validAuth, connections: 16, durationMs: seconds * 1000, maxRequests: 5000, probeEveryMs: 100,
+      badAuth: basic("admin", "wrong-password"),
+      validAuth,
+      connections: 16,
+      durationMs: seconds * 1000,
+      maxRequests: 5000,
+      probeEveryMs: 100,
     });
     log.measure("valid GET /v2/, idle (median / p95 of 30)", `${median(idle).toFixed(1)} / ${percentile(idle, 95).toFixed(1)} ms`);
-    log.measure(`valid GET /v2/ during the flood (median / p95 / max of ${result.validMs.length})`,
-      `${median(result.validMs).toFixed(1)} / ${percentile(result.validMs, 95).toFixed(1)} / ${Math.max(...result.validMs).toFixed(1)} ms`);
-    log.measure("flood: wrong-password requests answered in 10 s (16 connections)", `${result.attackRequests} (${JSON.stringify(result.attackStatuses)})`);
+    log.measure(
+      `valid GET /v2/ during the flood (median / p95 / max of ${result.validMs.length})`,
+      `${median(result.validMs).toFixed(1)} / ${percentile(result.validMs, 95).toFixed(1)} / ${Math.max(...result.validMs).toFixed(1)} ms`,
+    );
+    log.measure(
+      "flood: wrong-password requests answered in 10 s (16 connections)",
+      `${result.attackRequests} (${JSON.stringify(result.attackStatuses)})`,
+    );
     const a = area("flood");
     const statuses = Object.keys(result.attackStatuses);
-    a.check("16 connections of wrong passwords for 10 s: answers", "401/429 only", statuses.join(", "), statuses.every((s) => s === "401" || s === "429"));
+    a.check(
+      "16 connections of wrong passwords for 10 s: answers",
+      "401/429 only",
+      statuses.join(", "),
+      statuses.every((s) => s === "401" || s === "429"),
+    );
     // Held to the rate: the first burst, then AUTH_FAILURE_RATE_PER_SECOND a second (without the limit: thousands).
     const bound = AUTH_FAILURE_RATE_PER_SECOND * seconds + AUTH_FAILURE_BURST;
     a.check("wrong passwords nginx checked in 10 s", `at most ${bound}`, String(result.attackRequests), result.attackRequests <= bound);
-    a.check("valid requests during the flood", "all 200", JSON.stringify(result.validStatuses), Object.keys(result.validStatuses).join() === "200" && result.validMs.length >= 20);
-    a.check("valid GET /v2/ p95 during the flood", "under 500 ms", `${percentile(result.validMs, 95).toFixed(1)} ms`, percentile(result.validMs, 95) < 500);
+    a.check(
+      "valid requests during the flood",
+      "all 200",
+      JSON.stringify(result.validStatuses),
+      Object.keys(result.validStatuses).join() === "200" && result.validMs.length >= 20,
+    );
+    a.check(
+      "valid GET /v2/ p95 during the flood",
+      "under 500 ms",
+      `${percentile(result.validMs, 95).toFixed(1)} ms`,
+      percentile(result.validMs, 95) < 500,
+    );
     a.done();
   });
 });
@@ -537,7 +830,10 @@ describe("a removed user", () => {
     const gone = await request(target(), "GET", "/v2/_catalog", { Authorization: basic("gone", gonePassword) });
     a.check("gone's password after its removal", "401", String(gone.status), gone.status === 401);
     expect((await request(target(), "GET", "/v2/_catalog", { Authorization: basic("admin", passwords.admin) })).status).toBe(200);
-    for (const [name, value] of [["gone's password", gonePassword], ["admin's password", passwords.admin]]) {
+    for (const [name, value] of [
+      ["gone's password", gonePassword],
+      ["admin's password", passwords.admin],
+    ]) {
       a.check(`${name} in the second up's output`, "absent", output.includes(value) ? "FOUND" : "absent", !output.includes(value));
     }
     a.done();
@@ -553,7 +849,13 @@ describe("logs", () => {
       const text = `${r.stdout}${r.stderr}`;
       // Not empty: nginx logs every request here, the registry too.
       expect(text.length).toBeGreaterThan(100);
-      for (const [name, value] of secrets) a.check(`${name} in docker logs ${container.replace(id, "<prefix>")}`, "absent", text.includes(value) ? "FOUND" : "absent", !text.includes(value));
+      for (const [name, value] of secrets)
+        a.check(
+          `${name} in docker logs ${container.replace(id, "<prefix>")}`,
+          "absent",
+          text.includes(value) ? "FOUND" : "absent",
+          !text.includes(value),
+        );
     }
     a.done();
   });

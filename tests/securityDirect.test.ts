@@ -60,8 +60,11 @@ beforeAll(() => {
 
 afterAll(() => {
   log.measure("test file run time", `${Math.round((Date.now() - started) / 1000)} s`);
-  log.writeIfAsked(`Produced by \`scripts/security-audit.sh\` (tests/securityDirect.test.ts: \`tlsTermination: registry\`, against a real \`pulumi up\`) on ` +
-    `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores, load average ${loadAtStart.toFixed(1)} at the start.`, "SECURITY_AUDIT_TABLE_DIRECT");
+  log.writeIfAsked(
+    `Produced by \`scripts/security-audit.sh\` (tests/securityDirect.test.ts: \`tlsTermination: registry\`, against a real \`pulumi up\`) on ` +
+      `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPU cores, load average ${loadAtStart.toFixed(1)} at the start.`,
+    "SECURITY_AUDIT_TABLE_DIRECT",
+  );
 });
 
 describe("secrets (tlsTermination: registry)", () => {
@@ -69,22 +72,36 @@ describe("secrets (tlsTermination: registry)", () => {
     const resources = d.exportedResources();
     const secrets: [string, string][] = [];
     for (const r of resources) {
-      if (r.type === "random:index/randomPassword:RandomPassword") secrets.push([`password ${r.urn.split("::").pop()}`, String(revealed(r.outputs.result))]);
+      if (r.type === "random:index/randomPassword:RandomPassword")
+        secrets.push([`password ${r.urn.split("::").pop()}`, String(revealed(r.outputs.result))]);
       if (r.type === "tls:index/privateKey:PrivateKey") {
-        const lines = String(revealed(r.outputs.privateKeyPem)).split("\n").filter((l) => l && !l.startsWith("-----"));
+        const lines = String(revealed(r.outputs.privateKeyPem))
+          .split("\n")
+          .filter((l) => l && !l.startsWith("-----"));
         secrets.push([`private key ${r.urn.split("::").pop()}`, lines[lines.length - 2]]);
       }
     }
-    const uploads = revealed(resources.find((r) => r.urn.endsWith("::registry-registry-container"))?.outputs.uploads) as { file: string; content: string }[];
+    const uploads = revealed(resources.find((r) => r.urn.endsWith("::registry-registry-container"))?.outputs.uploads) as {
+      file: string;
+      content: string;
+    }[];
     const htpasswd = uploads.find((u) => u.file.endsWith("/htpasswd"))?.content ?? "";
     for (const line of htpasswd.split("\n").filter(Boolean)) secrets.push([`bcrypt hash of ${line.split(":")[0]}`, line.split(":")[1]]);
     expect(secrets.length).toBeGreaterThanOrEqual(6);
-    const stateText = spawnSync("sh", ["-c", `cat $(find ${path.join(d.workDir, "state")} -type f)`], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout;
+    const stateText = spawnSync("sh", ["-c", `cat $(find ${path.join(d.workDir, "state")} -type f)`], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    }).stdout;
     const inspect = docker("inspect", registryContainer);
     const logs = spawnSync("docker", ["logs", registryContainer], { encoding: "utf8" });
     const a = area("secrets in clear (direct layout)");
     for (const [name, value] of secrets) {
-      for (const [where, text] of [["state files", stateText], ["docker inspect", inspect], ["up output", upOutput], ["registry log", `${logs.stdout}${logs.stderr}`]]) {
+      for (const [where, text] of [
+        ["state files", stateText],
+        ["docker inspect", inspect],
+        ["up output", upOutput],
+        ["registry log", `${logs.stdout}${logs.stderr}`],
+      ]) {
         a.check(`${name} in ${where}`, "absent", text.includes(value) ? "FOUND" : "absent", !text.includes(value));
       }
     }
@@ -97,15 +114,26 @@ describe("TLS (tlsTermination: registry)", () => {
     const caFile = path.join(d.workDir, "ca.crt");
     fs.writeFileSync(caFile, caPem);
     const a = area("TLS protocol versions (direct layout)");
-    for (const [flag, name] of [["-tls1", "TLS 1.0"], ["-tls1_1", "TLS 1.1"]]) {
-      const r = spawnSync("openssl", ["s_client", "-connect", hostHeader, "-servername", DNS_NAME, flag, "-cipher", "DEFAULT:@SECLEVEL=0", "-CAfile", caFile],
-        { input: "", encoding: "utf8", timeout: 20_000 });
-      const alert = /alert protocol version|unsupported protocol|wrong version number|no protocols available/.exec(r.stdout + r.stderr)?.[0] ?? `exit ${r.status}`;
+    for (const [flag, name] of [
+      ["-tls1", "TLS 1.0"],
+      ["-tls1_1", "TLS 1.1"],
+    ]) {
+      const r = spawnSync(
+        "openssl",
+        ["s_client", "-connect", hostHeader, "-servername", DNS_NAME, flag, "-cipher", "DEFAULT:@SECLEVEL=0", "-CAfile", caFile],
+        { input: "", encoding: "utf8", timeout: 20_000 },
+      );
+      const alert =
+        /alert protocol version|unsupported protocol|wrong version number|no protocols available/.exec(r.stdout + r.stderr)?.[0] ??
+        `exit ${r.status}`;
       a.check(`handshake with ${name} only`, "refused", alert, r.status !== 0);
     }
     for (const flag of ["-tls1_2", "-tls1_3"]) {
-      const r = spawnSync("openssl", ["s_client", "-connect", hostHeader, flag, "-brief", "-CAfile", caFile, "-verify_return_error", "-verify_hostname", DNS_NAME],
-        { input: "", encoding: "utf8", timeout: 20_000 });
+      const r = spawnSync(
+        "openssl",
+        ["s_client", "-connect", hostHeader, flag, "-brief", "-CAfile", caFile, "-verify_return_error", "-verify_hostname", DNS_NAME],
+        { input: "", encoding: "utf8", timeout: 20_000 },
+      );
       expect(r.stderr).toContain("Verification: OK");
     }
     a.done();
@@ -113,11 +141,27 @@ describe("TLS (tlsTermination: registry)", () => {
 
   test("over TLS 1.2 only forward-secret AEAD suites are accepted, and those of the ECDSA key are (every TLS 1.2 suite this OpenSSL knows is tried)", async () => {
     const a = area("TLS 1.2 cipher suites (direct layout)");
-    const suites = tls.getCiphers().map((c) => c.toUpperCase()).filter((c) => !c.startsWith("TLS_"));
+    const suites = tls
+      .getCiphers()
+      .map((c) => c.toUpperCase())
+      .filter((c) => !c.startsWith("TLS_"));
     for (const suite of suites) {
       const got = await new Promise<string>((resolve) => {
-        const socket = tls.connect({ host: d.gateway, port: d.port, ca: caPem, servername: DNS_NAME, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
-          ciphers: `${suite}:@SECLEVEL=0` }, () => { resolve(socket.getCipher().name); socket.end(); });
+        const socket = tls.connect(
+          {
+            host: d.gateway,
+            port: d.port,
+            ca: caPem,
+            servername: DNS_NAME,
+            minVersion: "TLSv1.2",
+            maxVersion: "TLSv1.2",
+            ciphers: `${suite}:@SECLEVEL=0`,
+          },
+          () => {
+            resolve(socket.getCipher().name);
+            socket.end();
+          },
+        );
         socket.on("error", () => resolve("refused"));
       });
       // The server's key is ECDSA (serverKeyAlgorithm's default): its ECDHE-ECDSA AEAD suites must
@@ -142,8 +186,16 @@ describe("authentication (tlsTermination: registry)", () => {
     for (const p of PATHS) {
       for (const method of METHODS) {
         const r = await request(target(), method, p, method === "GET" || method === "HEAD" ? {} : { "Content-Length": "0" });
-        const ok = r.status === 401 && r.headers["www-authenticate"] === 'Basic realm="Registry realm"' && r.headers["docker-distribution-api-version"] === "registry/2.0";
-        a.check(`${method} ${p}`, "401 + WWW-Authenticate + API header", `${r.status}${r.headers["www-authenticate"] ? " + WWW-Authenticate" : ""}${r.headers["docker-distribution-api-version"] ? " + API header" : ""}`, ok);
+        const ok =
+          r.status === 401 &&
+          r.headers["www-authenticate"] === 'Basic realm="Registry realm"' &&
+          r.headers["docker-distribution-api-version"] === "registry/2.0";
+        a.check(
+          `${method} ${p}`,
+          "401 + WWW-Authenticate + API header",
+          `${r.status}${r.headers["www-authenticate"] ? " + WWW-Authenticate" : ""}${r.headers["docker-distribution-api-version"] ? " + API header" : ""}`,
+          ok,
+        );
       }
     }
     expect((await request(target(), "GET", "/v2/_catalog", { Authorization: basic("admin", passwords.admin) })).status).toBe(200);
@@ -185,7 +237,12 @@ describe("authentication (tlsTermination: registry)", () => {
     for (const [name, header] of cases) {
       const r = await rawRequest(target(), `GET /v2/_catalog HTTP/1.1\r\nHost: ${hostHeader}\r\n${header}\r\nConnection: close\r\n\r\n`);
       const status = r.statuses[0];
-      a.check(name, "400/401/431 (not 200, not 5xx)", status ? String(status) : "no answer (connection closed)", status === undefined || [400, 401, 431].includes(status));
+      a.check(
+        name,
+        "400/401/431 (not 200, not 5xx)",
+        status ? String(status) : "no answer (connection closed)",
+        status === undefined || [400, 401, 431].includes(status),
+      );
     }
     expect((await request(target(), "GET", "/v2/", { Authorization: valid })).status).toBe(200);
     a.done();
@@ -193,17 +250,38 @@ describe("authentication (tlsTermination: registry)", () => {
 
   test("path tricks, odd methods and smuggling shapes without credentials reach nothing: never a 200 with data, never a 5xx", async () => {
     const a = area("paths, methods, smuggling (direct layout)");
-    const paths = ["/v2/../v2/_catalog", "/v2/%2e%2e/v2/_catalog", "//v2/_catalog", "/V2/_catalog", "/v2%2f_catalog", "/v2/x%2f..%2f..%2f_catalog",
-      "/./v2/_catalog", "/v2/./_catalog", "/debug/vars", "/debug/pprof/", "/metrics"];
+    const paths = [
+      "/v2/../v2/_catalog",
+      "/v2/%2e%2e/v2/_catalog",
+      "//v2/_catalog",
+      "/V2/_catalog",
+      "/v2%2f_catalog",
+      "/v2/x%2f..%2f..%2f_catalog",
+      "/./v2/_catalog",
+      "/v2/./_catalog",
+      "/debug/vars",
+      "/debug/pprof/",
+      "/metrics",
+    ];
     for (const p of paths) {
       const r = await rawRequest(target(), `GET ${p} HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`);
       const status = r.statuses[0];
-      a.check(`GET ${p}`, "301/400/401/404 (no catalog)", status ? String(status) : "no answer", [301, 400, 401, 404].includes(status) && !r.text.includes("repositories"));
+      a.check(
+        `GET ${p}`,
+        "301/400/401/404 (no catalog)",
+        status ? String(status) : "no answer",
+        [301, 400, 401, 404].includes(status) && !r.text.includes("repositories"),
+      );
     }
     for (const m of ["TRACE", "PROPFIND", "OPTIONS"]) {
       const r = await rawRequest(target(), `${m} /v2/_catalog HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`);
       const status = r.statuses[0];
-      a.check(`${m} /v2/_catalog`, "401/404/405 (nothing echoed)", String(status), [401, 404, 405].includes(status) && !r.text.includes("TRACE /v2"));
+      a.check(
+        `${m} /v2/_catalog`,
+        "401/404/405 (nothing echoed)",
+        String(status),
+        [401, 404, 405].includes(status) && !r.text.includes("TRACE /v2"),
+      );
     }
     const inner = `GET /v2/_catalog HTTP/1.1\r\nHost: ${hostHeader}\r\n\r\n`;
     const chunkedThenInner = `0\r\n\r\n${inner}`;
@@ -215,13 +293,21 @@ describe("authentication (tlsTermination: registry)", () => {
     ];
     for (const [name, rest] of shapes) {
       const r = await rawRequest(target(), `POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: ${hostHeader}\r\n${rest}`);
-      a.check(`smuggling: ${name}`, "only 400/401/501 answers", r.statuses.join(", ") || "no answer",
-        r.statuses.length > 0 && r.statuses.every((st) => [400, 401, 501].includes(st)) && !r.text.includes("repositories"));
+      a.check(
+        `smuggling: ${name}`,
+        "only 400/401/501 answers",
+        r.statuses.join(", ") || "no answer",
+        r.statuses.length > 0 && r.statuses.every((st) => [400, 401, 501].includes(st)) && !r.text.includes("repositories"),
+      );
     }
     // "/" is distribution's liveness route: 200 with an empty body, nothing else.
     const root = await rawRequest(target(), `GET / HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`);
-    a.check("GET / (liveness route)", "200 with an empty body", `${root.statuses[0]} ${/\r\n\r\n([\s\S]*)$/.exec(root.text)?.[1].length ?? "?"} bytes`,
-      root.statuses[0] === 200 && /\r\nContent-Length: 0\r\n/i.test(root.text));
+    a.check(
+      "GET / (liveness route)",
+      "200 with an empty body",
+      `${root.statuses[0]} ${/\r\n\r\n([\s\S]*)$/.exec(root.text)?.[1].length ?? "?"} bytes`,
+      root.statuses[0] === 200 && /\r\nContent-Length: 0\r\n/i.test(root.text),
+    );
     a.done();
   });
 
@@ -252,7 +338,12 @@ describe("the registry's port (tlsTermination: registry)", () => {
     const registryIp = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", registryContainer);
     docker("run", "-d", "--name", probe, "--network", `${id}-net`, IMAGES["ssh-client-host"]);
     const plainHttp = containerSh(probe, `curl -sS -m 5 -o /dev/null -w '%{http_code}' http://${registryIp}:5000/v2/_catalog`);
-    a.check("plain HTTP to the registry's address", "400 (it speaks only TLS)", plainHttp.out.trim() || "no answer", plainHttp.out.trim() === "400");
+    a.check(
+      "plain HTTP to the registry's address",
+      "400 (it speaks only TLS)",
+      plainHttp.out.trim() || "no answer",
+      plainHttp.out.trim() === "400",
+    );
     const noAuth = containerSh(probe, `curl -sS -m 5 -k -o /dev/null -w '%{http_code}' https://${registryIp}:5000/v2/_catalog`);
     a.check("HTTPS without credentials to the registry's address", "401", noAuth.out.trim(), noAuth.out.trim() === "401");
     a.done();
@@ -262,10 +353,18 @@ describe("the registry's port (tlsTermination: registry)", () => {
 describe("a flood of wrong passwords (tlsTermination: registry)", () => {
   test("has no rate limit here (said in docs/security.md); valid requests meanwhile still succeed (16 connections, 10 s)", async () => {
     const result = await flood(target(), {
-      connections: 16, durationMs: 10_000, maxRequests: 20_000, badAuth: basic("admin", "wrong-password"), validAuth: basic("admin", passwords.admin), probeEveryMs: 200,
+      connections: 16,
+      durationMs: 10_000,
+      maxRequests: 20_000,
+      badAuth: basic("admin", "wrong-password"),
+      validAuth: basic("admin", passwords.admin),
+      probeEveryMs: 200,
     });
     log.measure("direct layout: wrong passwords answered in a 10 s flood of 16 connections", String(result.attackRequests));
-    log.measure("direct layout: valid GET /v2/ during the flood, median / p95", `${median(result.validMs).toFixed(1)} / ${percentile(result.validMs, 95).toFixed(1)} ms`);
+    log.measure(
+      "direct layout: valid GET /v2/ during the flood, median / p95",
+      `${median(result.validMs).toFixed(1)} / ${percentile(result.validMs, 95).toFixed(1)} ms`,
+    );
     expect(result.validMs.length).toBeGreaterThan(10);
     expect(Object.keys(result.validStatuses)).toEqual(["200"]);
     expect(Object.keys(result.attackStatuses)).toEqual(["401"]);

@@ -21,16 +21,31 @@ describe("parseSettings defaults", () => {
   test("an empty stack config is the one-machine layout on 443", () => {
     const s = parse({});
     expect(s).toMatchObject({
-      ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"], port: 443, listenAddress: "0.0.0.0", users: ["admin"],
-      passwordLength: 32, keyAlgorithm: "RSA", serverKeyAlgorithm: "ECDSA", rsaBits: 4096, registryImage: "registry:3.1.1", nginxImage: "nginx:1.30.4",
-      pullImages: true, namePrefix: "registry-dev", keepDataOnDestroy: true, clients: [], localClient: false,
+      ipAddresses: ["127.0.0.1"],
+      dnsNames: ["localhost"],
+      port: 443,
+      listenAddress: "0.0.0.0",
+      users: ["admin"],
+      passwordLength: 32,
+      keyAlgorithm: "RSA",
+      serverKeyAlgorithm: "ECDSA",
+      rsaBits: 4096,
+      registryImage: "registry:3.1.1",
+      nginxImage: "nginx:1.30.4",
+      pullImages: true,
+      namePrefix: "registry-dev",
+      keepDataOnDestroy: true,
+      clients: [],
+      localClient: false,
       tlsTermination: "proxy",
     });
   });
 
   test("client hosts get port 22, user root, no sudo, no OS trust unless set", () => {
     const s = parse({ clients: JSON.stringify([{ host: "client.example.com", privateKey: KEY }]) });
-    expect(s.clients).toEqual([expect.objectContaining({ host: "client.example.com", port: 22, user: "root", sudo: false, trustOs: false })]);
+    expect(s.clients).toEqual([
+      expect.objectContaining({ host: "client.example.com", port: 22, user: "root", sudo: false, trustOs: false }),
+    ]);
   });
 
   test("every key declared in Pulumi.yaml is one the program reads, and no other", () => {
@@ -45,41 +60,154 @@ describe("parseSettings defaults", () => {
 
 describe("parseSettings rejects bad input with one message naming the key and the value", () => {
   test.each([
-    ["an address that is not an IP", { ipAddresses: '["192.0.2.300"]' }, 'Invalid config "private-registry:ipAddresses" = "192.0.2.300": is not an IPv4 or IPv6 address.'],
+    [
+      "an address that is not an IP",
+      { ipAddresses: '["192.0.2.300"]' },
+      'Invalid config "private-registry:ipAddresses" = "192.0.2.300": is not an IPv4 or IPv6 address.',
+    ],
     ["a port above 65535", { port: "70000" }, 'Invalid config "private-registry:port" = "70000": must be a whole number from 1 to 65535.'],
     ["port 0", { port: "0" }, 'Invalid config "private-registry:port" = "0": must be a whole number from 1 to 65535.'],
-    ["a port that is not a number", { port: "https" }, 'Invalid config "private-registry:port" = "https": must be a whole number from 1 to 65535.'],
-    ["no IP and no name", { ipAddresses: "[]", dnsNames: "[]" }, 'Invalid config "private-registry:ipAddresses" = []: ipAddresses and dnsNames are both empty; clients need at least one address to dial.'],
+    [
+      "a port that is not a number",
+      { port: "https" },
+      'Invalid config "private-registry:port" = "https": must be a whole number from 1 to 65535.',
+    ],
+    [
+      "no IP and no name",
+      { ipAddresses: "[]", dnsNames: "[]" },
+      'Invalid config "private-registry:ipAddresses" = []: ipAddresses and dnsNames are both empty; clients need at least one address to dial.',
+    ],
     ["a duplicate user", { users: '["admin","ci","admin"]' }, 'Invalid config "private-registry:users" = "admin": is listed twice.'],
-    ["a user name with a colon", { users: '["bad:user"]' }, `Invalid config "private-registry:users" = "bad:user": is not a valid user name (letters, digits, '.', '_', '-'; no ':').`],
+    [
+      "a user name with a colon",
+      { users: '["bad:user"]' },
+      `Invalid config "private-registry:users" = "bad:user": is not a valid user name (letters, digits, '.', '_', '-'; no ':').`,
+    ],
     ["no users", { users: "[]" }, 'Invalid config "private-registry:users" = []: must name at least one user.'],
-    ["an invalid DNS name", { dnsNames: '["bad_name.example.com"]' }, 'Invalid config "private-registry:dnsNames" = "bad_name.example.com": is not a valid DNS name.'],
-    ["an IP among the DNS names", { dnsNames: '["192.0.2.1"]' }, 'Invalid config "private-registry:dnsNames" = "192.0.2.1": is an IP address; put it in ipAddresses.'],
-    ["a duplicate IP", { ipAddresses: '["192.0.2.1","192.0.2.1"]' }, 'Invalid config "private-registry:ipAddresses" = "192.0.2.1": is listed twice.'],
-    ["an unknown option (its value hidden)", { prot: "443" }, 'Invalid config "private-registry:prot" = "[value hidden]": unknown setting; known settings are ipAddresses, '],
-    ["a bad listen address", { listenAddress: "localhost" }, 'Invalid config "private-registry:listenAddress" = "localhost": is not an IPv4 or IPv6 address.'],
-    ["an unknown key algorithm", { keyAlgorithm: "DSA" }, 'Invalid config "private-registry:keyAlgorithm" = "DSA": must be "RSA" or "ECDSA".'],
-    ["an unknown server key algorithm", { serverKeyAlgorithm: "ed25519" }, 'Invalid config "private-registry:serverKeyAlgorithm" = "ed25519": must be "RSA" or "ECDSA".'],
+    [
+      "an invalid DNS name",
+      { dnsNames: '["bad_name.example.com"]' },
+      'Invalid config "private-registry:dnsNames" = "bad_name.example.com": is not a valid DNS name.',
+    ],
+    [
+      "an IP among the DNS names",
+      { dnsNames: '["192.0.2.1"]' },
+      'Invalid config "private-registry:dnsNames" = "192.0.2.1": is an IP address; put it in ipAddresses.',
+    ],
+    [
+      "a duplicate IP",
+      { ipAddresses: '["192.0.2.1","192.0.2.1"]' },
+      'Invalid config "private-registry:ipAddresses" = "192.0.2.1": is listed twice.',
+    ],
+    [
+      "an unknown option (its value hidden)",
+      { prot: "443" },
+      'Invalid config "private-registry:prot" = "[value hidden]": unknown setting; known settings are ipAddresses, ',
+    ],
+    [
+      "a bad listen address",
+      { listenAddress: "localhost" },
+      'Invalid config "private-registry:listenAddress" = "localhost": is not an IPv4 or IPv6 address.',
+    ],
+    [
+      "an unknown key algorithm",
+      { keyAlgorithm: "DSA" },
+      'Invalid config "private-registry:keyAlgorithm" = "DSA": must be "RSA" or "ECDSA".',
+    ],
+    [
+      "an unknown server key algorithm",
+      { serverKeyAlgorithm: "ed25519" },
+      'Invalid config "private-registry:serverKeyAlgorithm" = "ed25519": must be "RSA" or "ECDSA".',
+    ],
     ["an odd RSA size", { rsaBits: "3000" }, 'Invalid config "private-registry:rsaBits" = 3000: must be a multiple of 1024.'],
     ["a boolean that is not one", { pullImages: "yes" }, 'Invalid config "private-registry:pullImages" = "yes": must be true or false.'],
-    ["early renewal longer than validity", { serverCertValidityDays: "30", serverCertEarlyRenewalDays: "31" }, 'Invalid config "private-registry:serverCertEarlyRenewalDays" = 31: must not exceed serverCertValidityDays (30).'],
-    ["early renewal in hours longer than validity in hours", { serverCertValidityHours: "2", serverCertEarlyRenewalHours: "3" }, 'Invalid config "private-registry:serverCertEarlyRenewalHours" = 3: must not exceed serverCertValidityHours (2).'],
-    ["a server certificate in hours outliving the CA", { caValidityDays: "1", serverCertValidityHours: "25", serverCertEarlyRenewalHours: "1" }, 'Invalid config "private-registry:serverCertValidityHours" = 25: must not exceed caValidityDays (1).'],
-    ["caAlsoTrust naming the signing generation", { caGeneration: "2", caAlsoTrust: "[2]" }, 'Invalid config "private-registry:caAlsoTrust" = 2: is caGeneration itself (2), which clients always trust.'],
-    ["caAlsoTrust not a generation", { caAlsoTrust: "[0]" }, 'Invalid config "private-registry:caAlsoTrust" = 0: is not a CA generation (a whole number from 1 to 1000).'],
+    [
+      "early renewal longer than validity",
+      { serverCertValidityDays: "30", serverCertEarlyRenewalDays: "31" },
+      'Invalid config "private-registry:serverCertEarlyRenewalDays" = 31: must not exceed serverCertValidityDays (30).',
+    ],
+    [
+      "early renewal in hours longer than validity in hours",
+      { serverCertValidityHours: "2", serverCertEarlyRenewalHours: "3" },
+      'Invalid config "private-registry:serverCertEarlyRenewalHours" = 3: must not exceed serverCertValidityHours (2).',
+    ],
+    [
+      "a server certificate in hours outliving the CA",
+      { caValidityDays: "1", serverCertValidityHours: "25", serverCertEarlyRenewalHours: "1" },
+      'Invalid config "private-registry:serverCertValidityHours" = 25: must not exceed caValidityDays (1).',
+    ],
+    [
+      "caAlsoTrust naming the signing generation",
+      { caGeneration: "2", caAlsoTrust: "[2]" },
+      'Invalid config "private-registry:caAlsoTrust" = 2: is caGeneration itself (2), which clients always trust.',
+    ],
+    [
+      "caAlsoTrust not a generation",
+      { caAlsoTrust: "[0]" },
+      'Invalid config "private-registry:caAlsoTrust" = 0: is not a CA generation (a whole number from 1 to 1000).',
+    ],
     ["caAlsoTrust a generation twice", { caAlsoTrust: "[2, 2]" }, 'Invalid config "private-registry:caAlsoTrust" = 2: is listed twice.'],
-    ["a server certificate outliving its CA", { caValidityDays: "100", serverCertValidityDays: "365" }, 'Invalid config "private-registry:serverCertValidityDays" = 365: must not exceed caValidityDays (100).'],
-    ["a bad image reference", { nginxImage: "Nginx Latest" }, 'Invalid config "private-registry:nginxImage" = "Nginx Latest": is not a Docker image reference.'],
-    ["a bad name prefix", { namePrefix: "-reg" }, `Invalid config "private-registry:namePrefix" = "-reg": must be a Docker name (letters, digits, '_', '.', '-', at most 63).`],
+    [
+      "a server certificate outliving its CA",
+      { caValidityDays: "100", serverCertValidityDays: "365" },
+      'Invalid config "private-registry:serverCertValidityDays" = 365: must not exceed caValidityDays (100).',
+    ],
+    [
+      "a bad image reference",
+      { nginxImage: "Nginx Latest" },
+      'Invalid config "private-registry:nginxImage" = "Nginx Latest": is not a Docker image reference.',
+    ],
+    [
+      "a bad name prefix",
+      { namePrefix: "-reg" },
+      `Invalid config "private-registry:namePrefix" = "-reg": must be a Docker name (letters, digits, '_', '.', '-', at most 63).`,
+    ],
     ["a list that is not one", { users: "admin" }, 'Invalid config "private-registry:users" = "admin": must be a list of strings.'],
-    ["a client without a key", { clients: '[{"host":"198.51.100.21"}]' }, 'Invalid config "private-registry:clients[0].privateKey" = "(missing)": must be a PEM private key'],
-    ["a client with a bad host", { clients: JSON.stringify([{ host: "198.51.100.999", privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].host" = "198.51.100.999": must be an IP address or DNS name.'],
-    ["a client with a bad port", { clients: JSON.stringify([{ host: "198.51.100.21", port: 0, privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].port" = 0: must be a whole number from 1 to 65535.'],
-    ["a client with an unknown option (its value hidden)", { clients: JSON.stringify([{ host: "198.51.100.21", sudoo: true, privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].sudoo" = "[value hidden]": unknown setting; known settings are host, '],
-    ["a client without a host", { clients: JSON.stringify([{ privateKey: KEY }]) }, 'Invalid config "private-registry:clients[0].host" = "(missing)": must be an IP address or DNS name.'],
-    ["a DNS name with a trailing dot", { dnsNames: '["registry.example.com."]' }, 'Invalid config "private-registry:dnsNames" = "registry.example.com.": must not end with a dot.'],
-    ["a default that conflicts with a given value", { serverCertValidityDays: "29" }, 'Invalid config "private-registry:serverCertEarlyRenewalDays" = 30 (default): must not exceed serverCertValidityDays (29).'],
-    ["a client listed twice", { clients: JSON.stringify([{ host: "198.51.100.21", privateKey: KEY }, { host: "198.51.100.21", privateKey: KEY }]) }, 'Invalid config "private-registry:clients[1].host" = "198.51.100.21": the same host and port is listed twice.'],
+    [
+      "a client without a key",
+      { clients: '[{"host":"198.51.100.21"}]' },
+      'Invalid config "private-registry:clients[0].privateKey" = "(missing)": must be a PEM private key',
+    ],
+    [
+      "a client with a bad host",
+      { clients: JSON.stringify([{ host: "198.51.100.999", privateKey: KEY }]) },
+      'Invalid config "private-registry:clients[0].host" = "198.51.100.999": must be an IP address or DNS name.',
+    ],
+    [
+      "a client with a bad port",
+      { clients: JSON.stringify([{ host: "198.51.100.21", port: 0, privateKey: KEY }]) },
+      'Invalid config "private-registry:clients[0].port" = 0: must be a whole number from 1 to 65535.',
+    ],
+    [
+      "a client with an unknown option (its value hidden)",
+      { clients: JSON.stringify([{ host: "198.51.100.21", sudoo: true, privateKey: KEY }]) },
+      'Invalid config "private-registry:clients[0].sudoo" = "[value hidden]": unknown setting; known settings are host, ',
+    ],
+    [
+      "a client without a host",
+      { clients: JSON.stringify([{ privateKey: KEY }]) },
+      'Invalid config "private-registry:clients[0].host" = "(missing)": must be an IP address or DNS name.',
+    ],
+    [
+      "a DNS name with a trailing dot",
+      { dnsNames: '["registry.example.com."]' },
+      'Invalid config "private-registry:dnsNames" = "registry.example.com.": must not end with a dot.',
+    ],
+    [
+      "a default that conflicts with a given value",
+      { serverCertValidityDays: "29" },
+      'Invalid config "private-registry:serverCertEarlyRenewalDays" = 30 (default): must not exceed serverCertValidityDays (29).',
+    ],
+    [
+      "a client listed twice",
+      {
+        clients: JSON.stringify([
+          { host: "198.51.100.21", privateKey: KEY },
+          { host: "198.51.100.21", privateKey: KEY },
+        ]),
+      },
+      'Invalid config "private-registry:clients[1].host" = "198.51.100.21": the same host and port is listed twice.',
+    ],
   ])("%s", (_label, raw, expected) => {
     const message = messageFor(raw as Record<string, string>);
     expect(message.startsWith(expected)).toBe(true);
@@ -96,9 +224,12 @@ describe("parseSettings rejects bad input with one message naming the key and th
 
   test("several problems are reported together, one per line", () => {
     const message = messageFor({ port: "0", users: '["a:b"]' });
-    expect(message.split("\n").slice(1).map((l) => l.trim().split(" = ")[0])).toEqual([
-      'Invalid config "private-registry:port"', 'Invalid config "private-registry:users"',
-    ]);
+    expect(
+      message
+        .split("\n")
+        .slice(1)
+        .map((l) => l.trim().split(" = ")[0]),
+    ).toEqual(['Invalid config "private-registry:port"', 'Invalid config "private-registry:users"']);
   });
 });
 
@@ -114,7 +245,11 @@ function expectHidden(message: string, value: string) {
 describe("messages never show a value that is or may be secret", () => {
   test("a PEM under a mistyped top-level key: the key is named, the key material is not shown", () => {
     const message = messageFor({ privateKey: PEM });
-    expect(message.startsWith('Invalid config "private-registry:privateKey" = "[value hidden]": unknown setting (did you mean clients[N].privateKey?)')).toBe(true);
+    expect(
+      message.startsWith(
+        'Invalid config "private-registry:privateKey" = "[value hidden]": unknown setting (did you mean clients[N].privateKey?)',
+      ),
+    ).toBe(true);
     expect(message).not.toContain(PEM_BODY);
     expect(message).not.toContain("BEGIN");
     expect(message.split("\n")).toHaveLength(1);
@@ -122,7 +257,9 @@ describe("messages never show a value that is or may be secret", () => {
 
   test("a PEM under a mistyped client key: the key is named, the key material is not shown", () => {
     const message = messageFor({ clients: JSON.stringify([{ host: "198.51.100.21", privatekey: PEM }]) });
-    expect(message).toContain('Invalid config "private-registry:clients[0].privatekey" = "[value hidden]": unknown setting (did you mean privateKey?)');
+    expect(message).toContain(
+      'Invalid config "private-registry:clients[0].privatekey" = "[value hidden]": unknown setting (did you mean privateKey?)',
+    );
     expect(message).not.toContain(PEM_BODY);
     expect(message).not.toContain("BEGIN");
   });
@@ -146,7 +283,12 @@ describe("messages never show a value that is or may be secret", () => {
     ["a PEM in a list", { ipAddresses: JSON.stringify([PEM]) }, "ipAddresses", PEM],
     ["a value with a line break", { keyAlgorithm: "RSA\nsecret-ish" }, "keyAlgorithm", "RSA\nsecret-ish"],
     ["a value longer than 200 characters", { namePrefix: "n".repeat(201) }, "namePrefix", "n".repeat(201)],
-    ["a token-like run of mixed-case letters and digits", { listenAddress: "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" }, "listenAddress", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"],
+    [
+      "a token-like run of mixed-case letters and digits",
+      { listenAddress: "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" },
+      "listenAddress",
+      "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+    ],
     ["the words PRIVATE KEY", { keyAlgorithm: "my PRIVATE KEY" }, "keyAlgorithm", "my PRIVATE KEY"],
     ["the word BEGIN", { keyAlgorithm: "-----BEGIN RSA" }, "keyAlgorithm", "-----BEGIN RSA"],
   ])("key material under a known key is hidden: %s", (_label, raw, key, value) => {
@@ -189,7 +331,12 @@ describe("messages never show a value that is or may be secret", () => {
   });
 
   test("a secret path inside an object hides that field only", () => {
-    const raw = { clients: JSON.stringify([{ host: "bad host", privateKey: KEY }, { host: "bad host2", privateKey: KEY }]) };
+    const raw = {
+      clients: JSON.stringify([
+        { host: "bad host", privateKey: KEY },
+        { host: "bad host2", privateKey: KEY },
+      ]),
+    };
     const message = messageFor(raw, ["clients[0].host"]);
     expect(message).toContain('"private-registry:clients[0].host" = "[secret]"');
     expect(message).toContain('"private-registry:clients[1].host" = "bad host2"');
@@ -206,7 +353,9 @@ describe("messages never show a value that is or may be secret", () => {
 
 describe("loadSettings learns which keys are secret from the engine", () => {
   const env = process.env.PULUMI_CONFIG_SECRET_KEYS;
-  beforeAll(() => pulumi.runtime.setMocks({ newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs }, "private-registry", "dev"));
+  beforeAll(() =>
+    pulumi.runtime.setMocks({ newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs }, "private-registry", "dev"),
+  );
   afterEach(() => {
     if (env === undefined) delete process.env.PULUMI_CONFIG_SECRET_KEYS;
     else process.env.PULUMI_CONFIG_SECRET_KEYS = env;
@@ -284,7 +433,8 @@ describe("the same address spelled twice is listed twice", () => {
     ["users", "admin", "Admin", "name"],
   ])("%s: %s and %s", (key, first, second, noun) => {
     expect(messageFor({ [key]: JSON.stringify([first, second]) })).toBe(
-      `Invalid config "private-registry:${key}" = ${JSON.stringify(second)}: is listed twice (${JSON.stringify(first)} is the same ${noun}).`);
+      `Invalid config "private-registry:${key}" = ${JSON.stringify(second)}: is listed twice (${JSON.stringify(first)} is the same ${noun}).`,
+    );
   });
 
   test.each([
@@ -297,16 +447,29 @@ describe("the same address spelled twice is listed twice", () => {
   });
 
   test("a client host spelled twice with the same port", () => {
-    const message = messageFor({ clients: JSON.stringify([{ host: "2001:db8::21", privateKey: KEY }, { host: "2001:DB8:0::21", privateKey: KEY }]) });
+    const message = messageFor({
+      clients: JSON.stringify([
+        { host: "2001:db8::21", privateKey: KEY },
+        { host: "2001:DB8:0::21", privateKey: KEY },
+      ]),
+    });
     expect(message).toBe('Invalid config "private-registry:clients[1].host" = "2001:DB8:0::21": the same host and port is listed twice.');
-    expect(parse({ clients: JSON.stringify([{ host: "2001:db8::21", privateKey: KEY }, { host: "2001:DB8:0::21", port: 2222, privateKey: KEY }]) }).clients).toHaveLength(2);
+    expect(
+      parse({
+        clients: JSON.stringify([
+          { host: "2001:db8::21", privateKey: KEY },
+          { host: "2001:DB8:0::21", port: 2222, privateKey: KEY },
+        ]),
+      }).clients,
+    ).toHaveLength(2);
   });
 });
 
 describe("cross-checks", () => {
   test("a value that is already bad is not compared with others", () => {
     expect(messageFor({ caValidityDays: "100", serverCertValidityDays: "abc" })).toBe(
-      'Invalid config "private-registry:serverCertValidityDays" = "abc": must be a whole number from 1 to 3650.');
+      'Invalid config "private-registry:serverCertValidityDays" = "abc": must be a whole number from 1 to 3650.',
+    );
   });
 });
 
@@ -330,14 +493,18 @@ describe("pullOnlyUsers", () => {
     expect(parse({ users: '["CI","server"]', pullOnlyUsers: '["CI"]' }).pullOnlyUsers).toEqual(["CI"]);
     expect(parse({ users: '["CI","server"]', pullOnlyUsers: '["ci"]' }).pullOnlyUsers).toEqual(["CI"]);
     expect(parse({ users: '["ci","server"]', pullOnlyUsers: '["Server"]' }).pullOnlyUsers).toEqual(["server"]);
-    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","Server"]' }))
-      .toBe('Invalid config "private-registry:pullOnlyUsers" = "Server": is listed twice ("server" is the same name).');
-    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["Ghost"]' }))
-      .toBe('Invalid config "private-registry:pullOnlyUsers" = "Ghost": is not one of users ("ci", "server").');
-    expect(messageFor({ pullOnlyUsers: '["ghost"]' }))
-      .toBe('Invalid config "private-registry:pullOnlyUsers" = "ghost": is not one of users ("admin").');
-    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","server"]' }))
-      .toBe('Invalid config "private-registry:pullOnlyUsers" = "server": is listed twice.');
+    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","Server"]' })).toBe(
+      'Invalid config "private-registry:pullOnlyUsers" = "Server": is listed twice ("server" is the same name).',
+    );
+    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["Ghost"]' })).toBe(
+      'Invalid config "private-registry:pullOnlyUsers" = "Ghost": is not one of users ("ci", "server").',
+    );
+    expect(messageFor({ pullOnlyUsers: '["ghost"]' })).toBe(
+      'Invalid config "private-registry:pullOnlyUsers" = "ghost": is not one of users ("admin").',
+    );
+    expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","server"]' })).toBe(
+      'Invalid config "private-registry:pullOnlyUsers" = "server": is listed twice.',
+    );
   });
 });
 
@@ -349,17 +516,20 @@ describe("tlsTermination", () => {
   });
 
   test("anything else is refused with one message naming the key, the value and the choices", () => {
-    expect(messageFor({ tlsTermination: "nginx" }))
-      .toBe('Invalid config "private-registry:tlsTermination" = "nginx": must be "proxy" or "registry".');
-    expect(messageFor({ tlsTermination: "Registry" }))
-      .toBe('Invalid config "private-registry:tlsTermination" = "Registry": must be "proxy" or "registry".');
+    expect(messageFor({ tlsTermination: "nginx" })).toBe(
+      'Invalid config "private-registry:tlsTermination" = "nginx": must be "proxy" or "registry".',
+    );
+    expect(messageFor({ tlsTermination: "Registry" })).toBe(
+      'Invalid config "private-registry:tlsTermination" = "Registry": must be "proxy" or "registry".',
+    );
   });
 
   test("pull-only users need the proxy: with the registry terminating TLS they are refused, naming the key and its value", () => {
     expect(messageFor({ tlsTermination: "registry", users: '["ci","server"]', pullOnlyUsers: '["server"]' })).toBe(
       'Invalid config "private-registry:pullOnlyUsers" = ["server"]: cannot be enforced with tlsTermination "registry": ' +
-      "the registry's own htpasswd auth lets every user push and delete; set tlsTermination to \"proxy\" (nginx refuses their writes) " +
-      "or empty pullOnlyUsers.");
+        'the registry\'s own htpasswd auth lets every user push and delete; set tlsTermination to "proxy" (nginx refuses their writes) ' +
+        "or empty pullOnlyUsers.",
+    );
     // The same users behind the proxy, and no pull-only users without it, are fine.
     expect(parse({ users: '["ci","server"]', pullOnlyUsers: '["server"]' }).pullOnlyUsers).toEqual(["server"]);
     expect(parse({ tlsTermination: "registry", users: '["ci","server"]', pullOnlyUsers: "[]" }).pullOnlyUsers).toEqual([]);
@@ -389,26 +559,56 @@ describe("dockerHost: the engine that runs the registry", () => {
   });
 
   test.each([
-    ["plain tcp:// without TLS", { dockerHost: "tcp://198.51.100.7:2375" },
-      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2375": a tcp:// Docker engine needs client TLS: set dockerTlsCaCert, dockerTlsCert, dockerTlsKey (as secrets: `npm run pulumi -- config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host.'],
-    ["tcp:// missing the key", { dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CERT },
-      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2376": a tcp:// Docker engine needs client TLS: set dockerTlsKey (as secrets'],
-    ["tcp:// without a port", { dockerHost: "tcp://198.51.100.7", ...tls },
-      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7": must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT]; a tcp:// address needs its port (2376 is Docker\'s TLS port) and no user.'],
-    ["http://", { dockerHost: "http://198.51.100.7:2376" },
-      'Invalid config "private-registry:dockerHost" = "http://198.51.100.7:2376": must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT].'],
-    ["a bare host", { dockerHost: "198.51.100.7" },
-      'Invalid config "private-registry:dockerHost" = "198.51.100.7": must be unix:///path/to/docker.sock,'],
-    ["ssh:// with a bad host", { dockerHost: "ssh://deploy@bad_host" },
-      'Invalid config "private-registry:dockerHost" = "ssh://deploy@bad_host": must be unix:///path'],
-    ["TLS values with ssh://", { dockerHost: "ssh://deploy@registry.example.com", dockerTlsCaCert: CA },
-      'Invalid config "private-registry:dockerTlsCaCert" = "[secret]": is used only with a tcp:// dockerHost, not ssh://.'],
-    ["TLS values without dockerHost", { dockerTlsKey: TLS_KEY },
-      'Invalid config "private-registry:dockerTlsKey" = "[secret]": is used only with a tcp:// dockerHost, and dockerHost is not set (the local engine).'],
-    ["a certificate that is not PEM", { dockerHost: "tcp://198.51.100.7:2376", ...tls, dockerTlsCert: "not a certificate" },
-      'Invalid config "private-registry:dockerTlsCert" = "[secret]": must be a PEM certificate.'],
-    ["a key that is not PEM", { dockerHost: "tcp://198.51.100.7:2376", ...tls, dockerTlsKey: "hunter2" },
-      'Invalid config "private-registry:dockerTlsKey" = "[secret]": must be a PEM private key.'],
+    [
+      "plain tcp:// without TLS",
+      { dockerHost: "tcp://198.51.100.7:2375" },
+      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2375": a tcp:// Docker engine needs client TLS: set dockerTlsCaCert, dockerTlsCert, dockerTlsKey (as secrets: `npm run pulumi -- config set --secret dockerTlsKey < key.pem`); plain tcp:// is refused because anyone who reaches that port is root on the Docker host.',
+    ],
+    [
+      "tcp:// missing the key",
+      { dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CERT },
+      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2376": a tcp:// Docker engine needs client TLS: set dockerTlsKey (as secrets',
+    ],
+    [
+      "tcp:// without a port",
+      { dockerHost: "tcp://198.51.100.7", ...tls },
+      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7": must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT]; a tcp:// address needs its port (2376 is Docker\'s TLS port) and no user.',
+    ],
+    [
+      "http://",
+      { dockerHost: "http://198.51.100.7:2376" },
+      'Invalid config "private-registry:dockerHost" = "http://198.51.100.7:2376": must be unix:///path/to/docker.sock, tcp://HOST:PORT (with dockerTlsCaCert, dockerTlsCert, dockerTlsKey) or ssh://USER@HOST[:PORT].',
+    ],
+    [
+      "a bare host",
+      { dockerHost: "198.51.100.7" },
+      'Invalid config "private-registry:dockerHost" = "198.51.100.7": must be unix:///path/to/docker.sock,',
+    ],
+    [
+      "ssh:// with a bad host",
+      { dockerHost: "ssh://deploy@bad_host" },
+      'Invalid config "private-registry:dockerHost" = "ssh://deploy@bad_host": must be unix:///path',
+    ],
+    [
+      "TLS values with ssh://",
+      { dockerHost: "ssh://deploy@registry.example.com", dockerTlsCaCert: CA },
+      'Invalid config "private-registry:dockerTlsCaCert" = "[secret]": is used only with a tcp:// dockerHost, not ssh://.',
+    ],
+    [
+      "TLS values without dockerHost",
+      { dockerTlsKey: TLS_KEY },
+      'Invalid config "private-registry:dockerTlsKey" = "[secret]": is used only with a tcp:// dockerHost, and dockerHost is not set (the local engine).',
+    ],
+    [
+      "a certificate that is not PEM",
+      { dockerHost: "tcp://198.51.100.7:2376", ...tls, dockerTlsCert: "not a certificate" },
+      'Invalid config "private-registry:dockerTlsCert" = "[secret]": must be a PEM certificate.',
+    ],
+    [
+      "a key that is not PEM",
+      { dockerHost: "tcp://198.51.100.7:2376", ...tls, dockerTlsKey: "hunter2" },
+      'Invalid config "private-registry:dockerTlsKey" = "[secret]": must be a PEM private key.',
+    ],
   ])("%s", (_label, raw, expected) => {
     const message = messageFor(raw as Record<string, string>, allSecret);
     expect(message.startsWith(expected)).toBe(true);
@@ -419,8 +619,10 @@ describe("dockerHost: the engine that runs the registry", () => {
 
   test("a client key in plain text is refused, and never shown", () => {
     const message = messageFor({ dockerHost: "tcp://198.51.100.7:2376", ...tls }, ["dockerTlsCaCert", "dockerTlsCert"]);
-    expect(message).toBe('Invalid config "private-registry:dockerTlsKey" = "[hidden]": must be a secret: set it with `npm run pulumi -- config set --secret dockerTlsKey < key.pem` ' +
-      "(a key in plain text in the stack file gives root on the Docker host to whoever reads it).");
+    expect(message).toBe(
+      'Invalid config "private-registry:dockerTlsKey" = "[hidden]": must be a secret: set it with `npm run pulumi -- config set --secret dockerTlsKey < key.pem` ' +
+        "(a key in plain text in the stack file gives root on the Docker host to whoever reads it).",
+    );
     expectHidden(message, TLS_KEY_BODY);
     expectHidden(messageFor({ dockerHost: "tcp://198.51.100.7", ...tls }), TLS_KEY_BODY);
   });
@@ -432,14 +634,18 @@ describe("dockerHost in the pre-flight check: the docker CLI asks the same engin
   const CA = "-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n";
   const KEY_BODY = "MHcCAQEEIPreflightKeyBodyNeverOnACommandLine0123456789";
   const tlsKey = `-----BEGIN EC PRIVATE KEY-----\n${KEY_BODY}\n-----END EC PRIVATE KEY-----\n`;
-  const settings = parse({ dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CA, dockerTlsKey: tlsKey, pullImages: "false" },
-    ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"]);
+  const settings = parse(
+    { dockerHost: "tcp://198.51.100.7:2376", dockerTlsCaCert: CA, dockerTlsCert: CA, dockerTlsKey: tlsKey, pullImages: "false" },
+    ["dockerTlsCaCert", "dockerTlsCert", "dockerTlsKey"],
+  );
 
   test("DOCKER_HOST and 0600 TLS files in a folder removed afterwards; the key never in an argument; no local port probe", () => {
     const calls: { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; files?: Record<string, string> }[] = [];
     const result = preflight("private-registry", "dev", settings, (cmd, args, _t, env) => {
       const dir = env?.DOCKER_CERT_PATH;
-      const files = dir ? Object.fromEntries(fs.readdirSync(dir).map((f) => [f, (fs.statSync(path.join(dir, f)).mode & 0o777).toString(8)])) : undefined;
+      const files = dir
+        ? Object.fromEntries(fs.readdirSync(dir).map((f) => [f, (fs.statSync(path.join(dir, f)).mode & 0o777).toString(8)]))
+        : undefined;
       if (dir) expect(fs.readFileSync(path.join(dir, "key.pem"), "utf8")).toBe(tlsKey);
       calls.push({ cmd, args, env, files });
       return { status: args[0] === "version" ? 0 : 1, stdout: "", stderr: "" };
@@ -455,7 +661,13 @@ describe("dockerHost in the pre-flight check: the docker CLI asks the same engin
   });
 
   test("an engine that does not answer: one message naming dockerHost, nothing of the key", () => {
-    const result = preflight("private-registry", "dev", settings, () => ({ status: 1, stdout: "", stderr: "error during connect: remote error: tls: bad certificate\n" }));
-    expect(result.problems).toEqual(['Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2376": the Docker engine there does not answer (error during connect: remote error: tls: bad certificate); nothing was created.']);
+    const result = preflight("private-registry", "dev", settings, () => ({
+      status: 1,
+      stdout: "",
+      stderr: "error during connect: remote error: tls: bad certificate\n",
+    }));
+    expect(result.problems).toEqual([
+      'Invalid config "private-registry:dockerHost" = "tcp://198.51.100.7:2376": the Docker engine there does not answer (error during connect: remote error: tls: bad certificate); nothing was created.',
+    ]);
   });
 });

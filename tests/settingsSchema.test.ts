@@ -6,7 +6,14 @@ import * as path from "path";
 import { ConfigError, parseSettings } from "../lib/settings";
 import { CLIENT_FIELDS, CLIENT_KEYS, describeSetting, SETTING_KEYS, SETTINGS, SettingDeclaration } from "../lib/settingsSchema";
 import {
-  defaultCell, pulumiConfigSection, REGENERATE, settingsTable, TABLE_BEGIN, TABLE_END, withPulumiConfig, withSettingsTable,
+  defaultCell,
+  pulumiConfigSection,
+  REGENERATE,
+  settingsTable,
+  TABLE_BEGIN,
+  TABLE_END,
+  withPulumiConfig,
+  withSettingsTable,
 } from "../lib/settingsDocs";
 
 // js-yaml is what @pulumi/pulumi reads Pulumi.yaml with (its dependency; no types here).
@@ -67,8 +74,12 @@ describe("docs/configuration.md's table is generated from the declarations", () 
   test("a row per setting: its key, its default and its description", () => {
     const rows = settingsTable().split("\n").slice(2);
     expect(rows).toHaveLength(SETTING_KEYS.length);
-    expect(rows[2]).toBe("| `port` | `443` | host port nginx publishes (1-65535); with 443 clients use `certs.d/<host>`, else `certs.d/<host>:<port>` |");
-    expect(rows[SETTING_KEYS.indexOf("namePrefix")]).toBe("| `namePrefix` | `registry-<stack>` | prefix of container, network and volume names |");
+    expect(rows[2]).toBe(
+      "| `port` | `443` | host port nginx publishes (1-65535); with 443 clients use `certs.d/<host>`, else `certs.d/<host>:<port>` |",
+    );
+    expect(rows[SETTING_KEYS.indexOf("namePrefix")]).toBe(
+      "| `namePrefix` | `registry-<stack>` | prefix of container, network and volume names |",
+    );
     expect(rows[SETTING_KEYS.indexOf("dockerTlsKey")]).toMatch(/^\| `dockerTlsKey` \| `""` \| secret, /);
     expect(rows[SETTING_KEYS.indexOf("ipAddresses")]).toMatch(/^\| `ipAddresses` \| `\["127.0.0.1"\]` \| /);
   });
@@ -89,7 +100,10 @@ describe("docs/configuration.md's table is generated from the declarations", () 
 
 describe("README.md's short table of the common settings agrees with the declarations", () => {
   const section = read("README.md").split("## The settings most people set")[1]?.split("\n## ")[0] ?? "";
-  const rows = section.split("\n").filter((line) => /^\| `/.test(line)).map((line) => line.split(" | ").map((cell) => cell.replace(/^\| /, "")));
+  const rows = section
+    .split("\n")
+    .filter((line) => /^\| `/.test(line))
+    .map((line) => line.split(" | ").map((cell) => cell.replace(/^\| /, "")));
 
   test("it has its rows", () => {
     expect(rows.length).toBeGreaterThanOrEqual(8);
@@ -100,10 +114,12 @@ describe("README.md's short table of the common settings agrees with the declara
       const name = key.replace(/`/g, "");
       return [name, name in SETTINGS ? def : "not a setting"];
     });
-    expect(table).toEqual(rows.map(([key]) => {
-      const name = key.replace(/`/g, "");
-      return [name, name in SETTINGS ? defaultCell(SETTINGS[name as keyof typeof SETTINGS]) : "a declared setting"];
-    }));
+    expect(table).toEqual(
+      rows.map(([key]) => {
+        const name = key.replace(/`/g, "");
+        return [name, name in SETTINGS ? defaultCell(SETTINGS[name as keyof typeof SETTINGS]) : "a declared setting"];
+      }),
+    );
   });
 });
 
@@ -134,7 +150,8 @@ describe("the parser applies the declarations", () => {
 
   test.each(declarations.filter(([, d]) => d.type === "integer"))("%s: its range, from the declaration", (key, decl) => {
     const { min, max, zeroMeansUnset } = decl as { min: number; max: number; zeroMeansUnset?: true };
-    const rangeMessage = (value: number) => `Invalid config "private-registry:${key}" = "${value}": must be a whole number from ${min} to ${max}.`;
+    const rangeMessage = (value: number) =>
+      `Invalid config "private-registry:${key}" = "${value}": must be a whole number from ${min} to ${max}.`;
     // 0 is "not set" where the declaration says so (the days count then), so -1 is the first bad value below.
     const below = zeroMeansUnset ? -1 : min - 1;
     expect(problems({ ...defaults, [key]: String(below) })).toContain(rangeMessage(below));
@@ -148,8 +165,9 @@ describe("the parser applies the declarations", () => {
   test.each(declarations.filter(([, d]) => d.type === "string" && d.values))("%s: its allowed values", (key, decl) => {
     const values = (decl as { values: readonly string[] }).values;
     for (const value of values) expect(problems({ ...defaults, [key]: value })).toEqual([]);
-    expect(problems({ ...defaults, [key]: "other" })).toEqual(
-      [`Invalid config "private-registry:${key}" = "other": must be ${values.map((v) => `"${v}"`).join(" or ")}.`]);
+    expect(problems({ ...defaults, [key]: "other" })).toEqual([
+      `Invalid config "private-registry:${key}" = "other": must be ${values.map((v) => `"${v}"`).join(" or ")}.`,
+    ]);
   });
 
   test.each(declarations.filter(([, d]) => d.type === "boolean"))("%s: true or false, and its default", (key, decl) => {
@@ -159,8 +177,9 @@ describe("the parser applies the declarations", () => {
   });
 
   test("a multipleOf is enforced", () => {
-    expect(problems({ rsaBits: String(SETTINGS.rsaBits.min + SETTINGS.rsaBits.multipleOf / 2) })).toEqual(
-      [`Invalid config "private-registry:rsaBits" = ${SETTINGS.rsaBits.min + SETTINGS.rsaBits.multipleOf / 2}: must be a multiple of ${SETTINGS.rsaBits.multipleOf}.`]);
+    expect(problems({ rsaBits: String(SETTINGS.rsaBits.min + SETTINGS.rsaBits.multipleOf / 2) })).toEqual([
+      `Invalid config "private-registry:rsaBits" = ${SETTINGS.rsaBits.min + SETTINGS.rsaBits.multipleOf / 2}: must be a multiple of ${SETTINGS.rsaBits.multipleOf}.`,
+    ]);
   });
 
   test("an unknown setting's message lists the declared keys in declaration order", () => {

@@ -32,7 +32,12 @@ describe("the users writer's script", () => {
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     expect(run.stdout).toBe("users directory updated: 3 users, 2 may push\n");
-    expect(state(dir)).toEqual({ htpasswd: "admin:$2a$04$x\nci:$2a$04$y\nreader:$2a$04$z\n", mode: "644", mayPush: ["admin", "ci"], staged: false });
+    expect(state(dir)).toEqual({
+      htpasswd: "admin:$2a$04$x\nci:$2a$04$y\nreader:$2a$04$z\n",
+      mode: "644",
+      mayPush: ["admin", "ci"],
+      staged: false,
+    });
     expect(fs.statSync(path.join(dir, USERS_DIRECTORY.mayPush, "admin")).size).toBe(0);
   });
 
@@ -46,7 +51,12 @@ describe("the users writer's script", () => {
     const adminMarker = fs.statSync(path.join(dir, USERS_DIRECTORY.mayPush, "admin")).ino;
     stage(dir, "admin:a\nreader:r\nre.lease-bot_2:n\n", ["admin", "re.lease-bot_2"]);
     expect(runWriter(dir).status).toBe(0);
-    expect(state(dir)).toEqual({ htpasswd: "admin:a\nreader:r\nre.lease-bot_2:n\n", mode: "644", mayPush: ["admin", "re.lease-bot_2"], staged: false });
+    expect(state(dir)).toEqual({
+      htpasswd: "admin:a\nreader:r\nre.lease-bot_2:n\n",
+      mode: "644",
+      mayPush: ["admin", "re.lease-bot_2"],
+      staged: false,
+    });
     expect(fs.statSync(path.join(dir, USERS_DIRECTORY.htpasswd)).ino).not.toBe(oldInode);
     expect(fs.readFileSync(held, "utf8")).toBe("admin:a\nci:c\nreader:r\n");
     fs.closeSync(held);

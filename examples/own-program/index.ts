@@ -7,8 +7,13 @@ import { PrivateRegistry } from "../../components/privateRegistry";
 const registry = new PrivateRegistry("registry", {
   address: { ipAddresses: ["192.0.2.10"], dnsNames: ["registry.example.com"], port: 5443, listenAddress: "0.0.0.0" },
   certificateAuthority: {
-    keyAlgorithm: "ECDSA", rsaBits: 4096, commonName: "Example Registry CA", organization: "Example",
-    validityDays: 3650, generation: 1, alsoTrust: [],
+    keyAlgorithm: "ECDSA",
+    rsaBits: 4096,
+    commonName: "Example Registry CA",
+    organization: "Example",
+    validityDays: 3650,
+    generation: 1,
+    alsoTrust: [],
   },
   serverCertificate: { keyAlgorithm: "ECDSA", rsaBits: 4096, validityHours: 365 * 24, earlyRenewalHours: 30 * 24 },
   users: { names: ["admin", "ci"], passwordLength: 32, bcryptCost: 4 },

@@ -49,7 +49,10 @@ export function rawRequest(target: Target, bytes: string | Buffer, idleMs = 1500
       if (timer) clearTimeout(timer);
       timer = setTimeout(finish, idleMs);
     };
-    socket.on("data", (c: Buffer) => { chunks.push(c); arm(); });
+    socket.on("data", (c: Buffer) => {
+      chunks.push(c);
+      arm();
+    });
     socket.on("end", finish);
     socket.on("close", finish);
     socket.on("error", (e) => (chunks.length ? finish() : reject(e)));
@@ -65,22 +68,45 @@ export interface Answer {
 }
 
 /** One HTTPS request with Node's client (verified TLS); `agent` to reuse kept-alive connections. */
-export function request(target: Target, method: string, pathName: string, headers: Record<string, string> = {},
-  agent?: https.Agent, body?: string, signal?: AbortSignal): Promise<Answer> {
+export function request(
+  target: Target,
+  method: string,
+  pathName: string,
+  headers: Record<string, string> = {},
+  agent?: https.Agent,
+  body?: string,
+  signal?: AbortSignal,
+): Promise<Answer> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const req = https.request({
-      host: target.host, port: target.port, method, path: pathName, ca: target.ca, servername: target.servername,
-      localAddress: target.localAddress, headers, agent: agent ?? false, signal,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({
-        status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders,
-        body: Buffer.concat(chunks).toString("utf8"), ms: Number(process.hrtime.bigint() - started) / 1e6,
-      }));
-      res.on("error", reject);
-    });
+    const req = https.request(
+      {
+        host: target.host,
+        port: target.port,
+        method,
+        path: pathName,
+        ca: target.ca,
+        servername: target.servername,
+        localAddress: target.localAddress,
+        headers,
+        agent: agent ?? false,
+        signal,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            rawHeaders: res.rawHeaders,
+            body: Buffer.concat(chunks).toString("utf8"),
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -93,7 +119,11 @@ export function request(target: Target, method: string, pathName: string, header
  * by the failure limit are given up (their connections closed), so a test need not
  * wait out the delays. Returns the answers given by then and how many were held.
  */
-export async function burstOfFailures(target: Target, n: number, waitMs: number): Promise<{ answers: Answer[]; statuses: number[]; held: number }> {
+export async function burstOfFailures(
+  target: Target,
+  n: number,
+  waitMs: number,
+): Promise<{ answers: Answer[]; statuses: number[]; held: number }> {
   const agent = new https.Agent({ keepAlive: true, maxSockets: n });
   const abort = new AbortController();
   setMaxListeners(n + 10, abort.signal);
@@ -102,10 +132,22 @@ export async function burstOfFailures(target: Target, n: number, waitMs: number)
   try {
     await Promise.all(Array.from({ length: n }, () => request(target, "GET", "/v2/", {}, agent)));
     const all = Array.from({ length: n }, (_v, i) =>
-      request(target, "GET", "/v2/", { Authorization: basic("guesser", `burst-${i}`) }, agent, undefined, abort.signal)
-        .then((a) => { answers.push(a); }, () => { held++; }));
+      request(target, "GET", "/v2/", { Authorization: basic("guesser", `burst-${i}`) }, agent, undefined, abort.signal).then(
+        (a) => {
+          answers.push(a);
+        },
+        () => {
+          held++;
+        },
+      ),
+    );
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(all), new Promise((r) => { timer = setTimeout(r, waitMs); })]);
+    await Promise.race([
+      Promise.all(all),
+      new Promise((r) => {
+        timer = setTimeout(r, waitMs);
+      }),
+    ]);
     clearTimeout(timer);
     abort.abort();
     await Promise.all(all);
@@ -146,7 +188,9 @@ export async function flood(target: Target, o: FloodOptions): Promise<FloodResul
   const started = Date.now();
   const until = started + o.durationMs;
   const more = () => Date.now() < until && result.attackRequests < o.maxRequests;
-  const count = (m: Record<string, number>, k: string) => { m[k] = (m[k] ?? 0) + 1; };
+  const count = (m: Record<string, number>, k: string) => {
+    m[k] = (m[k] ?? 0) + 1;
+  };
   const attacker = async () => {
     while (more()) {
       result.attackRequests++;
@@ -197,15 +241,23 @@ export async function idleLatency(target: Target, auth: string, n: number): Prom
  * Failed logins of a known and of an unknown user name, interleaved on one kept-alive
  * connection, paced below the failure rate limit so that its delays do not mix in.
  */
-export async function failedLoginTiming(target: Target, known: string, unknown: string, pairs: number, paceMs: number):
-Promise<{ knownMs: number[]; unknownMs: number[]; statuses: number[] }> {
+export async function failedLoginTiming(
+  target: Target,
+  known: string,
+  unknown: string,
+  pairs: number,
+  paceMs: number,
+): Promise<{ knownMs: number[]; unknownMs: number[]; statuses: number[] }> {
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
   const out = { knownMs: [] as number[], unknownMs: [] as number[], statuses: [] as number[] };
   try {
     // One request first, so that the TLS handshake is in neither sample.
     await request(target, "GET", "/v2/", {}, agent);
     for (let i = 0; i < pairs; i++) {
-      for (const [user, into] of [[known, out.knownMs], [unknown, out.unknownMs]] as const) {
+      for (const [user, into] of [
+        [known, out.knownMs],
+        [unknown, out.unknownMs],
+      ] as const) {
         const a = await request(target, "GET", "/v2/", { Authorization: basic(user, `wrong-${i}`) }, agent);
         out.statuses.push(a.status);
         into.push(a.ms);
@@ -254,19 +306,32 @@ export class AttemptLog {
   markdown(header: string): string {
     const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ").slice(0, 160);
     const areas = [...new Set(this.attempts.map((a) => a.area))];
-    const lines = [header, "",
-      "| area | attempts | refused as expected | not refused |", "|---|---|---|---|",
+    const lines = [
+      header,
+      "",
+      "| area | attempts | refused as expected | not refused |",
+      "|---|---|---|---|",
       ...areas.map((area) => {
         const of = this.attempts.filter((a) => a.area === area);
         return `| ${cell(area)} | ${of.length} | ${of.filter((a) => a.refused).length} | ${of.filter((a) => !a.refused).length} |`;
       }),
       `| **all** | **${this.attempts.length}** | **${this.attempts.filter((a) => a.refused).length}** | **${this.attempts.filter((a) => !a.refused).length}** |`,
-      "", "| measured | value |", "|---|---|",
+      "",
+      "| measured | value |",
+      "|---|---|",
       ...this.measurements.map((m) => `| ${cell(m.name)} | ${cell(m.value)} |`),
-      "", "<details><summary>Every attempt</summary>", "",
-      "| area | attempt | expected | got | ok |", "|---|---|---|---|---|",
-      ...this.attempts.map((a) => `| ${cell(a.area)} | ${cell(a.name)} | ${cell(a.expected)} | ${cell(a.got)} | ${a.refused ? "yes" : "**NO**"} |`),
-      "", "</details>", ""];
+      "",
+      "<details><summary>Every attempt</summary>",
+      "",
+      "| area | attempt | expected | got | ok |",
+      "|---|---|---|---|---|",
+      ...this.attempts.map(
+        (a) => `| ${cell(a.area)} | ${cell(a.name)} | ${cell(a.expected)} | ${cell(a.got)} | ${a.refused ? "yes" : "**NO**"} |`,
+      ),
+      "",
+      "</details>",
+      "",
+    ];
     return lines.join("\n");
   }
 

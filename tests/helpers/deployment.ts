@@ -213,8 +213,12 @@ export class Deployment {
   // The Automation API passes values as arguments of `pulumi config set-all`, where the
   // process list shows them: a secret goes to `pulumi config set --secret` on stdin.
   private setSecret(stack: Stack, key: string, value: string): void {
-    const r = spawnSync("pulumi", ["config", "set", "--secret", "--path", "--stack", stack.name, "--non-interactive", key],
-      { cwd: this.shellDir, env: { ...process.env, ...this.env }, input: value, encoding: "utf8" });
+    const r = spawnSync("pulumi", ["config", "set", "--secret", "--path", "--stack", stack.name, "--non-interactive", key], {
+      cwd: this.shellDir,
+      env: { ...process.env, ...this.env },
+      input: value,
+      encoding: "utf8",
+    });
     if (r.status !== 0) throw new Error(`pulumi config set --secret ${key} failed: ${r.stderr}`);
   }
 
@@ -223,7 +227,13 @@ export class Deployment {
     await this.setConfig(patch, stack);
     const recorder = planRecorder();
     let output = "";
-    const result = await stack.up({ ...options, onOutput: (o) => { output += o; }, onEvent: recorder.onEvent });
+    const result = await stack.up({
+      ...options,
+      onOutput: (o) => {
+        output += o;
+      },
+      onEvent: recorder.onEvent,
+    });
     expect(result.summary.result).toBe("succeeded");
     if (stack === this.stack) {
       this.outputs = result.outputs;
@@ -238,7 +248,12 @@ export class Deployment {
     const recorder = planRecorder();
     let output = "";
     try {
-      await stack.up({ onOutput: (o) => { output += o; }, onEvent: recorder.onEvent });
+      await stack.up({
+        onOutput: (o) => {
+          output += o;
+        },
+        onEvent: recorder.onEvent,
+      });
     } catch (e) {
       return { output: `${output}\n${(e as Error).message}`, plan: recorder.plan() };
     }
@@ -260,7 +275,11 @@ export class Deployment {
 
   async destroy(stack: Stack = this.stack): Promise<string> {
     let output = "";
-    const result = await stack.destroy({ onOutput: (o) => { output += o; } });
+    const result = await stack.destroy({
+      onOutput: (o) => {
+        output += o;
+      },
+    });
     expect(result.summary.result).toBe("succeeded");
     if (stack === this.stack) this.destroyed = true;
     return output;
@@ -280,8 +299,11 @@ export class Deployment {
    * Read a secret output with `revealed`.
    */
   exportedResources(stack: Stack = this.stack): ExportedResource[] {
-    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", stack.name],
-      { cwd: this.shellDir, env: { ...process.env, ...this.env }, encoding: "utf8" });
+    const plain = spawnSync("pulumi", ["stack", "export", "--show-secrets", "--stack", stack.name], {
+      cwd: this.shellDir,
+      env: { ...process.env, ...this.env },
+      encoding: "utf8",
+    });
     expect(plain.status).toBe(0);
     return JSON.parse(plain.stdout).deployment.resources;
   }
@@ -289,7 +311,10 @@ export class Deployment {
   /** `npm run pulumi -- ARGS` as a user runs it, with this deployment's backend and passphrase. */
   npmPulumi(args: string[]): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync("npm", ["run", "--silent", "pulumi", "--", ...args], {
-      cwd: PROJECT_DIR, env: { ...process.env, ...this.env }, encoding: "utf8", timeout: 300_000,
+      cwd: PROJECT_DIR,
+      env: { ...process.env, ...this.env },
+      encoding: "utf8",
+      timeout: 300_000,
     });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
@@ -300,7 +325,11 @@ export class Deployment {
    * so the stack's file is copied there for the time of the call only (what the script
    * changed in it is copied back), and removed again whatever happens.
    */
-  npmRun(script: string, args: string[], o: { stack?: Stack; timeout?: number } = {}): { status: number | null; stdout: string; stderr: string } {
+  npmRun(
+    script: string,
+    args: string[],
+    o: { stack?: Stack; timeout?: number } = {},
+  ): { status: number | null; stdout: string; stderr: string } {
     const file = `Pulumi.${(o.stack ?? this.stack).name}.yaml`;
     const inShell = path.join(this.shellDir, file);
     const inProject = path.join(PROJECT_DIR, file);
@@ -308,7 +337,10 @@ export class Deployment {
     fs.copyFileSync(inShell, inProject);
     try {
       const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], {
-        cwd: PROJECT_DIR, env: { ...process.env, ...this.env }, encoding: "utf8", timeout: o.timeout ?? 600_000,
+        cwd: PROJECT_DIR,
+        env: { ...process.env, ...this.env },
+        encoding: "utf8",
+        timeout: o.timeout ?? 600_000,
       });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     } finally {
@@ -335,7 +367,8 @@ export class Deployment {
    */
   async restartEngine(signal: "SIGKILL" | "SIGTERM"): Promise<number> {
     const pidOf = (file: string) => Number((fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "").trim()) || 0;
-    const alive = (pid: number) => pid > 0 && fs.existsSync(`/proc/${pid}`) && !/^\d+ \(\S+\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+    const alive = (pid: number) =>
+      pid > 0 && fs.existsSync(`/proc/${pid}`) && !/^\d+ \(\S+\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
     const dockerd = pidOf("/var/run/docker.pid");
     if (dockerd === 0) throw new Error("no /var/run/docker.pid: not an engine this machine started by hand");
     this.engineRestarted = true;
@@ -345,7 +378,11 @@ export class Deployment {
       if (signal === "SIGKILL") {
         const shims = spawnSync("pgrep", ["-f", "containerd-shim"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
         for (const pid of [dockerd, pidOf("/var/run/docker/containerd/containerd.pid"), ...shims].filter((p) => p > 0)) {
-          try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            /* already gone */
+          }
         }
       } else {
         process.kill(dockerd, "SIGTERM");
@@ -366,7 +403,11 @@ export class Deployment {
   /** Waits until every client host answers `docker exec` again (restart-always hosts come back with the engine); with `ssh`, until its sshd takes the key too. */
   async clientsBack(o: { ssh?: boolean; limitMs?: number } = {}): Promise<void> {
     for (const [i, c] of this.clients.entries()) {
-      for (const until = Date.now() + (o.limitMs ?? 30_000); containerSh(c.name, "true").status !== 0; await new Promise((r) => setTimeout(r, 200))) {
+      for (
+        const until = Date.now() + (o.limitMs ?? 30_000);
+        containerSh(c.name, "true").status !== 0;
+        await new Promise((r) => setTimeout(r, 200))
+      ) {
         if (Date.now() > until) throw new Error(`client ${c.name} did not come back`);
       }
       if (o.ssh && this.spec.clients?.[i]?.ssh !== false) waitForSsh(this.sshKeyFile, c.user, c.ip);
@@ -374,18 +415,31 @@ export class Deployment {
   }
 
   /** GET over HTTPS, verifying the server with the deployed CA (or `ca`). */
-  https(pathName: string, o: { auth?: string; host?: string; port?: number; ca?: string; servername?: string; timeoutMs?: number } = {}): Promise<HttpsAnswer> {
+  https(
+    pathName: string,
+    o: { auth?: string; host?: string; port?: number; ca?: string; servername?: string; timeoutMs?: number } = {},
+  ): Promise<HttpsAnswer> {
     return new Promise((resolve, reject) => {
-      const req = https.get({
-        host: o.host ?? this.gateway, port: o.port ?? this.port, path: pathName, ca: o.ca ?? this.caPem, agent: false, timeout: o.timeoutMs ?? 10_000,
-        servername: o.servername,
-        headers: o.auth ? { Authorization: `Basic ${Buffer.from(o.auth).toString("base64")}` } : {},
-      }, (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk) => { body += chunk; });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      });
+      const req = https.get(
+        {
+          host: o.host ?? this.gateway,
+          port: o.port ?? this.port,
+          path: pathName,
+          ca: o.ca ?? this.caPem,
+          agent: false,
+          timeout: o.timeoutMs ?? 10_000,
+          servername: o.servername,
+          headers: o.auth ? { Authorization: `Basic ${Buffer.from(o.auth).toString("base64")}` } : {},
+        },
+        (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk) => {
+            body += chunk;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        },
+      );
       req.on("timeout", () => req.destroy(new Error(`GET ${pathName}: no answer in ${(o.timeoutMs ?? 10_000) / 1000} s`)));
       req.on("error", reject);
     });
@@ -418,7 +472,7 @@ export class Deployment {
     await this.spec.beforeStack?.(this);
     this.stack = await LocalWorkspace.createStack({ stackName: this.id, workDir: this.shellDir }, { envVars: this.env });
     this.stacks.push(this.stack);
-    const patch = typeof this.spec.config === "function" ? this.spec.config(this) : this.spec.config ?? {};
+    const patch = typeof this.spec.config === "function" ? this.spec.config(this) : (this.spec.config ?? {});
     await this.setConfig({ ...this.baseConfig(), ...patch });
     if (this.spec.up !== false) this.first = await this.up();
   }
@@ -430,13 +484,24 @@ export class Deployment {
       const name = this.names(`client-${i + 1}`);
       const ip = this.subnet.replace(/0\/24$/, String(21 + i));
       const user = c.user ?? "root";
-      docker("run", "-d", "--name", name, "--network", this.names("clients"), "--ip", ip,
+      docker(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        this.names("clients"),
+        "--ip",
+        ip,
         ...(c.restartAlways ? ["--restart", "always"] : []),
         ...(c.loopbackSsh ? ["-p", "127.0.0.1::22"] : []),
         ...hostNames.flatMap((h) => ["--add-host", `${h}:${this.gateway}`]),
-        "--label", `private-registry-test=${this.spec.tag}`,
-        ...(c.ssh === false ? ["--entrypoint", "sleep", IMAGES["ssh-client-host"], "infinity"]
-          : ["-e", `AUTHORIZED_KEY=${publicKey}`, ...(user !== "root" ? ["-e", `SSH_USER=${user}`] : []), IMAGES["ssh-client-host"]]));
+        "--label",
+        `private-registry-test=${this.spec.tag}`,
+        ...(c.ssh === false
+          ? ["--entrypoint", "sleep", IMAGES["ssh-client-host"], "infinity"]
+          : ["-e", `AUTHORIZED_KEY=${publicKey}`, ...(user !== "root" ? ["-e", `SSH_USER=${user}`] : []), IMAGES["ssh-client-host"]]),
+      );
       this.clients.push(this.client(name, ip, user));
       if (c.loopbackSsh) this.clients[i].loopbackPort = Number(docker("port", name, "22").split("\n")[0].split(":").pop());
     });
@@ -449,23 +514,34 @@ export class Deployment {
     const sh = (script: string, stdin = "") => containerSh(name, script, stdin);
     const dir = (repo: string) => `/tmp/img-${repo.replace(/\W/g, "_")}`;
     return {
-      name, ip, user, sh,
-      login: (who = "admin", endpoint = this.endpoint) => sh(`skopeo login --username ${who} --password-stdin ${endpoint}`, this.passwords[who]),
+      name,
+      ip,
+      user,
+      sh,
+      login: (who = "admin", endpoint = this.endpoint) =>
+        sh(`skopeo login --username ${who} --password-stdin ${endpoint}`, this.passwords[who]),
       push: (repo, layers = 2, bytes = 64 << 10, endpoint = this.endpoint) => {
         const made = sh(`${MAKE_IMAGE_SH}\nmake_image ${dir(repo)} ${layers} ${bytes}`);
         expect(made.status).toBe(0);
         const digest = made.out.trim();
-        const push = sh(`skopeo copy --digestfile /tmp/pushed-digest oci:${dir(repo)}:latest docker://${endpoint}/${repo} >/dev/null && cat /tmp/pushed-digest`);
+        const push = sh(
+          `skopeo copy --digestfile /tmp/pushed-digest oci:${dir(repo)}:latest docker://${endpoint}/${repo} >/dev/null && cat /tmp/pushed-digest`,
+        );
         expect({ ...push, out: push.out.trim() }).toEqual({ status: 0, out: digest });
         return digest;
       },
       pull: (repo, endpoint = this.endpoint) => {
-        const r = sh(`rm -rf /tmp/pulled && skopeo copy --digestfile /tmp/pulled-digest docker://${endpoint}/${repo} oci:/tmp/pulled:x >/dev/null && cat /tmp/pulled-digest`);
+        const r = sh(
+          `rm -rf /tmp/pulled && skopeo copy --digestfile /tmp/pulled-digest docker://${endpoint}/${repo} oci:/tmp/pulled:x >/dev/null && cat /tmp/pulled-digest`,
+        );
         if (r.status !== 0) throw new Error(`pull of ${endpoint}/${repo} from ${name} failed: ${r.out}`);
         return r.out.trim();
       },
-      certsD: () => sh("cd /etc/docker/certs.d 2>/dev/null && find . -mindepth 1 | sort | while read -r f; do " +
-        "if [ -f \"$f\" ]; then echo \"$f $(sha256sum <\"$f\" | cut -c1-16)\"; else echo \"$f/\"; fi; done").out,
+      certsD: () =>
+        sh(
+          "cd /etc/docker/certs.d 2>/dev/null && find . -mindepth 1 | sort | while read -r f; do " +
+            'if [ -f "$f" ]; then echo "$f $(sha256sum <"$f" | cut -c1-16)"; else echo "$f/"; fi; done',
+        ).out,
     };
   }
 
@@ -473,9 +549,15 @@ export class Deployment {
   existing(): string[] {
     const own = new Set([...this.clients.map((c) => c.name), ...this.networks]);
     const prefixes = this.stacks.map((s) => `${s.name}-`);
-    const list = (...args: string[]) => docker(...args).split("\n").filter((n) => n && !own.has(n) && prefixes.some((p) => n.startsWith(p)));
-    return [...list("ps", "-a", "--format", "{{.Names}}"), ...list("network", "ls", "--format", "{{.Name}}"),
-      ...list("volume", "ls", "--format", "{{.Name}}")].sort();
+    const list = (...args: string[]) =>
+      docker(...args)
+        .split("\n")
+        .filter((n) => n && !own.has(n) && prefixes.some((p) => n.startsWith(p)));
+    return [
+      ...list("ps", "-a", "--format", "{{.Names}}"),
+      ...list("network", "ls", "--format", "{{.Name}}"),
+      ...list("volume", "ls", "--format", "{{.Name}}"),
+    ].sort();
   }
 
   async tearDown(): Promise<void> {
@@ -530,7 +612,10 @@ export function writeProjectShell(dir: string): void {
 
 /** Containers (with their anonymous volumes), networks and volumes whose names match. */
 export function removeLeftovers(pattern: RegExp): void {
-  const matching = (...args: string[]) => docker(...args).split("\n").filter((n) => n && pattern.test(n));
+  const matching = (...args: string[]) =>
+    docker(...args)
+      .split("\n")
+      .filter((n) => n && pattern.test(n));
   const containers = matching("ps", "-a", "--format", "{{.Names}}");
   if (containers.length) dockerQuiet("rm", "-f", "-v", ...containers);
   for (const network of matching("network", "ls", "--format", "{{.Name}}")) dockerQuiet("network", "rm", network);
@@ -539,13 +624,18 @@ export function removeLeftovers(pattern: RegExp): void {
 
 function withoutHostsLine(tag: string): void {
   const hosts = fs.readFileSync("/etc/hosts", "utf8");
-  const kept = hosts.split("\n").filter((line) => !line.endsWith(`# private-registry test ${tag}`)).join("\n");
+  const kept = hosts
+    .split("\n")
+    .filter((line) => !line.endsWith(`# private-registry test ${tag}`))
+    .join("\n");
   if (kept !== hosts) fs.writeFileSync("/etc/hosts", kept);
 }
 
 /** A 10.251.N.0/24 that no Docker network uses (N from a random start, so parallel runs rarely meet). */
 export function freeSubnet(): string {
-  const used = docker("network", "ls", "-q").split("\n").filter(Boolean)
+  const used = docker("network", "ls", "-q")
+    .split("\n")
+    .filter(Boolean)
     .flatMap((id) => docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", id).split(" "));
   const start = crypto.randomInt(10, 250);
   for (let i = 0; i < 240; i++) {
@@ -569,8 +659,10 @@ export function freePort(): number {
 
 function canBind(port: number): boolean {
   // A synchronous probe in a child: node's listen is asynchronous.
-  const r = spawnSync(process.execPath, ["-e",
-    `const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(${port},"0.0.0.0",()=>s.close(()=>process.exit(0)))`]);
+  const r = spawnSync(process.execPath, [
+    "-e",
+    `const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(${port},"0.0.0.0",()=>s.close(()=>process.exit(0)))`,
+  ]);
   return r.status === 0;
 }
 
@@ -619,7 +711,7 @@ export class RemoteEngine {
 
   /** Connections the listener accepted so far (its -d -d log). */
   acceptedConnections(): number {
-    return (fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, "utf8").match(/accepting connection from/g) ?? [] : []).length;
+    return (fs.existsSync(this.logFile) ? (fs.readFileSync(this.logFile, "utf8").match(/accepting connection from/g) ?? []) : []).length;
   }
 
   static async start(id: string, workDir: string, gateway: string): Promise<RemoteEngine> {
@@ -628,15 +720,62 @@ export class RemoteEngine {
     fs.mkdirSync(e.pkiDir);
     const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: e.pkiDir, stdio: ["ignore", "ignore", "pipe"] });
     // EC P-256 (fast); two days.
-    const makeCa = (name: string) => openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-      "-subj", `/CN=${id} ${name}`, "-keyout", `${name}.key`, "-out", `${name}.pem`,
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign");
+    const makeCa = (name: string) =>
+      openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        `/CN=${id} ${name}`,
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.pem`,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+      );
     const makeCert = (name: string, ca: string, ext: string) => {
-      openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-subj", `/CN=${id} ${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
+      openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        `/CN=${id} ${name}`,
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.csr`,
+      );
       fs.writeFileSync(path.join(e.pkiDir, `${name}.ext`), ext);
-      openssl("x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial",
-        "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
+      openssl(
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        `${ca}.pem`,
+        "-CAkey",
+        `${ca}.key`,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        `${name}.ext`,
+        "-out",
+        `${name}.pem`,
+      );
     };
     makeCa("engine-ca");
     makeCert("engine-server", "engine-ca", `subjectAltName=IP:127.0.0.1,IP:${gateway}\nextendedKeyUsage=serverAuth\n`);
@@ -645,9 +784,16 @@ export class RemoteEngine {
     makeCert("other-client", "other-ca", "extendedKeyUsage=clientAuth\n");
     e.port = freePort();
     const log = fs.openSync(e.logFile, "w");
-    e.socat = spawn("socat", ["-d", "-d",
-      `OPENSSL-LISTEN:${e.port},bind=127.0.0.1,reuseaddr,fork,cert=${e.pkiDir}/engine-server.pem,key=${e.pkiDir}/engine-server.key,cafile=${e.pkiDir}/engine-ca.pem,verify=1`,
-      "UNIX-CONNECT:/var/run/docker.sock"], { stdio: ["ignore", "ignore", log] });
+    e.socat = spawn(
+      "socat",
+      [
+        "-d",
+        "-d",
+        `OPENSSL-LISTEN:${e.port},bind=127.0.0.1,reuseaddr,fork,cert=${e.pkiDir}/engine-server.pem,key=${e.pkiDir}/engine-server.key,cafile=${e.pkiDir}/engine-ca.pem,verify=1`,
+        "UNIX-CONNECT:/var/run/docker.sock",
+      ],
+      { stdio: ["ignore", "ignore", log] },
+    );
     fs.closeSync(log);
     const listening = () => /listening on/.test(fs.readFileSync(e.logFile, "utf8"));
     for (let i = 0; i < 50 && !listening(); i++) await new Promise((r) => setTimeout(r, 100));

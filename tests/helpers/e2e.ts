@@ -31,8 +31,26 @@ export function containerSh(container: string, script: string, stdin = ""): ShRe
 /** Waits until sshd in a client container accepts our key. */
 export function waitForSsh(keyFile: string, user: string, host: string): void {
   for (let tries = 0; ; tries++) {
-    const result = spawnSync("ssh", ["-i", keyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-      "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", `${user}@${host}`, "true"], { encoding: "utf8" });
+    const result = spawnSync(
+      "ssh",
+      [
+        "-i",
+        keyFile,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "ConnectTimeout=2",
+        "-o",
+        "LogLevel=ERROR",
+        `${user}@${host}`,
+        "true",
+      ],
+      { encoding: "utf8" },
+    );
     if (result.status === 0) return;
     if (tries > 100) throw new Error(`ssh ${user}@${host}: ${result.stderr}`);
     execFileSync("sleep", ["0.2"]);
@@ -69,7 +87,10 @@ export function planRecorder(): { onEvent: (event: EngineEvent) => void; plan: (
 /** A one-file image, imported and saved as a docker-archive at /tmp/tiny.tar inside `container`: something small to push. */
 export function copyTinyImageInto(container: string, workDir: string, id: string): void {
   fs.writeFileSync(path.join(workDir, "hello.txt"), `hello from ${id}\n`);
-  execFileSync("sh", ["-c", `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 >/dev/null && ` +
-    `docker save ${id}-tiny:1 -o ${workDir}/tiny.tar && docker rmi ${id}-tiny:1 >/dev/null`]);
+  execFileSync("sh", [
+    "-c",
+    `tar -C ${workDir} -c hello.txt | docker import - ${id}-tiny:1 >/dev/null && ` +
+      `docker save ${id}-tiny:1 -o ${workDir}/tiny.tar && docker rmi ${id}-tiny:1 >/dev/null`,
+  ]);
   docker("cp", `${workDir}/tiny.tar`, `${container}:/tmp/tiny.tar`);
 }

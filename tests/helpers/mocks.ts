@@ -35,18 +35,23 @@ function computedOutputs(type: string, name: string, inputs: Record<string, any>
 /** Installs Pulumi mocks that record every resource registration. */
 export function recordResources(): RecordedResource[] {
   const recorded: RecordedResource[] = [];
-  pulumi.runtime.setMocks({
-    newResource(args: pulumi.runtime.MockResourceArgs) {
-      const custom = args.custom !== false;
-      if (custom) {
-        recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-      }
-      return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) } };
+  pulumi.runtime.setMocks(
+    {
+      newResource(args: pulumi.runtime.MockResourceArgs) {
+        const custom = args.custom !== false;
+        if (custom) {
+          recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
+        }
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) } };
+      },
+      call(args: pulumi.runtime.MockCallArgs) {
+        return args.inputs;
+      },
     },
-    call(args: pulumi.runtime.MockCallArgs) {
-      return args.inputs;
-    },
-  }, "private-registry", "test", false);
+    "private-registry",
+    "test",
+    false,
+  );
   return recorded;
 }
 
@@ -55,7 +60,10 @@ export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
 }
 
 /** Waits until the mocks have seen a registration matching the predicate. */
-export async function waitForResource(recorded: RecordedResource[], predicate: (r: RecordedResource) => boolean): Promise<RecordedResource> {
+export async function waitForResource(
+  recorded: RecordedResource[],
+  predicate: (r: RecordedResource) => boolean,
+): Promise<RecordedResource> {
   for (let i = 0; i < 500; i++) {
     const found = recorded.find(predicate);
     if (found) return found;
@@ -74,8 +82,11 @@ export function recordOptions(into: Map<string, pulumi.CustomResourceOptions>): 
 
 /** True when a recorded input arrived as a Pulumi secret. */
 export function isSecretInput(value: unknown): boolean {
-  return typeof value === "object" && value !== null &&
-    (value as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig
+  );
 }
 
 /** A recorded input with every secret wrapper removed. */

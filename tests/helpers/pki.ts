@@ -13,12 +13,44 @@ export interface TestPki {
 export function makeTestPki(dir: string, sans: string[]): TestPki {
   const p = (name: string) => path.join(dir, name);
   const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
-  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "2",
-    "-subj", "/CN=Test Registry CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    p("ca.key"),
+    "-out",
+    p("ca.crt"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=Test Registry CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  );
   openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("server.key"), "-out", p("server.csr"), "-subj", "/CN=registry");
   fs.writeFileSync(p("ext.cnf"), `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\n`);
-  openssl("x509", "-req", "-in", p("server.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial",
-    "-out", p("server.crt"), "-days", "1", "-extfile", p("ext.cnf"));
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    p("server.csr"),
+    "-CA",
+    p("ca.crt"),
+    "-CAkey",
+    p("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    p("server.crt"),
+    "-days",
+    "1",
+    "-extfile",
+    p("ext.cnf"),
+  );
   fs.writeFileSync(p("chain.pem"), fs.readFileSync(p("server.crt"), "utf8") + fs.readFileSync(p("ca.crt"), "utf8"));
   return { dir, caCert: p("ca.crt"), chain: p("chain.pem"), key: p("server.key") };
 }
@@ -26,9 +58,30 @@ export function makeTestPki(dir: string, sans: string[]): TestPki {
 /** Only a CA certificate (ECDSA P-256: made in milliseconds), for tests that install it but never dial a server. */
 export function makeTestCa(dir: string, commonName = "Test Registry CA"): string {
   const p = (name: string) => path.join(dir, name);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-    "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "2", "-subj", `/CN=${commonName}`,
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-  { stdio: ["ignore", "pipe", "pipe"] });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      p("ca.key"),
+      "-out",
+      p("ca.crt"),
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${commonName}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   return fs.readFileSync(p("ca.crt"), "utf8");
 }

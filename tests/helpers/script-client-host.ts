@@ -34,16 +34,30 @@ function docker(args: string[], stdin?: string): ExecResult & { error?: Error } 
 export function startClientHost(image = CLIENT_HOST_IMAGE): ClientHost {
   const engine = docker(["version", "--format", "{{.Server.Version}}"]);
   if (engine.error || engine.status !== 0) {
-    throw new Error("These tests run the client scripts in a container and need a running Docker engine; " +
-      `\`docker version\` failed: ${engine.error?.message ?? engine.stderr.trim()}`);
+    throw new Error(
+      "These tests run the client scripts in a container and need a running Docker engine; " +
+        `\`docker version\` failed: ${engine.error?.message ?? engine.stderr.trim()}`,
+    );
   }
   const inspect = docker(["image", "inspect", "--format", "{{.Id}}", image]);
   if (inspect.status !== 0) {
-    throw new Error(`These tests need the local image ${image}; build it with ` +
-      `\`PRIVATE_REGISTRY_IMAGES=ssh-client-host bash scripts/build-local-images.sh\`. docker said: ${inspect.stderr.trim()}`);
+    throw new Error(
+      `These tests need the local image ${image}; build it with ` +
+        `\`PRIVATE_REGISTRY_IMAGES=ssh-client-host bash scripts/build-local-images.sh\`. docker said: ${inspect.stderr.trim()}`,
+    );
   }
-  const run = docker(["run", "-d", "--rm", "--network", "none", "--label", "private-registry-test=client-trust-script",
-    image, "sleep", "infinity"]);
+  const run = docker([
+    "run",
+    "-d",
+    "--rm",
+    "--network",
+    "none",
+    "--label",
+    "private-registry-test=client-trust-script",
+    image,
+    "sleep",
+    "infinity",
+  ]);
   if (run.status !== 0) throw new Error(`could not start a container of ${image}: ${run.stderr.trim()}`);
   const id = run.stdout.trim();
   const exec = (command: string, options: { user?: string; stdin?: string } = {}): ExecResult => {
