@@ -12,11 +12,15 @@ import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 import { execFileSync, spawnSync } from "child_process";
-import { docker, containerSh } from "./helpers/e2e";
+import { docker, containerSh, sshOptions } from "./helpers/e2e";
 import { deployment, IMAGES, revealed } from "./helpers/deployment";
 import { startSampling } from "./helpers/processSampler";
 import {
   AttemptLog,
+  attemptArea,
+  checkCredentialsRefused,
+  checkEveryPathNeedsCredentials,
+  lookAlikeCredentials,
   Target,
   basic,
   rawRequest,
@@ -67,17 +71,7 @@ const target = (): Target => ({ host: d.gateway, port: d.port, ca: caPem, server
 let hostHeader = "";
 
 /** Collects the attempts of one test; `done` fails the test listing every attempt that was not refused. */
-function area(name: string) {
-  const bad: string[] = [];
-  return {
-    check(attempt: string, expected: string, got: string, ok: boolean): void {
-      if (!log.record(name, attempt, expected, got, ok)) bad.push(`${attempt}: expected ${expected}, got ${got}`);
-    },
-    done(): void {
-      expect(bad).toEqual([]);
-    },
-  };
-}
+const area = (name: string) => attemptArea(log, name);
 
 /** Every secret the deployment holds, in clear, from the backend (decrypted by Pulumi itself). */
 function deployedSecrets(): [string, string][] {
@@ -134,20 +128,7 @@ beforeAll(async () => {
     // A control for the sampler: a command sshd runs for a whole second, as it runs the
     // install (which is often over between two samples). Two commands, so that the shell
     // stays (with a single one bash execs it, and the marker vanishes from ps at once).
-    spawnSync("ssh", [
-      "-i",
-      d.sshKeyFile,
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=no",
-      "-o",
-      "UserKnownHostsFile=/dev/null",
-      "-o",
-      "LogLevel=ERROR",
-      `root@${d.clients[0].ip}`,
-      "sleep 1; : sampler-control",
-    ]);
+    spawnSync("ssh", [...sshOptions(d.sshKeyFile), `root@${d.clients[0].ip}`, "sleep 1; : sampler-control"]);
   } finally {
     const samples = await stopSampling();
     clientPs = samples.clients[client];
@@ -387,26 +368,9 @@ describe("TLS", () => {
 });
 
 describe("authentication", () => {
-  const PATHS = ["/v2/", "/v2/_catalog", "/v2/x/manifests/y", "/v2/x/blobs/uploads/", "/v2/x/tags/list"];
-  const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
-
   test("every path under /v2/ needs credentials, for every method: 401 with the challenge Docker needs", async () => {
     const a = area("no credentials");
-    for (const p of PATHS) {
-      for (const method of METHODS) {
-        const r = await request(target(), method, p, method === "GET" || method === "HEAD" ? {} : { "Content-Length": "0" });
-        const ok =
-          r.status === 401 &&
-          r.headers["www-authenticate"] === 'Basic realm="Registry realm"' &&
-          r.headers["docker-distribution-api-version"] === "registry/2.0";
-        a.check(
-          `${method} ${p}`,
-          "401 + WWW-Authenticate + API header",
-          `${r.status}${r.headers["www-authenticate"] ? " + WWW-Authenticate" : ""}${r.headers["docker-distribution-api-version"] ? " + API header" : ""}`,
-          ok,
-        );
-      }
-    }
+    await checkEveryPathNeedsCredentials(a, target());
     // Control: the same request with valid credentials gets through.
     expect((await request(target(), "GET", "/v2/_catalog", { Authorization: basic("admin", passwords.admin) })).status).toBe(200);
     a.done();
@@ -414,21 +378,9 @@ describe("authentication", () => {
 
   test("wrong, empty, swapped and look-alike credentials are refused with 401", async () => {
     const a = area("wrong credentials");
-    const cases: [string, string][] = [
-      ["admin with a wrong password", basic("admin", "wrong-password")],
-      ["admin with an empty password", basic("admin", "")],
-      ["empty user name with admin's password", basic("", passwords.admin)],
-      ["ci with admin's password", basic("ci", passwords.admin)],
-      ["Admin (other case) with admin's password", basic("Admin", passwords.admin)],
-      ["admin's password with a trailing newline", basic("admin", `${passwords.admin}\n`)],
-      ["admin's password minus its last character", basic("admin", passwords.admin.slice(0, -1))],
-      ["admin's password plus ':x'", basic("admin", `${passwords.admin}:x`)],
-      ["an unknown user", basic("nobody", "whatever")],
-    ];
-    for (const [name, auth] of cases) {
-      const r = await request(target(), "GET", "/v2/_catalog", { Authorization: auth });
-      a.check(name, "401", String(r.status), r.status === 401);
-    }
+    const cases = lookAlikeCredentials(passwords.admin);
+    cases.splice(5, 0, ["admin's password with a trailing newline", basic("admin", `${passwords.admin}\n`)]);
+    await checkCredentialsRefused(a, target(), cases);
     // What a Docker-style client makes of it (the challenge and the API header must be right for
     // it to log in at all): skopeo on the client host, password on stdin, TLS verified with certs.d.
     const wrong = containerSh(client, `skopeo login --username admin --password-stdin ${d.gateway}:${d.port}`, "wrong-password\n");

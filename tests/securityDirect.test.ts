@@ -13,7 +13,20 @@ import * as tls from "tls";
 import { spawnSync } from "child_process";
 import { containerSh, docker, dockerQuiet } from "./helpers/e2e";
 import { deployment, IMAGES, revealed } from "./helpers/deployment";
-import { AttemptLog, Target, basic, flood, median, percentile, rawRequest, request } from "./helpers/attack";
+import {
+  AttemptLog,
+  Target,
+  attemptArea,
+  basic,
+  checkCredentialsRefused,
+  checkEveryPathNeedsCredentials,
+  flood,
+  lookAlikeCredentials,
+  median,
+  percentile,
+  rawRequest,
+  request,
+} from "./helpers/attack";
 
 jest.setTimeout(900_000);
 
@@ -37,17 +50,7 @@ let upOutput = "";
 const target = (): Target => ({ host: d.gateway, port: d.port, ca: caPem, servername: DNS_NAME });
 let hostHeader = "";
 
-function area(name: string) {
-  const bad: string[] = [];
-  return {
-    check(attempt: string, expected: string, got: string, ok: boolean): void {
-      if (!log.record(name, attempt, expected, got, ok)) bad.push(`${attempt}: expected ${expected}, got ${got}`);
-    },
-    done(): void {
-      expect(bad).toEqual([]);
-    },
-  };
-}
+const area = (name: string) => attemptArea(log, name);
 
 beforeAll(() => {
   hostHeader = d.endpoint;
@@ -178,47 +181,18 @@ describe("TLS (tlsTermination: registry)", () => {
 });
 
 describe("authentication (tlsTermination: registry)", () => {
-  const PATHS = ["/v2/", "/v2/_catalog", "/v2/x/manifests/y", "/v2/x/blobs/uploads/", "/v2/x/tags/list"];
-  const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
-
   test("every path under /v2/ needs credentials, for every method: 401 with the challenge and the API header", async () => {
     const a = area("no credentials (direct layout)");
-    for (const p of PATHS) {
-      for (const method of METHODS) {
-        const r = await request(target(), method, p, method === "GET" || method === "HEAD" ? {} : { "Content-Length": "0" });
-        const ok =
-          r.status === 401 &&
-          r.headers["www-authenticate"] === 'Basic realm="Registry realm"' &&
-          r.headers["docker-distribution-api-version"] === "registry/2.0";
-        a.check(
-          `${method} ${p}`,
-          "401 + WWW-Authenticate + API header",
-          `${r.status}${r.headers["www-authenticate"] ? " + WWW-Authenticate" : ""}${r.headers["docker-distribution-api-version"] ? " + API header" : ""}`,
-          ok,
-        );
-      }
-    }
+    await checkEveryPathNeedsCredentials(a, target());
     expect((await request(target(), "GET", "/v2/_catalog", { Authorization: basic("admin", passwords.admin) })).status).toBe(200);
     a.done();
   });
 
   test("wrong, empty, swapped and look-alike credentials are refused with 401", async () => {
     const a = area("wrong credentials (direct layout)");
-    const cases: [string, string][] = [
-      ["admin with a wrong password", basic("admin", "wrong-password")],
-      ["admin with an empty password", basic("admin", "")],
-      ["empty user name with admin's password", basic("", passwords.admin)],
-      ["ci with admin's password", basic("ci", passwords.admin)],
-      ["Admin (other case) with admin's password", basic("Admin", passwords.admin)],
-      ["admin's password minus its last character", basic("admin", passwords.admin.slice(0, -1))],
-      ["admin's password plus ':x'", basic("admin", `${passwords.admin}:x`)],
-      ["an unknown user", basic("nobody", "whatever")],
-      ["the user docker (distribution's generated default)", basic("docker", "docker")],
-    ];
-    for (const [name, auth] of cases) {
-      const r = await request(target(), "GET", "/v2/_catalog", { Authorization: auth });
-      a.check(name, "401", String(r.status), r.status === 401);
-    }
+    const cases = lookAlikeCredentials(passwords.admin);
+    cases.push(["the user docker (distribution's generated default)", basic("docker", "docker")]);
+    await checkCredentialsRefused(a, target(), cases);
     a.done();
   });
 

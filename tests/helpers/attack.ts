@@ -341,3 +341,61 @@ export class AttemptLog {
     if (file) fs.writeFileSync(file, this.markdown(header));
   }
 }
+
+/** The attempts of one test, recorded in `log`; `done` fails the test listing every attempt that was not refused. */
+export function attemptArea(log: AttemptLog, name: string) {
+  const bad: string[] = [];
+  return {
+    check(attempt: string, expected: string, got: string, ok: boolean): void {
+      if (!log.record(name, attempt, expected, got, ok)) bad.push(`${attempt}: expected ${expected}, got ${got}`);
+    },
+    done(): void {
+      expect(bad).toEqual([]);
+    },
+  };
+}
+export type Area = ReturnType<typeof attemptArea>;
+
+const AUTH_PATHS = ["/v2/", "/v2/_catalog", "/v2/x/manifests/y", "/v2/x/blobs/uploads/", "/v2/x/tags/list"];
+const AUTH_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
+/** Every method on every path under /v2/ without credentials: 401 with the challenge Docker needs and the API header. */
+export async function checkEveryPathNeedsCredentials(a: Area, target: Target): Promise<void> {
+  for (const p of AUTH_PATHS) {
+    for (const method of AUTH_METHODS) {
+      const r = await request(target, method, p, method === "GET" || method === "HEAD" ? {} : { "Content-Length": "0" });
+      const ok =
+        r.status === 401 &&
+        r.headers["www-authenticate"] === 'Basic realm="Registry realm"' &&
+        r.headers["docker-distribution-api-version"] === "registry/2.0";
+      a.check(
+        `${method} ${p}`,
+        "401 + WWW-Authenticate + API header",
+        `${r.status}${r.headers["www-authenticate"] ? " + WWW-Authenticate" : ""}${r.headers["docker-distribution-api-version"] ? " + API header" : ""}`,
+        ok,
+      );
+    }
+  }
+}
+
+/** Wrong, empty, swapped and look-alike credentials of `admin` (and a user `ci`), named. */
+export function lookAlikeCredentials(adminPassword: string): [string, string][] {
+  return [
+    ["admin with a wrong password", basic("admin", "wrong-password")],
+    ["admin with an empty password", basic("admin", "")],
+    ["empty user name with admin's password", basic("", adminPassword)],
+    ["ci with admin's password", basic("ci", adminPassword)],
+    ["Admin (other case) with admin's password", basic("Admin", adminPassword)],
+    ["admin's password minus its last character", basic("admin", adminPassword.slice(0, -1))],
+    ["admin's password plus ':x'", basic("admin", `${adminPassword}:x`)],
+    ["an unknown user", basic("nobody", "whatever")],
+  ];
+}
+
+/** Each of `cases` on GET /v2/_catalog: 401. */
+export async function checkCredentialsRefused(a: Area, target: Target, cases: [string, string][]): Promise<void> {
+  for (const [name, auth] of cases) {
+    const r = await request(target, "GET", "/v2/_catalog", { Authorization: auth });
+    a.check(name, "401", String(r.status), r.status === 401);
+  }
+}

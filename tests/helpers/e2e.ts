@@ -28,29 +28,26 @@ export function containerSh(container: string, script: string, stdin = ""): ShRe
   return { status: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
 }
 
+/** ssh's options for a test's client host: this key only, no prompts, no known_hosts. */
+export function sshOptions(keyFile: string): string[] {
+  return [
+    "-i",
+    keyFile,
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+  ];
+}
+
 /** Waits until sshd in a client container accepts our key. */
 export function waitForSsh(keyFile: string, user: string, host: string): void {
   for (let tries = 0; ; tries++) {
-    const result = spawnSync(
-      "ssh",
-      [
-        "-i",
-        keyFile,
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "ConnectTimeout=2",
-        "-o",
-        "LogLevel=ERROR",
-        `${user}@${host}`,
-        "true",
-      ],
-      { encoding: "utf8" },
-    );
+    const result = spawnSync("ssh", [...sshOptions(keyFile), "-o", "ConnectTimeout=2", `${user}@${host}`, "true"], { encoding: "utf8" });
     if (result.status === 0) return;
     if (tries > 100) throw new Error(`ssh ${user}@${host}: ${result.stderr}`);
     execFileSync("sleep", ["0.2"]);
