@@ -32,6 +32,7 @@ import { ConfigMap, EngineEvent, LocalWorkspace, OutputMap, PreviewResult, Stack
 import { localImages } from "../../lib/localImages";
 import { containerSh, docker, dockerQuiet, planRecorder, Plan, ShResult, waitForSsh } from "./e2e";
 import { MAKE_IMAGE_SH } from "./ociImage";
+import { makeEcCa, makeEcCert } from "./pki";
 
 export const PROJECT_DIR = path.join(__dirname, "..", "..");
 export const IMAGES = localImages();
@@ -718,65 +719,10 @@ export class RemoteEngine {
     execFileSync(path.join(PROJECT_DIR, "scripts/ensure-debian-packages.sh"), ["socat=socat", "openssl=openssl"], { stdio: "inherit" });
     const e = new RemoteEngine(workDir);
     fs.mkdirSync(e.pkiDir);
-    const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: e.pkiDir, stdio: ["ignore", "ignore", "pipe"] });
     // EC P-256 (fast); two days.
     const makeCa = (name: string) =>
-      openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        `/CN=${id} ${name}`,
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.pem`,
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-      );
-    const makeCert = (name: string, ca: string, ext: string) => {
-      openssl(
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        `/CN=${id} ${name}`,
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-      );
-      fs.writeFileSync(path.join(e.pkiDir, `${name}.ext`), ext);
-      openssl(
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        `${ca}.pem`,
-        "-CAkey",
-        `${ca}.key`,
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        `${name}.ext`,
-        "-out",
-        `${name}.pem`,
-      );
-    };
+      makeEcCa(e.pkiDir, { key: `${name}.key`, cert: `${name}.pem`, commonName: `${id} ${name}`, keyUsage: "keyCertSign" });
+    const makeCert = (name: string, ca: string, ext: string) => makeEcCert(e.pkiDir, name, ca, `${id} ${name}`, ext);
     makeCa("engine-ca");
     makeCert("engine-server", "engine-ca", `subjectAltName=IP:127.0.0.1,IP:${gateway}\nextendedKeyUsage=serverAuth\n`);
     makeCert("engine-client", "engine-ca", "extendedKeyUsage=clientAuth\n");
