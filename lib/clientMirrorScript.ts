@@ -49,6 +49,8 @@ export interface ClientMirrorPaths {
   dockerConfig: string;
   /** The process name looked for in /proc (its --config-file, its reload). */
   dockerd: string;
+  /** The docker CLI that confirms the reload (absent: not confirmed). */
+  dockerCli: string;
   containerdDir: string;
   containersDir: string;
 }
@@ -58,6 +60,7 @@ const DEFAULT_PATHS: ClientMirrorPaths = {
   dockerCertsDir: "/etc/docker/certs.d",
   dockerConfig: "/etc/docker/daemon.json",
   dockerd: "dockerd",
+  dockerCli: "docker",
   containerdDir: "/etc/containerd",
   containersDir: "/etc/containers",
 };
@@ -75,7 +78,8 @@ say() { printf 'private-registry: %s\\n' "$*"; }
 # dockerd's pid (the first one in this PID namespace), or nothing.
 dockerd_pid() {
   for d in /proc/[0-9]*; do
-    if [ "$(cat "$d/comm" 2>/dev/null)" = "$dockerd_name" ]; then
+    # Not a zombie (state Z): a dockerd that just died is not one to reload.
+    if [ "$(cat "$d/comm" 2>/dev/null)" = "$dockerd_name" ] && ! grep -q '^State:.*Z' "$d/status" 2>/dev/null; then
       basename "$d"
       return 0
     fi
@@ -94,8 +98,11 @@ reload_dockerd() {
 # and another file stays as it is now. Then the folders it made, when empty.
 restore() {
   [ -d "$state" ] || return 0
-  for n in $(ls "$state" | grep -E '^[0-9]+$' | sort -rn); do
+  n=$(cat "$state/count" 2>/dev/null || echo 0)
+  while [ "$n" -gt 0 ]; do
     e="$state/$n"
+    n=$((n - 1))
+    [ -d "$e" ] || continue
     target=$(cat "$e/path")
     kind=$(cat "$e/kind")
     if [ ! -e "$target" ] || cmp -s "$target" "$e/ours"; then
@@ -118,6 +125,7 @@ restore() {
     [ "$kind" != docker ] || docker_touched=1
     rm -rf "$e"
   done
+  rm -f "$state/count"
   if [ -f "$state/dirs" ]; then
     # Innermost first.
     sed -n '1!G;h;$p' "$state/dirs" | while IFS= read -r dir; do
@@ -190,7 +198,8 @@ tmp=$(mktemp -d)
 # (keeping an existing file's mode); kind "docker" also records the mirrors it added.
 put() {
   target=$1
-  n=$(($(ls "$state" | grep -cE '^[0-9]+$' || true) + 1))
+  n=$(($(cat "$state/count" 2>/dev/null || echo 0) + 1))
+  printf '%s\n' "$n" >"$state/count"
   e="$state/$n"
   mkdir "$e"
   printf '%s\\n' "$target" >"$e/path"
@@ -250,9 +259,10 @@ if [ "$docker_touched" -eq 1 ]; then
 ${
   input.dockerMirrorEndpoints.length > 0
     ? `  # The reload is asynchronous and reports errors only in dockerd's log: wait until it shows our mirror.
-  if [ -n "$(dockerd_pid)" ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  docker_cli=${shellQuote(p.dockerCli)}
+  if [ -n "$(dockerd_pid)" ] && command -v "$docker_cli" >/dev/null 2>&1 && "$docker_cli" info >/dev/null 2>&1; then
     i=0
-    until docker info --format '{{json .RegistryConfig.Mirrors}}' 2>/dev/null | grep -qF ${shellQuote(`https://${input.dockerMirrorEndpoints[0]}`)}; do
+    until "$docker_cli" info --format '{{json .RegistryConfig.Mirrors}}' 2>/dev/null | grep -qF ${shellQuote(`https://${input.dockerMirrorEndpoints[0]}`)}; do
       i=$((i + 1))
       if [ "$i" -ge 40 ]; then
         say "dockerd did not take the new registry-mirrors within 10 s; its log says why" >&2

@@ -272,7 +272,7 @@ function renderMirrorServer(
       : m.access === "certificate"
         ? "      # The client certificate is the login (Docker daemons send no password to a mirror).\n"
         : "      # anonymousPull: no login; reads only.\n";
-  const message = JSON.stringify(`this is a read-only mirror of ${m.name}: push to the registry's own port`).slice(1, -1);
+  const message = JSON.stringify(`this is a read-only mirror of ${m.name}: pushes go to the registry itself`).slice(1, -1);
   return `
   # Pull-through mirror of ${m.name}.
   upstream ${name} {
