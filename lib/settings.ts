@@ -2,11 +2,14 @@
 // typed, validated Settings object built here.
 import { isIP } from "net";
 import * as pulumi from "@pulumi/pulumi";
+import { RetentionSettings } from "./retention";
 import {
   CLIENT_FIELDS,
   CLIENT_KEYS,
   MIRROR_FIELDS,
   MIRROR_KEYS,
+  RETENTION_FIELDS,
+  RETENTION_KEYS,
   IntegerSetting,
   SETTING_KEYS,
   SETTINGS,
@@ -104,6 +107,8 @@ export interface Settings {
   keepDataOnDestroy: boolean;
   /** Allow deleting images by digest (the registry's storage.delete.enabled). */
   deleteEnabled: boolean;
+  /** Tag retention per project (`*`: every other project); applied by `npm run gc -- --retention` only. */
+  retention: RetentionSettings;
   /** Use a data volume of the same name that this stack did not create (and never delete it). */
   adoptExistingVolume: boolean;
   clients: ClientHostSettings[];
@@ -505,6 +510,7 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
   const keepDataOnDestroy = bool("keepDataOnDestroy");
   const adoptExistingVolume = bool("adoptExistingVolume");
   const deleteEnabled = bool("deleteEnabled");
+  const retention = parseRetention(json("retention"), bad, unknownKey);
 
   const clients = parseClients(json("clients"), bad, unknownKey);
   const localClient = bool("localClient");
@@ -563,6 +569,7 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
     namePrefix,
     keepDataOnDestroy,
     deleteEnabled,
+    retention,
     adoptExistingVolume,
     clients,
     mirrors,
@@ -863,6 +870,91 @@ function parseMirrors(value: unknown, isSecret: boolean, registryPort: number, b
       },
     ];
   });
+}
+
+// A project as retention names it: a repository's first path component (distribution's
+// path-component grammar), or `*` for every project without a policy of its own.
+const PROJECT_NAME = /^(\*|[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)$/;
+
+function parseRetention(value: unknown, bad: Bad, unknownKey: UnknownKey): RetentionSettings {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    bad("retention", value, 'must be an object of policies by project, e.g. {"team-a": {"keepLast": 10}}');
+    return {};
+  }
+  const retention: RetentionSettings = {};
+  for (const [project, entry] of Object.entries(value as Record<string, unknown>)) {
+    const key = `retention.${safeName(project)}`;
+    if (!PROJECT_NAME.test(project)) {
+      bad(
+        key,
+        project,
+        "is not a project: the first path component of a repository name (lower-case letters, digits, '.', '_', '-'), or *",
+      );
+      continue;
+    }
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      bad(key, entry, `must be an object with ${RETENTION_KEYS.join(", ")}`);
+      continue;
+    }
+    const e = entry as Record<string, unknown>;
+    let ok = true;
+    const fail: Bad = (...args) => {
+      ok = false;
+      bad(...args);
+    };
+    for (const k of Object.keys(e)) {
+      if (!(RETENTION_KEYS as readonly string[]).includes(k)) {
+        ok = false;
+        unknownKey(
+          `${key}.${safeName(k)}`,
+          e[k],
+          RETENTION_KEYS,
+          RETENTION_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()),
+        );
+      }
+    }
+    const count = (field: "keepLast" | "maxAgeDays"): number | undefined => {
+      const v = e[field];
+      if (v === undefined) return undefined;
+      const { min, max } = RETENTION_FIELDS[field];
+      if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+        fail(`${key}.${field}`, v, `must be a whole number from ${min} to ${max}`);
+        return undefined;
+      }
+      return v;
+    };
+    const keepLast = count("keepLast");
+    const maxAgeDays = count("maxAgeDays");
+    let keep: string | undefined;
+    if (e.keep !== undefined) {
+      if (typeof e.keep !== "string" || e.keep === "") fail(`${key}.keep`, e.keep, "must be a regular expression (a non-empty string)");
+      else {
+        try {
+          new RegExp(e.keep);
+          keep = e.keep;
+        } catch (err) {
+          fail(`${key}.keep`, e.keep, `is not a regular expression (${(err as Error).message})`);
+        }
+      }
+      if (keep !== undefined && e.keepLast === undefined && e.maxAgeDays === undefined) {
+        fail(`${key}.keep`, keep, "protects tags from keepLast and maxAgeDays, and the policy sets neither: add one, or remove keep");
+      }
+    }
+    const deleteUntagged = e.deleteUntagged ?? RETENTION_FIELDS.deleteUntagged.default;
+    if (typeof deleteUntagged !== "boolean") fail(`${key}.deleteUntagged`, deleteUntagged, "must be true or false");
+    if (e.keepLast === undefined && e.maxAgeDays === undefined && e.keep === undefined && deleteUntagged !== true && ok) {
+      fail(key, entry, "deletes nothing: set keepLast, maxAgeDays or deleteUntagged: true");
+    }
+    if (!ok) continue;
+    retention[project] = {
+      ...(keepLast !== undefined ? { keepLast } : {}),
+      ...(maxAgeDays !== undefined ? { maxAgeDays } : {}),
+      ...(keep !== undefined ? { keep } : {}),
+      deleteUntagged: deleteUntagged === true,
+    };
+  }
+  return retention;
 }
 
 /** "host:port" -> [host, port]; "[v6]:port" and bare IPv6 too; port "" when there is none. */

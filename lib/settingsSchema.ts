@@ -40,7 +40,12 @@ export interface ArraySetting extends Common {
   min?: number;
   max?: number;
 }
-export type SettingDeclaration = IntegerSetting | StringSetting | BooleanSetting | ArraySetting;
+export interface ObjectSetting extends Common {
+  type: "object";
+  /** The declared default: an empty object. */
+  default: Readonly<Record<string, never>>;
+}
+export type SettingDeclaration = IntegerSetting | StringSetting | BooleanSetting | ArraySetting | ObjectSetting;
 
 /** The settings, in the order a message lists them ("known settings are ..."). */
 export const SETTINGS = {
@@ -250,6 +255,16 @@ export const SETTINGS = {
     default: false,
     description: "allow deleting images by digest (the registry's `storage.delete.enabled`); `npm run gc` then gives the space back",
   },
+  retention: {
+    type: "object",
+    default: {},
+    description:
+      "tag retention per project (the first path component of a repository; `*` for every project without its own): " +
+      "`keepLast` (keep the newest N tags, by their image's `created` time, {keepLastRange}), `maxAgeDays` (keep tags created " +
+      "within D days, {maxAgeDaysRange}), `keep` (a regular expression: tags matching it are kept), `deleteUntagged` (false: " +
+      "delete manifests no tag refers to, stored for more than an hour). A tag stays when any rule keeps it. Applied only by " +
+      "`npm run gc -- --stack NAME --retention` (needs `deleteEnabled`), never by `pulumi up`. See [Day two](day-two.md#retention)",
+  },
   adoptExistingVolume: {
     type: "boolean",
     default: false,
@@ -340,9 +355,22 @@ export const MIRROR_FIELDS = {
 } as const;
 export const MIRROR_KEYS = Object.keys(MIRROR_FIELDS) as (keyof typeof MIRROR_FIELDS)[];
 
+/** The fields of a project's retention policy (`retention.<project>`), with their ranges and defaults. */
+export const RETENTION_FIELDS = {
+  keepLast: { type: "integer", min: 1, max: 100000 },
+  maxAgeDays: { type: "integer", min: 1, max: 36500 },
+  keep: { type: "string" },
+  deleteUntagged: { type: "boolean", default: false },
+} as const;
+export const RETENTION_KEYS = Object.keys(RETENTION_FIELDS) as (keyof typeof RETENTION_FIELDS)[];
+
 /** A description with its placeholders filled in from the declaration. */
 export function describeSetting(decl: SettingDeclaration): string {
   const range = "min" in decl && decl.min !== undefined ? `${decl.min}-${decl.max}` : "";
   const step = decl.type === "integer" && decl.multipleOf !== undefined ? String(decl.multipleOf) : "";
-  return decl.description.replace(/\{range\}/g, range).replace(/\{multipleOf\}/g, step);
+  return decl.description
+    .replace(/\{range\}/g, range)
+    .replace(/\{multipleOf\}/g, step)
+    .replace(/\{keepLastRange\}/g, `${RETENTION_FIELDS.keepLast.min}-${RETENTION_FIELDS.keepLast.max}`)
+    .replace(/\{maxAgeDaysRange\}/g, `${RETENTION_FIELDS.maxAgeDays.min}-${RETENTION_FIELDS.maxAgeDays.max}`);
 }
