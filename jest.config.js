@@ -22,6 +22,7 @@ const REAL_SUITES = [
   "readmePath",
   "registry3",
   "remoteEngine",
+  "retention",
   "security",
   "securityDirect",
 ];

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Gives back the space of deleted images: runs the registry's garbage collector.
 #   npm run gc -- [--stack NAME] [--dry-run]
+#   npm run gc -- [--stack NAME] --retention [--dry-run] [--endpoint=HOST[:PORT]]
+# With --retention it first deletes the tags the stack's `retention` setting lets go
+# (scripts/retention.ts, with regctl from scripts/ensure-regctl.sh), live, through the
+# proxy as any client; then it collects as below. With --dry-run as well it only lists
+# every tag with keep or delete and why, and stops nothing.
 # Safe by construction: the registry listens only inside the network namespace it
 # shares with the proxy, so with the proxy stopped nothing can write while the
 # collector runs. Afterwards the registry restarts (its blob cache must not claim
@@ -11,15 +16,34 @@ set -euo pipefail
 # shellcheck source=scripts/stack-env.sh
 . "$(dirname "$0")/stack-env.sh"
 DRY_RUN=""
+RETENTION=""
+ENDPOINT=()
 args=()
 for a in "$@"; do
-  if [ "$a" = "--dry-run" ]; then DRY_RUN=--dry-run; else args+=("$a"); fi
+  case "$a" in
+    --dry-run) DRY_RUN=--dry-run ;;
+    --retention) RETENTION=1 ;;
+    --endpoint=*) ENDPOINT=("$a") ;;
+    *) args+=("$a") ;;
+  esac
 done
 prepare_stack "${args[@]}"
 # The engine the registry runs on (the stack's dockerHost, else the local one).
 use_stack_engine
 
 log() { printf '[gc] %s\n' "$*" >&2; }
+
+if [ -n "$RETENTION" ]; then
+  # The tags go first, while clients keep pushing and pulling (each deletion is one
+  # request of the registry API); the collection below then stops the proxy as always.
+  REGCTL="$("$PROJECT_DIR/scripts/ensure-regctl.sh")"
+  export REGCTL
+  REGCTL="$REGCTL" run_ts scripts/retention.ts --stack "$STACK" ${DRY_RUN:+"$DRY_RUN"} ${ENDPOINT[@]+"${ENDPOINT[@]}"}
+  if [ -n "$DRY_RUN" ]; then
+    log "dry run: no tag deleted, nothing collected"
+    exit 0
+  fi
+fi
 # The registry's container and the proxy's (none in the direct layout), from the stack's outputs.
 containers="$(run_ts scripts/gc.ts --stack "$STACK")"
 read -r registry proxy <<<"$containers"

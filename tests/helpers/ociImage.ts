@@ -2,13 +2,26 @@
 // layers (each a real tar), so that every image a test pushes is distinct.
 // Runs in the ssh-client-host image (POSIX sh, coreutils, tar); no Docker needed.
 
-/** Defines `make_image DIR LAYERS BYTES_PER_LAYER`: an OCI layout at DIR, tag "latest". */
+/**
+ * Defines `make_image DIR LAYERS BYTES_PER_LAYER [CREATED [SHARED.tar.gz ...]]`: an OCI layout
+ * at DIR, tag "latest"; prints the manifest's digest. CREATED (RFC 3339; "" for none) goes
+ * into the config's `created`; each SHARED file, a gzipped tar, is a layer put before the
+ * random ones, so that images can share layers.
+ */
 export const MAKE_IMAGE_SH = String.raw`
 make_image() {
-  dir=$1; count=$2; size=$3
+  dir=$1; count=$2; size=$3; created=${"$"}{4:-}
+  shift 3; [ $# -gt 0 ] && shift
   rm -rf "$dir"; mkdir -p "$dir/blobs/sha256"
   work=$(mktemp -d)
   layers=""; diffids=""
+  for shared in "$@"; do
+    h=$(sha256sum "$shared" | cut -d' ' -f1); s=$(stat -c %s "$shared")
+    diffid=$(gzip -dc "$shared" | sha256sum | cut -d' ' -f1)
+    cp "$shared" "$dir/blobs/sha256/$h"
+    layers="$layers${"$"}{layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$h\",\"size\":$s}"
+    diffids="$diffids${"$"}{diffids:+,}\"sha256:$diffid\""
+  done
   i=1
   while [ "$i" -le "$count" ]; do
     head -c "$size" /dev/urandom >"$work/layer$i.bin"
@@ -24,7 +37,8 @@ make_image() {
     diffids="$diffids${"$"}{diffids:+,}\"sha256:$diffid\""
     i=$((i + 1))
   done
-  printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diffids" >"$work/config"
+  printf '{"architecture":"amd64",%s"os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+    "${"$"}{created:+\"created\":\"$created\",}" "$diffids" >"$work/config"
   ch=$(sha256sum "$work/config" | cut -d' ' -f1); cs=$(stat -c %s "$work/config")
   mv "$work/config" "$dir/blobs/sha256/$ch"
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' "$ch" "$cs" "$layers" >"$work/manifest"
