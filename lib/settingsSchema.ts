@@ -40,9 +40,9 @@ export interface ArraySetting extends Common {
   min?: number;
   max?: number;
 }
+/** A map from names to values (Pulumi.yaml `type: object`), set with `config set --path`. */
 export interface ObjectSetting extends Common {
   type: "object";
-  /** The declared default: an empty object. */
   default: Readonly<Record<string, never>>;
 }
 export type SettingDeclaration = IntegerSetting | StringSetting | BooleanSetting | ArraySetting | ObjectSetting;
