@@ -7,7 +7,8 @@
 // layer every image has and one a deleted image shares with a kept one stay), and team-b
 // is untouched. Then two newer tags and a second run while a client pushes all along:
 // every push either succeeded and pulls intact by digest afterwards, or failed and
-// succeeded on retry.
+// succeeded on retry. Last, deleteUntagged: an untagged manifest stored for over an
+// hour goes, a fresh one stays. The refusal with deleteEnabled false comes first.
 import { spawn } from "child_process";
 import { containerSh } from "./helpers/e2e";
 import { deployment } from "./helpers/deployment";
