@@ -9,7 +9,7 @@
 // every push either succeeded and pulls intact by digest afterwards, or failed and
 // succeeded on retry. Last, deleteUntagged: an untagged manifest stored for over an
 // hour goes, a fresh one stays. The refusal with deleteEnabled false comes first.
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import { containerSh } from "./helpers/e2e";
 import { deployment } from "./helpers/deployment";
 import { MAKE_IMAGE_SH } from "./helpers/ociImage";
@@ -176,7 +176,9 @@ describe("npm run gc -- --retention", () => {
         "-c",
         `${MAKE_IMAGE_SH}\nrm -f /tmp/stop-pushing; i=0\nwhile [ ! -e /tmp/stop-pushing ]; do\n  i=$((i + 1))\n` +
           `  dg=$(make_image /tmp/live$i 2 ${128 << 10} "$(date -u +%Y-%m-%dT%H:%M:%SZ)")\n` +
-          `  if skopeo copy oci:/tmp/live$i:latest docker://${d.endpoint}/live/app:p$i >/dev/null 2>/tmp/live$i.err; then echo "ok p$i $dg"; else echo "failed p$i $dg"; fi\n` +
+          `  start=$(date +%s.%N)\n` +
+          `  if skopeo copy oci:/tmp/live$i:latest docker://${d.endpoint}/live/app:p$i >/dev/null 2>/tmp/live$i.err; then s=ok; else s=failed; fi\n` +
+          `  echo "$s p$i $dg $start $(date +%s.%N)"\n` +
           `done`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
@@ -186,6 +188,7 @@ describe("npm run gc -- --retention", () => {
     const finished = new Promise<void>((resolve) => loop.on("close", () => resolve()));
     await new Promise((resolve) => setTimeout(resolve, 3000)); // pushes before the run, too
 
+    const runStart = Math.floor(Date.now() / 1000);
     const r = d.npmRun("gc", ["--stack", d.id, "--retention"], { timeout: 600_000 });
     await new Promise((resolve) => setTimeout(resolve, 3000)); // and after it
     sh("touch /tmp/stop-pushing");
@@ -203,7 +206,23 @@ describe("npm run gc -- --retention", () => {
     const pushes = output
       .trim()
       .split("\n")
-      .map((l) => l.split(" ") as [string, string, string]);
+      .map((l) => l.split(" ") as [string, string, string, string, string]);
+    // The deletions, from nginx's access log (to the second): a push that succeeded was under way then.
+    const proxy = (d.outputs.containers.value as { proxy: string }).proxy;
+    const deletes = spawnSync("docker", ["logs", "--since", String(runStart), proxy], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter((l) => l.includes('"DELETE /v2/team-a/app/manifests/sha256:'))
+      .map((l) => {
+        const [, day, month, year, time] = /\[(\d+)\/(\w+)\/(\d+):(\d+:\d+:\d+) \+0000\]/.exec(l) ?? [];
+        return Date.parse(`${day} ${month} ${year} ${time} UTC`) / 1000;
+      });
+    expect(deletes).toHaveLength(2);
+    const [from, to] = [Math.min(...deletes), Math.max(...deletes) + 1];
+    const duringDeletion = pushes.filter(([s, , , start, end]) => s === "ok" && Number(start) < to && Number(end) >= from);
+    console.log(
+      `deletions between ${from} and ${to} (epoch seconds); pushes that succeeded under way then: ${duringDeletion.map(([, t]) => t).join(" ")}`,
+    );
+    expect(duringDeletion.length).toBeGreaterThanOrEqual(1);
     const failed = pushes.filter(([s]) => s === "failed").map(([, t]) => t);
     console.log(`pushes during the run: ${pushes.length}, ${failed.length} failed (${failed.join(" ") || "none"}), retried below`);
     expect(pushes.length).toBeGreaterThanOrEqual(5);
@@ -214,6 +233,8 @@ describe("npm run gc -- --retention", () => {
     }
     expect(tags("live/app")).toEqual(pushes.map(([, t]) => t).sort());
     for (const [, t, digest] of pushes) expect([t, pullByDigest("live/app", digest)]).toEqual([t, digest]);
+    // The collection stopped the proxy: pushes in that window failed (and succeeded on retry above).
+    expect(failed.length).toBeGreaterThanOrEqual(1);
     for (const i of [10, 11, 12, 13, 14]) expect(pullByDigest("team-a/app", digests[tag(i)])).toBe(digests[tag(i)]);
     for (const [t, digest] of Object.entries(other)) expect([t, pullByDigest("team-b/app", digest)]).toEqual([t, digest]);
   });
