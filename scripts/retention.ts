@@ -195,8 +195,13 @@ runMain("retention", async () => {
       } else deletedTags += decisions.filter((d) => !d.keep).length;
 
       if (policy.deleteUntagged) {
-        const kept = decisions.filter((d) => d.keep).map((d) => d.digest);
+        // What the tags refer to now (after the deletions, and whatever clients pushed meanwhile); in a dry run, what would stay.
         const stored = storedManifests(registry, repo);
+        const kept = dryRun
+          ? decisions.filter((d) => d.keep).map((d) => d.digest)
+          : regctl
+              .lines(["tag", "ls", `${endpoint}/${repo}`])
+              .map((t) => regctl.run(["manifest", "head", `${endpoint}/${repo}:${t}`]).trim());
         const known = [...new Set([...kept, ...stored])];
         const links = known.flatMap((digest) => regctl.links(`${endpoint}/${repo}@${digest}`, digest) ?? []);
         const deletedByTags = new Set(dryRun ? manifests.map((m) => m.digest) : []);
