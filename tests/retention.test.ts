@@ -211,7 +211,7 @@ describe("npm run gc -- --retention", () => {
     const proxy = (d.outputs.containers.value as { proxy: string }).proxy;
     const deletes = spawnSync("docker", ["logs", "--since", String(runStart), proxy], { encoding: "utf8" })
       .stdout.split("\n")
-      .filter((l) => l.includes('"DELETE /v2/team-a/app/manifests/sha256:'))
+      .filter((l) => /"DELETE \/v2\/team-a\/app\/manifests\/sha256:\w+ HTTP\/[\d.]+" 202 /.test(l)) // each after a 401 asking for credentials
       .map((l) => {
         const [, day, month, year, time] = /\[(\d+)\/(\w+)\/(\d+):(\d+:\d+:\d+) \+0000\]/.exec(l) ?? [];
         return Date.parse(`${day} ${month} ${year} ${time} UTC`) / 1000;
