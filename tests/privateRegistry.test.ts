@@ -237,6 +237,7 @@ describe("PrivateRegistry wiring", () => {
     expect(Object.keys(uploads).sort()).toEqual([
       "/etc/nginx/registry/users/.next/htpasswd",
       "/etc/nginx/registry/users/.next/may-push.list",
+      "/etc/nginx/registry/users/.next/rights.list",
     ]);
     // Hashed by the program at the configured cost (default 4) with the salt kept in the state,
     // each checking the user's own password.
@@ -250,6 +251,10 @@ describe("PrivateRegistry wiring", () => {
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[1].slice("ci:".length))).toBe(true);
     expect(bcrypt.compareSync("password-of-lab-users-ci", lines[0].slice("admin:".length))).toBe(false);
     expect(uploads["/etc/nginx/registry/users/.next/may-push.list"].content).toBe("admin\nci\n");
+    // No rights per project: every user pulls from, pushes to and mounts across every project, as before.
+    expect(uploads["/etc/nginx/registry/users/.next/rights.list"].content).toBe(
+      ["admin", "ci"].map((u) => `${u}/_all/mount-from/_all\n${u}/_all/pull\n${u}/_all/push\n`).join(""),
+    );
     expect(d.options.get("lab-proxy-users-writer")?.replaceOnChanges).toEqual(["uploads", "command", "labels"]);
   });
 
