@@ -16,7 +16,8 @@ export interface NginxConfInput {
   privateKeyPath: string;
   /**
    * The users directory (lib/usersDirectory.ts): its htpasswd checks every request, and
-   * only users with a file in its may-push/ get past GET and HEAD; 403 for the others.
+   * a request gets through only if the user has one of the files in its rights/ that the
+   * request needs (its project, pull or push, a mount's source); 403 for the others.
    */
   usersDirectory: string;
   /**

@@ -104,7 +104,7 @@ export const SETTINGS = {
       '`{ "<user>": { "<project>" or "*": "pull" or "push" } }`, push implying pull. A user listed here gets exactly those ' +
       "rights; the others keep `users` and `pullOnlyUsers` (every project). nginx checks them on every request, blob mounts " +
       "included; `/v2/_catalog` only for users who may pull from `*`. A change replaces no container. Proxy layout only. " +
-      "See [Rights per project](../README.md#rights-per-project)",
+      'See the README\'s "Rights per project"',
   },
   passwordLength: {
     // bcrypt reads at most 72 bytes

@@ -72,17 +72,17 @@ export function renderMayPushList(pushUsers: string[]): string {
 
 /**
  * The writer's shell script (POSIX sh, so that any nginx image runs it): it takes the
- * staged htpasswd, push list and rights list and puts them into place in `directory`.
- * Rights files no longer listed go first, then the new ones appear: between the two
- * a user has only the rights both configs give (a right both give is never touched, so
- * requests that need it never fail meanwhile). may-push/ is kept up to date for an nginx
- * of the version before rights per project, until the up replaces it.
- * Push rights first, then the htpasswd, so that no step grants more than either the
- * old or the new config does: a new push user's marker appears before the user
- * exists; a removed user's marker goes before the user does. The htpasswd is
- * replaced by a rename, so a request reads the old file or the new one, never a
- * part of either. User names are [A-Za-z0-9][A-Za-z0-9._-]* (lib/settings.ts): no
- * quoting trouble, no "." or "..", no leading "-".
+ * staged htpasswd, push list and rights list and puts them into place in `directory`:
+ * the push markers (may-push/, read by the nginx of the version before rights per
+ * project until the up replaces it), then the rights files, then the htpasswd, so
+ * that no step grants more than either the old or the new config does: a new user's
+ * rights appear before the user exists; a removed user's go before the user does.
+ * Rights files no longer listed go before the new ones appear, so between the two a
+ * user has only the rights both configs give; a file both give is never touched, so
+ * requests that need it never fail meanwhile. The htpasswd is replaced by a rename,
+ * so a request reads the old file or the new one, never a part of either. User names
+ * are [A-Za-z0-9][A-Za-z0-9._-]* and projects [a-z0-9]... (lib/settings.ts): no quoting
+ * trouble, no "." or "..", no leading "-" or "_".
  */
 export function renderUsersWriterScript(directory: string): string {
   const { htpasswd, mayPush, staging, mayPushList, rights, rightsList } = USERS_DIRECTORY;
@@ -95,16 +95,16 @@ export function renderUsersWriterScript(directory: string): string {
       `test -f '${staging}/${htpasswd}'`,
       `test -f '${staging}/${mayPushList}'`,
       `test -f '${staging}/${rightsList}'`,
-      `mkdir -p '${rights}'`,
-      `find '${rights}' -type f | while IFS= read -r file; do if ! grep -qxF "\${file#${rights}/}" '${staging}/${rightsList}'; then rm -f "$file"; fi; done`,
-      `while IFS= read -r file; do if [ -n "$file" ]; then mkdir -p "${rights}/\${file%/*}"; if [ ! -e "${rights}/$file" ]; then : > "${rights}/$file"; fi; fi; done < '${staging}/${rightsList}'`,
-      // Directories left empty: deepest first; rmdir refuses the others.
-      `find '${rights}' -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true`,
       `mkdir -p '${mayPush}'`,
       `while IFS= read -r user; do if [ -n "$user" ]; then : > '${mayPush}/'"$user"; fi; done < '${staging}/${mayPushList}'`,
       `for marker in '${mayPush}'/*; do`,
       `  if [ -e "$marker" ] && ! grep -qxF "\${marker#${mayPush}/}" '${staging}/${mayPushList}'; then rm -f "$marker"; fi`,
       "done",
+      `mkdir -p '${rights}'`,
+      `find '${rights}' -type f | while IFS= read -r file; do if ! grep -qxF "\${file#${rights}/}" '${staging}/${rightsList}'; then rm -f "$file"; fi; done`,
+      `while IFS= read -r file; do if [ -n "$file" ]; then mkdir -p "${rights}/\${file%/*}"; if [ ! -e "${rights}/$file" ]; then : > "${rights}/$file"; fi; fi; done < '${staging}/${rightsList}'`,
+      // Directories left empty: deepest first; rmdir refuses the others.
+      `find '${rights}' -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true`,
       `chmod 0644 '${staging}/${htpasswd}'`,
       `mv -f '${staging}/${htpasswd}' '${htpasswd}'`,
       `rm -rf '${staging}'`,
