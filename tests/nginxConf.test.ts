@@ -10,7 +10,7 @@ import * as net from "net";
 import { AddressInfo } from "net";
 import * as bcrypt from "bcryptjs";
 import { renderNginxConf, AUTH_FAILURE_BURST, AUTH_FAILURE_NO_DELAY, AUTH_FAILURE_RATE_PER_SECOND } from "../lib/nginxConf";
-import { basic, burstOfFailures, request, Target } from "./helpers/attack";
+import { basic, burstOfFailures, rawRequest, request, Target } from "./helpers/attack";
 import { makeTestPki, TestPki } from "./helpers/pki";
 import { scratchDir } from "./helpers/scratch";
 import {
@@ -844,6 +844,18 @@ describe("rights per project on a real nginx (stand-in registry on loopback)", (
         if (r.forwarded) wrong.push(`${method} ${p}: forwarded as ${r.last.url}`);
       }
     }
+    // The absolute form of the request line: the project is still the path's.
+    const absolute = async (user: string, project: string) => {
+      const before = seen.length;
+      const raw = await rawRequest(
+        target(),
+        `GET https://registry.example.com/v2/${project}/app/manifests/x HTTP/1.1\r\nHost: registry.example.com\r\n` +
+          `Authorization: ${basic(user, PASSWORD)}\r\nConnection: close\r\n\r\n`,
+      );
+      return { status: raw.statuses[0], forwarded: seen.length > before ? seen[seen.length - 1].url : undefined };
+    };
+    expect(await absolute("ci-a", "team-b")).toEqual({ status: 403, forwarded: undefined });
+    expect(await absolute("ci-a", "team-a")).toEqual({ status: 200, forwarded: "/v2/team-a/app/manifests/x" });
     expect(wrong).toEqual([]);
     // A user with rights on every project is not affected: its requests reach the registry as before.
     expect((await send("admin", "GET", "/v2/team-a%2F..%2Fteam-b/app/manifests/x")).forwarded).toBe(true);
