@@ -18,6 +18,7 @@ const REAL_SUITES = [
   "faults",
   "mirror",
   "ownProgram",
+  "projects",
   "proxyHealth",
   "readmePath",
   "registry3",

@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import { ClientHostSettings, DockerEngineSettings, KeyAlgorithm } from "../lib/settings";
 import { registryEndpoints } from "../lib/endpoints";
 import { NginxMirror, renderNginxConf } from "../lib/nginxConf";
+import { ProjectRight, rightsFiles } from "../lib/usersDirectory";
 import { caCommonName, caResourceName, clientCertificateResourceName, clientIds, trustedCaGenerations } from "../lib/registryNames";
 import { osTrustHosts, osTrustWarning, trustBundle } from "../lib/trustBundle";
 import { dockerLoginCommands } from "../lib/loginCommands";
@@ -92,6 +93,12 @@ export interface PrivateRegistryArgs {
     /** Users (from users.names) who may pull but not push or delete; [] otherwise. */
     pullOnlyUsers: string[];
     /**
+     * Rights per project (the first component of a repository name, or "*" for every one)
+     * of the users listed (from users.names): exactly those. Omitted or {}: the users not
+     * listed may pull from and (unless pull-only) push to every project.
+     */
+    rights?: Record<string, Record<string, ProjectRight>>;
+    /**
      * Mutual TLS: each client (below) gets its own certificate from the signing CA,
      * and nginx lets in only those. Omitted: no client certificates.
      */
@@ -100,7 +107,7 @@ export interface PrivateRegistryArgs {
      * Pull-through mirrors: one registry in proxy mode per upstream, each with a cache
      * volume of its own, behind nginx on a port of its own; [] for none.
      */
-    mirrors: MirrorArgs[];
+    mirrors?: MirrorArgs[];
   };
   /** The Docker clients that get the CA installed (and removed on destroy). */
   clients: {
@@ -335,6 +342,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
           privateKeyPem: serverCert.privateKeyPem,
           htpasswd: users.htpasswd,
           pushUsers: args.users.names.filter((user) => !proxyArgs.pullOnlyUsers.includes(user)),
+          rightsFiles: rightsFiles(args.users.names, proxyArgs.pullOnlyUsers, proxyArgs.rights ?? {}),
           rerunOf: args.docker.facts?.usersWriterRerunOf,
           // Client certificates from the CAs clients trust (a rotation keeps both valid).
           clientCaPem: clientCertificates ? trustedCaPem : undefined,

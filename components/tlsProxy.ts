@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import { containerImage } from "./containerImage";
 import { dockerNames } from "../lib/dockerNames";
 import { RERUN_OF_LABEL } from "../lib/preflight";
-import { USERS_DIRECTORY, renderMayPushList, renderUsersWriterScript } from "../lib/usersDirectory";
+import { USERS_DIRECTORY, renderMayPushList, renderRightsList, renderUsersWriterScript } from "../lib/usersDirectory";
 
 /** Where the uploaded files land inside the nginx container. */
 export const PROXY_PATHS = {
@@ -34,6 +34,8 @@ export interface TlsProxyArgs {
   htpasswd: pulumi.Input<string>;
   /** The users who may push and delete; the others in the htpasswd may only pull. */
   pushUsers: string[];
+  /** Every file of the users directory's rights/ (lib/usersDirectory.ts rightsFiles). */
+  rightsFiles: string[];
   /** The ID of an earlier users writer that failed: the writer runs again (lib/preflight.ts). */
   rerunOf?: string;
   /** Mutual TLS: the CAs whose client certificates nginx accepts (PROXY_PATHS.clientCa). */
@@ -70,6 +72,7 @@ export class TlsProxy extends pulumi.ComponentResource {
         uploads: [
           { file: `${staging}/${USERS_DIRECTORY.htpasswd}`, content: pulumi.secret(args.htpasswd), permissions: "0600" },
           { file: `${staging}/${USERS_DIRECTORY.mayPushList}`, content: renderMayPushList(args.pushUsers), permissions: "0644" },
+          { file: `${staging}/${USERS_DIRECTORY.rightsList}`, content: renderRightsList(args.rightsFiles), permissions: "0644" },
         ],
         // Run to the end within the `up` (so nginx never starts without the files), then stay
         // as an exited container whose exit code and output tell how it went.

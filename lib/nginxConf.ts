@@ -16,7 +16,8 @@ export interface NginxConfInput {
   privateKeyPath: string;
   /**
    * The users directory (lib/usersDirectory.ts): its htpasswd checks every request, and
-   * only users with a file in its may-push/ get past GET and HEAD; 403 for the others.
+   * a request gets through only if the user has one of the files in its rights/ that the
+   * request needs (its project, pull or push, a mount's source); 403 for the others.
    */
   usersDirectory: string;
   /**
@@ -74,7 +75,15 @@ export const AUTH_FAILURE_RATE_PER_SECOND = 5;
 export const AUTH_FAILURE_NO_DELAY = 10;
 export const AUTH_FAILURE_BURST = 100;
 
+/** distribution's grammar of a repository name's component, in nginx's regexes: a project. */
+const PROJECT = String.raw`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
+
+/** A query key Go decodes to "from": each letter as is or %-encoded (hex digits in either case). */
+const FROM_KEY = "(?:f|%66)(?:r|%72)(?:o|%6[Ff])(?:m|%6[Dd])";
+
 export function renderNginxConf(input: NginxConfInput): string {
+  const RIGHTS = USERS_DIRECTORY.rights;
+  const ALL = USERS_DIRECTORY.allProjects;
   const serverNames = input.serverNames.map((n) => (n.includes(":") ? `"[${n}]"` : n)).join(" ");
   const mtls = input.clientCertificates;
   const clientCertMap = !mtls
@@ -177,14 +186,81 @@ ${clientCertMap}  # Connections to the registry are kept open and reused (HTTP/1
     keepalive 32;
   }
 
-  # What a request needs besides a valid password, as a file in the users directory
-  # that must exist (try_files below): reads need nothing more (the htpasswd is there);
-  # anything else (a push, a delete) needs the user's file in may-push/. Looked up on
-  # every request, like the htpasswd: a user change needs no reload.
-  map $request_method $registry_permission_file {
-    GET /${USERS_DIRECTORY.htpasswd};
-    HEAD /${USERS_DIRECTORY.htpasswd};
-    default /${USERS_DIRECTORY.mayPush}/$remote_user;
+  # Rights per project, after the password: what a request needs is a file in the users
+  # directory's rights/ (lib/usersDirectory.ts), looked up on every request like the
+  # htpasswd, so a rights change needs no reload. Reads need "pull", anything else "push".
+  map $request_method $registry_need {
+    GET pull;
+    HEAD pull;
+    default push;
+  }
+
+  # The project: the first component of the repository name, read from the path as the
+  # client sent it ($request_uri, which is what the registry gets), never from nginx's
+  # decoded $uri. A path with anything else in it (%-encoding, "." or "..", "//",
+  # upper case) is _invalid: only users with rights on every project get it through.
+  map $request_uri $registry_project {
+    "~^/v2/(?:\\?.*)?$" _base;
+    "~^/v2/_catalog(?:\\?.*)?$" _catalog;
+    "~^/v2/(?<registry_path_project>${PROJECT})(?:/(?!\\.\\.?(?:/|\\?|$))[A-Za-z0-9_.:-]+)+/?(?:\\?.*)?$" $registry_path_project;
+    default _invalid;
+  }
+
+  # A blob mount (POST .../blobs/uploads/?mount=...&from=other/repo) reads the "from"
+  # repository: its project. The registry reads the query as Go does (keys and values
+  # %-decoded, the first of several), so a POST whose query has a key Go reads as "from"
+  # is checked only when plainly spelled: digest=, mount= and from= alone, from= once;
+  # anything else is _invalid. Its body cannot carry one: a POST's Content-Type is set to
+  # application/octet-stream below (Go's FormValue reads a form body before the query).
+  map "$request_method $args" $registry_from {
+    "~^(?!POST )" _none;
+    "~^POST (?!(?:.*[&;])?${FROM_KEY}(?:[=&;]|$))" _none;
+    "~^POST (?!(?:[^&]*&)*from=[^&]*&(?:[^&]*&)*from=)(?=(?:[^&]*&)*from=(?<registry_from_project>${PROJECT})(?:%2[Ff]|/|&|$))(?:digest|mount|from)=[A-Za-z0-9._:%/-]*(?:&(?:digest|mount|from)=[A-Za-z0-9._:%/-]*)*$" $registry_from_project;
+    default _invalid;
+  }
+
+  # The files that let a request through (any one of them), from "need:project:from".
+  # The writer makes <user>/<project>/pull (and /push), <user>/_all/... for "*", and
+  # <user>/<target>/mount-from/<source> for every project pair a mount may join.
+  map "$registry_need:$registry_project:$registry_from" $registry_right_project {
+    "pull:_base:_none" /${USERS_DIRECTORY.htpasswd};
+    "~^(?<registry_r1_need>pull|push):(?<registry_r1_project>[^:]+):_none$" /${RIGHTS}/$remote_user/$registry_r1_project/$registry_r1_need;
+    "~^push:(?<registry_r1_target>[^:]+):(?<registry_r1_from>[^:]+)$" /${RIGHTS}/$remote_user/$registry_r1_target/mount-from/$registry_r1_from;
+    default /${RIGHTS}/.none;
+  }
+  map "$registry_need:$registry_project:$registry_from" $registry_right_all {
+    "~^(?<registry_r2_need>pull|push):[^:]+:_none$" /${RIGHTS}/$remote_user/${ALL}/$registry_r2_need;
+    "~^push:(?<registry_r2_target>[^:]+):[^:]+$" /${RIGHTS}/$remote_user/$registry_r2_target/mount-from/${ALL};
+    default /${RIGHTS}/.none;
+  }
+  map "$registry_need:$registry_project:$registry_from" $registry_right_mount_all {
+    "~:_none$" /${RIGHTS}/.none;
+    "~^push:[^:]+:(?<registry_r3_from>[^:]+)$" /${RIGHTS}/$remote_user/${ALL}/mount-from/$registry_r3_from;
+    default /${RIGHTS}/.none;
+  }
+  map "$registry_need:$registry_project:$registry_from" $registry_right_mount_any {
+    "~:_none$" /${RIGHTS}/.none;
+    "~^push:" /${RIGHTS}/$remote_user/${ALL}/mount-from/${ALL};
+    default /${RIGHTS}/.none;
+  }
+
+  # What Docker prints after "denied: " when none of them exists.
+  map "$registry_need:$registry_project:$registry_from" $registry_denied_message {
+    "~^[^:]+:_catalog:" "the catalog lists every project: only a user who may pull from every project may read it";
+    "~^[^:]+:_invalid:" "not a repository path whose project this registry can check";
+    "~^[^:]+:_base:" "this user may not push";
+    "~^[^:]+:[^:]+:_invalid$" "a blob mount whose source this registry cannot check (it takes digest=, mount= and one from=, plainly spelled)";
+    "~^pull:(?<registry_m_pull>[^:]+):_none$" "this user may not pull from project $registry_m_pull";
+    "~^push:(?<registry_m_push>[^:]+):_none$" "this user may not push to project $registry_m_push";
+    "~^push:(?<registry_m_target>[^:]+):(?<registry_m_from>[^:]+)$" "this user may not push to project $registry_m_target or may not pull from project $registry_m_from (the source of the blob mount)";
+    default "access denied";
+  }
+
+  # A POST (starting an upload, or a mount) carries no form the registry would read from=
+  # in: Go's FormValue reads a form body before the query.
+  map $request_method $registry_content_type {
+    POST application/octet-stream;
+    default $http_content_type;
   }
 ${mirrorMap}
   server {
@@ -211,12 +287,13 @@ ${clientCertCheck}
       error_page 401 = @auth_failed;
       add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;
 
-      # After the password (try_files runs after the access phase): a write by a user
-      # who may only pull goes to @pull_only. The request URI is passed as the client
-      # sent it ($request_uri): try_files rewrote $uri to the file it found.
+      # After the password (try_files runs after the access phase): the user's rights on
+      # the project (maps above), else @registry_denied. The request URI is passed as the
+      # client sent it ($request_uri): try_files rewrote $uri to the file it found.
       root ${input.usersDirectory};
-      try_files $registry_permission_file @pull_only;
+      try_files $registry_right_project $registry_right_all $registry_right_mount_all $registry_right_mount_any @registry_denied;
       proxy_pass http://registry_upstream$request_uri;
+      proxy_set_header Content-Type $registry_content_type;
       # HTTP/1.1 to the registry: with HTTP/1.0 nginx buffers a chunked upload in
       # full whatever proxy_request_buffering says. No "Connection: close" either.
       proxy_http_version 1.1;
@@ -241,11 +318,17 @@ ${clientCertCheck}
     }
 
 ${authFailed}
-    # What Docker prints for it: "denied: this user may only pull".
-    location @pull_only {
+    # What Docker prints for it: "denied: this user may only pull" for a pull-only user
+    # (pullOnlyUsers), else why the user's rights per project do not let it through.
+    # Reached only from try_files, after the password: "if" tests the user's files here.
+    location @registry_denied {
+      root ${input.usersDirectory};
       default_type application/json;
       add_header 'Docker-Distribution-Api-Version' 'registry/2.0' always;
-      return 403 '{"errors":[{"code":"DENIED","message":"this user may only pull"}]}';
+      if (-f $document_root/${RIGHTS}/$remote_user/${USERS_DIRECTORY.pullOnlyMarker}) {
+        return 403 '{"errors":[{"code":"DENIED","message":"this user may only pull"}]}';
+      }
+      return 403 '{"errors":[{"code":"DENIED","message":"$registry_denied_message"}]}';
     }
   }
 ${mirrors}}

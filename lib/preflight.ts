@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { Settings, plainPrivateKey, plainDockerTls, isLocalEngine } from "./settings";
 import { dockerNames } from "./dockerNames";
+import { mirrorDockerNames } from "./mirrors";
 import { withNewline } from "./pem";
 
 /** Docker label that marks what a stack made: `<project>/<stack>`. */
@@ -157,7 +158,20 @@ export function preflight(project: string, stack: string, settings: Settings, ru
               ["container", names.usersWriterContainer],
               ["volume", names.usersVolume],
             ] as const);
-      for (const [kind, name] of [["container", names.registryContainer], ...proxyOnly, ["network", names.network]] as const) {
+      // Each mirror's container and cache volume (the program makes them; none may be someone else's).
+      const mirrorObjects = settings.mirrors.flatMap((m) => {
+        const n = mirrorDockerNames(prefix, m.name);
+        return [
+          ["container", n.container],
+          ["volume", n.volume],
+        ] as const;
+      });
+      for (const [kind, name] of [
+        ["container", names.registryContainer],
+        ...proxyOnly,
+        ...mirrorObjects,
+        ["network", names.network],
+      ] as const) {
         const label = ownerOf(kind, name);
         if (label !== undefined && label !== owner) {
           bad(

@@ -40,12 +40,13 @@ export function argsFromSettings(settings: Settings, facts: HostFacts = {}): Pri
       keepDataOnDestroy: settings.keepDataOnDestroy,
       adoptExistingVolume: settings.adoptExistingVolume,
     },
-    // parseSettings refuses pullOnlyUsers and clientCertificates with tlsTermination "registry".
+    // parseSettings refuses pullOnlyUsers, rights and clientCertificates with tlsTermination "registry".
     ...(settings.tlsTermination === "proxy"
       ? {
           proxy: {
             image: settings.nginxImage,
             pullOnlyUsers: settings.pullOnlyUsers,
+            ...(Object.keys(settings.rights).length > 0 ? { rights: settings.rights } : {}),
             mirrors: settings.mirrors.map((m) => ({
               name: m.name,
               upstream: m.upstream,

@@ -154,3 +154,16 @@ export function untaggedToDelete(stored: readonly string[], keptDigests: readonl
   }
   return stored.filter((digest) => !stays.has(digest) && byDigest.has(digest)).sort();
 }
+
+/**
+ * The user retention lists and deletes as: the first of `users` who may push to every
+ * project (and so read the catalog and delete anywhere): one listed in `rights` with
+ * `*: push`, or one not listed there and not in `pullOnlyUsers`. Undefined if none.
+ */
+export function retentionUser(
+  users: readonly string[],
+  pullOnlyUsers: readonly string[],
+  rights: Readonly<Record<string, Readonly<Record<string, string>>>>,
+): string | undefined {
+  return users.find((u) => (Object.prototype.hasOwnProperty.call(rights, u) ? rights[u]["*"] === "push" : !pullOnlyUsers.includes(u)));
+}

@@ -39,6 +39,17 @@ export interface ClientHostSettings {
   trustOs: boolean;
 }
 
+/** What a user may do in a project: `pull`, or `push` (which implies pull, and lets the user delete). */
+export type { ProjectRight } from "./usersDirectory";
+import type { ProjectRight } from "./usersDirectory";
+/** The project name that stands for every project in `rights`. */
+export const ALL_PROJECTS = "*";
+/**
+ * A project name as distribution allows a repository name's first component: lower-case
+ * letters and digits, separated by one `.`, one or two `_`, or any number of `-`.
+ */
+export const PROJECT_NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
 /** A pull-through mirror of one upstream registry (`mirrors[N]`). */
 export interface MirrorSettings {
   /** What clients call the upstream in image names: `docker.io`, or the upstream's host[:port]. */
@@ -73,6 +84,11 @@ export interface Settings {
   users: string[];
   /** Users who may pull but not push or delete (enforced by nginx). */
   pullOnlyUsers: string[];
+  /**
+   * Rights per project of the users listed (spelled as in `users`): project (or `*`) to
+   * right. Users not listed keep `pullOnlyUsers`' meaning on every project. Enforced by nginx.
+   */
+  rights: Record<string, Record<string, ProjectRight>>;
   passwordLength: number;
   /** bcrypt cost of the htpasswd entries. */
   bcryptCost: number;
@@ -439,6 +455,17 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
     );
   }
 
+  const rights = parseRights(json("rights"), users, pullOnlyUsers, bad);
+  // Like pullOnlyUsers: distribution's htpasswd auth has no rights of any kind.
+  if (tlsTermination === "registry" && Object.keys(rights).length > 0) {
+    bad(
+      "rights",
+      Object.keys(rights),
+      'cannot be enforced with tlsTermination "registry": the registry\'s own htpasswd auth lets every user read and write ' +
+        'every repository; set tlsTermination to "proxy" (nginx checks the rights on every request) or remove rights',
+    );
+  }
+
   const passwordLength = int("passwordLength") ?? SETTINGS.passwordLength.default;
   const bcryptCost = int("bcryptCost") ?? SETTINGS.bcryptCost.default;
   const keyAlgorithm = choice("keyAlgorithm");
@@ -547,6 +574,7 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
     tlsTermination,
     users,
     pullOnlyUsers,
+    rights,
     passwordLength,
     bcryptCost,
     keyAlgorithm,
@@ -662,6 +690,57 @@ function dockerHostProblem(host: string, scheme: string | undefined): string | u
   if (scheme === "tcp" && (url.port === "" || url.username))
     return `${forms}; a tcp:// address needs its port (2376 is Docker's TLS port) and no user`;
   return undefined;
+}
+
+/**
+ * `rights`: `{ user: { project or "*": "pull" | "push" } }`. Each user one of `users`
+ * (ignoring case, as users are compared; returned spelled as in users), listed once,
+ * with at least one project; each project `*` or a name distribution allows as a
+ * repository name's first component; a pull-only user never given push.
+ */
+function parseRights(value: unknown, users: string[], pullOnlyUsers: string[], bad: Bad): Record<string, Record<string, ProjectRight>> {
+  if (value === undefined || value === "") return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    bad("rights", value, 'must map user names to their projects\' rights: { "ci": { "team-a": "push" } }');
+    return {};
+  }
+  const out: Record<string, Record<string, ProjectRight>> = {};
+  for (const [user, projects] of Object.entries(value as Record<string, unknown>)) {
+    const key = `rights.${safeName(user)}`;
+    const spelled = users.find((u) => u.toLowerCase() === user.toLowerCase());
+    if (spelled === undefined) {
+      bad(key, user, `is not one of users (${users.map((n) => JSON.stringify(n)).join(", ")})`);
+      continue;
+    }
+    if (out[spelled] !== undefined) {
+      bad(key, user, `is listed twice (${JSON.stringify(spelled)} is the same name)`);
+      continue;
+    }
+    if (typeof projects !== "object" || projects === null || Array.isArray(projects) || Object.keys(projects).length === 0) {
+      bad(key, projects, 'must map at least one project (or "*" for every project) to "pull" or "push"');
+      continue;
+    }
+    const granted: Record<string, ProjectRight> = {};
+    for (const [project, right] of Object.entries(projects as Record<string, unknown>)) {
+      const at = `${key}.${safeName(project)}`;
+      if (project !== ALL_PROJECTS && !PROJECT_NAME.test(project)) {
+        bad(
+          at,
+          project,
+          'is not a project name: "*" (every project), or the first component of a repository name as distribution ' +
+            "allows it (lower-case letters and digits, separated by '.', '_', '__' or dashes)",
+        );
+      } else if (right !== "pull" && right !== "push") {
+        bad(at, right, 'must be "pull" or "push" (push implies pull)');
+      } else if (right === "push" && pullOnlyUsers.includes(spelled)) {
+        bad(at, right, `${JSON.stringify(spelled)} is in pullOnlyUsers: give it "pull", or take it out of pullOnlyUsers`);
+      } else {
+        granted[project] = right;
+      }
+    }
+    out[spelled] = granted;
+  }
+  return out;
 }
 
 function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientHostSettings[] {
@@ -872,10 +951,6 @@ function parseMirrors(value: unknown, isSecret: boolean, registryPort: number, b
   });
 }
 
-// A project as retention names it: a repository's first path component (distribution's
-// path-component grammar), or `*` for every project without a policy of its own.
-const PROJECT_NAME = /^(\*|[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)$/;
-
 function parseRetention(value: unknown, bad: Bad, unknownKey: UnknownKey): RetentionSettings {
   if (value === undefined) return {};
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -885,7 +960,8 @@ function parseRetention(value: unknown, bad: Bad, unknownKey: UnknownKey): Reten
   const retention: RetentionSettings = {};
   for (const [project, entry] of Object.entries(value as Record<string, unknown>)) {
     const key = `retention.${safeName(project)}`;
-    if (!PROJECT_NAME.test(project)) {
+    // A project as `rights` names one (a repository's first path component), or `*` for every project without its own policy.
+    if (project !== ALL_PROJECTS && !PROJECT_NAME.test(project)) {
       bad(
         key,
         project,

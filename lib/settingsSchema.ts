@@ -96,6 +96,16 @@ export const SETTINGS = {
       "users (each also in `users`) who may pull but not push or delete: after checking the password, nginx answers " +
       "their other requests 403 with Docker's `DENIED` error. See [Day two: users](day-two.md#users)",
   },
+  rights: {
+    type: "object",
+    default: {},
+    description:
+      "rights per project (the first path component of a repository name: `team-a` in `team-a/app`): " +
+      '`{ "<user>": { "<project>" or "*": "pull" or "push" } }`, push implying pull. A user listed here gets exactly those ' +
+      "rights; the others keep `users` and `pullOnlyUsers` (every project). nginx checks them on every request, blob mounts " +
+      "included; `/v2/_catalog` only for users who may pull from `*`. A change replaces no container. Proxy layout only. " +
+      'See the README\'s "Rights per project"',
+  },
   passwordLength: {
     // bcrypt reads at most 72 bytes
     type: "integer",

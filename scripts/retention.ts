@@ -6,9 +6,10 @@
 //
 // regctl talks to the registry as clients do: through the stack's first endpoint (or
 // --endpoint), verifying TLS with the stack's CA, as the first user in `users` who may
-// push. Its configuration, with that user's password, is in a private temporary folder
-// (HOME and REGCTL_CONFIG point there; removed at the end): the password goes to
-// `regctl registry login --pass-stdin`, never onto a command line.
+// push to every project (lib/retention.ts's retentionUser). Its configuration, with
+// that user's password, is in a private temporary folder (HOME and REGCTL_CONFIG point
+// there; removed at the end): the password goes to `regctl registry login --pass-stdin`,
+// never onto a command line.
 //
 // Run by scripts/gc.sh after use_stack_engine (the untagged manifests are read from the
 // registry's storage with `docker exec`).
@@ -16,7 +17,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { decideRetention, deletionsFor, ManifestLinks, policyFor, TagInfo, untaggedToDelete } from "../lib/retention";
+import { decideRetention, deletionsFor, ManifestLinks, policyFor, retentionUser, TagInfo, untaggedToDelete } from "../lib/retention";
 import { parseSettings } from "../lib/settings";
 import { runMain, stackArg, stackConfig, stackOutputs, workspace } from "./stackData";
 
@@ -135,8 +136,12 @@ runMain("retention", async () => {
   if (endpoints.length === 0 || !caPem || !registry)
     throw new Error(`stack ${stack} has no endpoints or CA in its outputs: deploy it first`);
   const endpoint = endpointArg ?? endpoints[0];
-  const user = settings.users.find((u) => !settings.pullOnlyUsers.includes(u));
-  if (!user || !passwords[user]) throw new Error(`stack ${stack} has no user who may push (users not in pullOnlyUsers) with a password`);
+  const user = retentionUser(settings.users, settings.pullOnlyUsers, settings.rights);
+  if (!user || !passwords[user]) {
+    throw new Error(
+      `stack ${stack} has no user who may push to every project (in users, not in pullOnlyUsers, and in rights only with "*": "push"): retention needs one`,
+    );
+  }
 
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "private-registry-regctl-")); // mode 0700
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, REGCTL_CONFIG: path.join(home, "config.json") };

@@ -13,6 +13,7 @@ import { deployment, Deployment, freePort, IMAGES } from "./helpers/deployment";
 import { docker, dockerQuiet } from "./helpers/e2e";
 import { makeEcCa, makeEcCert } from "./helpers/pki";
 import { MAKE_IMAGE_SH } from "./helpers/ociImage";
+import { AttemptLog, attemptArea, checkCredentialsRefused, checkEveryPathNeedsCredentials, lookAlikeCredentials } from "./helpers/attack";
 
 const DAEMON_JSON = "/etc/docker/daemon.json";
 // A daemon.json of this machine's own, spelled oddly: it must come back byte for byte.
@@ -169,8 +170,17 @@ describe("pull-through mirrors", () => {
     expect((await d.https("/v2/", { port: mirrorPort.hub })).status).toBe(200);
     expect((await d.https("/v2/", { port: mirrorPort.vendor })).status).toBe(401);
     expect((await d.https("/v2/", { port: mirrorPort.vendor, auth: `admin:${d.passwords.admin}` })).status).toBe(200);
-    // The upstream's credentials are the mirror's, never the users': they do not open it.
-    expect((await d.https("/v2/", { port: mirrorPort.vendor, auth: `${VENDOR_USER}:${VENDOR_PASSWORD}` })).status).toBe(401);
+  });
+
+  test("a mirror with a login refuses, like the registry, every method on every path without it, and look-alike credentials", async () => {
+    const a = attemptArea(new AttemptLog(), "mirror");
+    const target = { host: d.gateway, port: mirrorPort.vendor, ca: d.caPem, servername: d.spec.dnsName as string };
+    await checkEveryPathNeedsCredentials(a, target);
+    await checkCredentialsRefused(a, target, [
+      ...lookAlikeCredentials(d.passwords.admin),
+      ["the upstream's own credentials", `Basic ${Buffer.from(`${VENDOR_USER}:${VENDOR_PASSWORD}`).toString("base64")}`],
+    ]);
+    a.done();
   });
 
   test("the self-check of each client covered the mirror endpoints", () => {

@@ -10,10 +10,17 @@ import * as net from "net";
 import { AddressInfo } from "net";
 import * as bcrypt from "bcryptjs";
 import { renderNginxConf, AUTH_FAILURE_BURST, AUTH_FAILURE_NO_DELAY, AUTH_FAILURE_RATE_PER_SECOND } from "../lib/nginxConf";
-import { basic, burstOfFailures, request, Target } from "./helpers/attack";
+import { basic, burstOfFailures, rawRequest, request, Target } from "./helpers/attack";
 import { makeTestPki, TestPki } from "./helpers/pki";
 import { scratchDir } from "./helpers/scratch";
-import { USERS_DIRECTORY, renderMayPushList, renderUsersWriterScript } from "../lib/usersDirectory";
+import {
+  USERS_DIRECTORY,
+  ProjectRight,
+  renderMayPushList,
+  renderRightsList,
+  renderUsersWriterScript,
+  rightsFiles,
+} from "../lib/usersDirectory";
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p)) ?? "nginx";
 
@@ -60,13 +67,31 @@ function render(pki: TestPki, dir: string, listenPort: number, upstream = { host
   });
 }
 
-/** Stages an htpasswd and a push list as the program uploads them, and runs the writer's script. */
-function writeUsers(usersDirectory: string, htpasswd: string, pushUsers: string[]): void {
+/**
+ * Stages an htpasswd, a push list and the rights files as the program uploads them, and
+ * runs the writer's script. The htpasswd's users not in pushUsers are pull-only.
+ */
+function writeUsers(
+  usersDirectory: string,
+  htpasswd: string,
+  pushUsers: string[],
+  rights: Record<string, Record<string, ProjectRight>> = {},
+): void {
   const staging = path.join(usersDirectory, USERS_DIRECTORY.staging);
   fs.mkdirSync(staging, { recursive: true, mode: 0o755 });
   fs.chmodSync(usersDirectory, 0o755);
   fs.writeFileSync(path.join(staging, USERS_DIRECTORY.htpasswd), htpasswd, { mode: 0o600 });
   fs.writeFileSync(path.join(staging, USERS_DIRECTORY.mayPushList), renderMayPushList(pushUsers));
+  const users = htpasswd
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.slice(0, line.indexOf(":")));
+  const files = rightsFiles(
+    users,
+    users.filter((u) => !pushUsers.includes(u)),
+    rights,
+  );
+  fs.writeFileSync(path.join(staging, USERS_DIRECTORY.rightsList), renderRightsList(files));
   const run = spawnSync("sh", ["-c", renderUsersWriterScript(usersDirectory)], { encoding: "utf8" });
   if (run.status !== 0) throw new Error(`users writer failed: ${run.stderr}`);
 }
@@ -103,8 +128,13 @@ describe("renderNginxConf", () => {
     ["the registry at its one address", "server unix:/run/registry/registry.sock;"],
     ["kept-alive upstream connections", "keepalive 32;"],
     ["to the upstream, the request URI as the client sent it", "proxy_pass http://registry_upstream$request_uri;"],
-    ["writes only for users with a may-push file, after the password", "try_files $registry_permission_file @pull_only;"],
-    ["reads need only the password", "GET /htpasswd;"],
+    [
+      "every request only for users with one of the rights files it needs, after the password",
+      "try_files $registry_right_project $registry_right_all $registry_right_mount_all $registry_right_mount_any @registry_denied;",
+    ],
+    ["/v2/ itself needs only the password", '"pull:_base:_none" /htpasswd;'],
+    ["the project read from the path as the client sent it", "map $request_uri $registry_project {"],
+    ["no form body on a POST (the registry would read from= in it)", "proxy_set_header Content-Type $registry_content_type;"],
     ["old Docker and bare Go refused", 'if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {'],
     ["the chain as the certificate", "ssl_certificate /c.pem;"],
     ["every server name", "server_name registry.example.com 192.0.2.10;"],
@@ -558,6 +588,319 @@ describe("a real nginx serving the rendered config on loopback", () => {
       socket.on("error", reject);
     });
   }
+});
+
+describe("rights per project on a real nginx (stand-in registry on loopback)", () => {
+  let dir: string;
+  let pki: TestPki;
+  let nginx: ChildProcess;
+  let port: number;
+  let upstream: http.Server;
+  // What reached the stand-in registry: method, URI as received, Content-Type.
+  const seen: { method: string; url: string; contentType?: string }[] = [];
+  const HEX = "a".repeat(64);
+  // admin: every project (users); reader: pull-only (pullOnlyUsers); the others: rights per project.
+  const RIGHTS: Record<string, Record<string, ProjectRight>> = {
+    "ci-a": { "team-a": "push" },
+    "pull-a": { "team-a": "pull" },
+    "ci-ab": { "team-a": "push", "team-b": "pull" },
+    mixed: { "*": "pull", "team-a": "push" },
+  };
+  const USERS = ["admin", "reader", ...Object.keys(RIGHTS)];
+  const usersDir = () => path.join(dir, "users");
+  const htpasswd = USERS.map((u) => `${u}:${bcrypt.hashSync(PASSWORD, 4)}\n`).join("");
+
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      seen.push({ method: req.method ?? "", url: req.url ?? "", contentType: req.headers["content-type"] });
+      req.resume();
+      req.on("end", () => {
+        res.setHeader("Content-Type", "application/json");
+        res.end("{}");
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    dir = scratchDir("nginx-rights-");
+    fs.chmodSync(dir, 0o755);
+    pki = makeTestPki(dir, ["DNS:registry.example.com", "IP:127.0.0.1"]);
+    port = 20000 + ((process.pid + 7919) % 20000);
+    writeUsers(
+      usersDir(),
+      htpasswd,
+      USERS.filter((u) => u !== "reader"),
+      RIGHTS,
+    );
+    const conf = renderNginxConf({
+      serverNames: ["registry.example.com", "127.0.0.1"],
+      upstream: `127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      listenPort: port,
+      certificatePath: pki.chain,
+      privateKeyPath: pki.key,
+      usersDirectory: usersDir(),
+      pidPath: path.join(dir, "nginx.pid"),
+      accessLogPath: path.join(dir, "access.log"),
+    });
+    fs.writeFileSync(path.join(dir, "nginx.conf"), conf);
+    nginx = spawn(NGINX, ["-p", dir, "-c", path.join(dir, "nginx.conf"), "-g", "daemon off;"], { stdio: "ignore" });
+    for (let i = 0; i < 100; i++) {
+      if (await canConnect(port)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("nginx did not start");
+  });
+  afterAll(async () => {
+    if (nginx && nginx.exitCode === null && nginx.signalCode === null) {
+      const exited = new Promise((r) => nginx.once("exit", r));
+      nginx.kill("SIGQUIT");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
+    }
+    upstream?.closeAllConnections();
+    upstream?.close();
+  });
+
+  const target = (): Target => ({ host: "127.0.0.1", port, ca: fs.readFileSync(pki.caCert, "utf8"), servername: "registry.example.com" });
+  /** One request as `user`; whether it reached the registry, and what nginx answered. */
+  async function send(user: string, method: string, pathName: string, headers: Record<string, string> = {}, body?: string) {
+    const before = seen.length;
+    const a = await request(
+      target(),
+      method,
+      pathName,
+      {
+        Authorization: basic(user, PASSWORD),
+        ...(method === "GET" || method === "HEAD" ? {} : { "Content-Length": String((body ?? "").length) }),
+        ...headers,
+      },
+      undefined,
+      body,
+    );
+    const message =
+      a.status === 403 && a.body ? (JSON.parse(a.body) as { errors: { code: string; message: string }[] }).errors[0] : undefined;
+    return { status: a.status, forwarded: seen.length > before, last: seen[seen.length - 1], message, headers: a.headers };
+  }
+
+  const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+  const repoPaths = (project: string) => [
+    `/v2/${project}/app/manifests/latest`,
+    `/v2/${project}/app/manifests/sha256:${HEX}`,
+    `/v2/${project}/app/blobs/sha256:${HEX}`,
+    `/v2/${project}/app/blobs/uploads/`,
+    `/v2/${project}/app/blobs/uploads/0b8b5e7e-4c3a-4f63-9b56-3c7e5f0d2a11?_state=abc%3D`,
+    `/v2/${project}/app/tags/list?n=10`,
+    `/v2/${project}/sub/app/manifests/v1.2`,
+    `/v2/${project}/manifests/latest`,
+  ];
+  /** What each user may do in a project, as the settings say. */
+  const may = (user: string, project: string, need: "pull" | "push"): boolean => {
+    if (user === "admin") return true;
+    if (user === "reader") return need === "pull";
+    const r = RIGHTS[user][project] ?? RIGHTS[user]["*"];
+    return r === "push" || (r === "pull" && need === "pull");
+  };
+
+  test("every method on every repository path of two projects, for each user: through exactly when the user's right allows it; refused ones 403 DENIED, never at the registry", async () => {
+    const wrong: string[] = [];
+    for (const user of USERS) {
+      for (const project of ["team-a", "team-b"]) {
+        for (const p of repoPaths(project)) {
+          for (const method of METHODS) {
+            const need = method === "GET" || method === "HEAD" ? "pull" : "push";
+            const expected = may(user, project, need);
+            const r = await send(user, method, p);
+            const ok = expected
+              ? r.status === 200 && r.forwarded && r.last.url === p
+              : r.status === 403 &&
+                !r.forwarded &&
+                r.headers["docker-distribution-api-version"] === "registry/2.0" &&
+                (method === "HEAD" || r.message?.code === "DENIED");
+            if (!ok)
+              wrong.push(
+                `${user} ${method} ${p}: expected ${expected ? "through" : "403"}, got ${r.status}${r.forwarded ? " (forwarded)" : ""}`,
+              );
+          }
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  test("Docker's messages: a pull-only user's is unchanged; a user with rights per project is told which project", async () => {
+    expect((await send("reader", "PUT", "/v2/team-a/app/manifests/x")).message).toEqual({
+      code: "DENIED",
+      message: "this user may only pull",
+    });
+    expect((await send("ci-a", "PUT", "/v2/team-b/app/manifests/x")).message?.message).toBe("this user may not push to project team-b");
+    expect((await send("ci-a", "GET", "/v2/team-b/app/manifests/x")).message?.message).toBe("this user may not pull from project team-b");
+    expect((await send("pull-a", "DELETE", "/v2/team-a/app/manifests/x")).message?.message).toBe(
+      "this user may not push to project team-a",
+    );
+  });
+
+  test("/v2/ answers every user; /v2/_catalog only users who may pull from every project, the others 403 with the reason", async () => {
+    for (const user of USERS) expect({ user, status: (await send(user, "GET", "/v2/")).status }).toEqual({ user, status: 200 });
+    for (const user of USERS) {
+      const r = await send(user, "GET", "/v2/_catalog?n=100");
+      const all = ["admin", "reader", "mixed"].includes(user);
+      expect({ user, status: r.status, forwarded: r.forwarded }).toEqual({ user, status: all ? 200 : 403, forwarded: all });
+      if (!all) expect(r.message?.message).toMatch(/^the catalog lists every project/);
+    }
+    // A write on /v2/ itself: as before, only users who may push everywhere.
+    expect((await send("ci-a", "POST", "/v2/")).status).toBe(403);
+    expect((await send("reader", "POST", "/v2/")).status).toBe(403);
+    expect((await send("admin", "POST", "/v2/")).forwarded).toBe(true);
+  });
+
+  test("a blob mount reads its source: refused unless the user may pull from the from= project, however the query is spelled", async () => {
+    const mount = (query: string) => `/v2/team-a/app/blobs/uploads/?${query}`;
+    const digest = `mount=sha256%3A${HEX}`;
+    // Through: the source is a project the user may read (the way Docker and skopeo spell it, and plainly).
+    for (const [user, query] of [
+      ["ci-a", `from=team-a%2Fother&${digest}`],
+      ["ci-a", `${digest}&from=team-a/other/deeper`],
+      ["ci-ab", `from=team-b%2Fbase&${digest}`],
+      ["mixed", `from=team-b%2Fbase&${digest}`],
+      ["admin", `from=team-b%2Fbase&${digest}`],
+      ["ci-a", `digest=sha256%3A${HEX}`],
+      ["ci-a", ""],
+      ["ci-a", "n=1&_state=abc%3D"],
+      // Keys are case-sensitive to the registry: no mount is read from these.
+      ["ci-a", `FROM=team-b%2Fbase&${digest}`],
+      ["ci-a", `From=team-b%2Fbase&${digest}`],
+    ]) {
+      const r = await send(user, "POST", mount(query));
+      expect({ user, query, status: r.status, forwarded: r.forwarded }).toEqual({ user, query, status: 200, forwarded: true });
+    }
+    // Refused, and never at the registry: a source the user may not read, spelled every way Go would still read it.
+    for (const query of [
+      `from=team-b%2Fbase&${digest}`,
+      `from=team-b/base&${digest}`,
+      `from=team-b&${digest}`,
+      `from=team-a%2Fx&from=team-b%2Fbase&${digest}`,
+      `from=team-b%2Fbase&from=team-a%2Fx&${digest}`,
+      `FROM=team-a%2Fx&from=team-b%2Fbase&${digest}`,
+      `fr%6Fm=team-b%2Fbase&${digest}`,
+      `%66rom=team-b%2Fbase&${digest}`,
+      `fro%6d=team-b%2Fbase&${digest}`,
+      `x=1;from=team-b%2Fbase&${digest}`,
+      `from&from=team-b%2Fbase&${digest}`,
+      `from=%74eam-b%2Fbase&${digest}`,
+      `from=team-b%252Fbase&${digest}`,
+      `from=Team-B%2Fbase&${digest}`,
+      `from=team-b%2Fbase;x=1&${digest}`,
+      `from=+team-b%2Fbase&${digest}`,
+      `${digest}&from=team-b%2Fbase&`,
+      `x=1&from=team-b%2Fbase&${digest}`,
+    ]) {
+      const r = await send("ci-a", "POST", mount(query));
+      expect({ query, status: r.status, forwarded: r.forwarded }).toEqual({ query, status: 403, forwarded: false });
+    }
+    expect((await send("ci-a", "POST", mount(`from=team-b%2Fbase&${digest}`))).message?.message).toBe(
+      "this user may not push to project team-a or may not pull from project team-b (the source of the blob mount)",
+    );
+    // The registry reads from= in a form body before the query: a POST reaches it as octet-stream, whatever the client said.
+    const form = await send(
+      "ci-a",
+      "POST",
+      mount(""),
+      { "Content-Type": "application/x-www-form-urlencoded" },
+      `from=team-b%2Fbase&${digest}`,
+    );
+    expect(form.forwarded).toBe(true);
+    expect(form.last.contentType).toBe("application/octet-stream");
+    // Other methods keep theirs (a manifest's media type).
+    const put = await send(
+      "ci-a",
+      "PUT",
+      "/v2/team-a/app/manifests/v1",
+      { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+      "{}",
+    );
+    expect(put.last.contentType).toBe("application/vnd.oci.image.manifest.v1+json");
+  });
+
+  test("path tricks that could make the registry see another project are refused to users without rights on every project", async () => {
+    const tricks = [
+      "/v2/team-a%2F..%2Fteam-b/app/manifests/x",
+      "/v2/team-a/../team-b/app/manifests/x",
+      "/v2/team-a/app/../../team-b/app/manifests/x",
+      "/v2/team-a/./../team-b/app/manifests/x",
+      "/v2/team-a/%2e%2e/team-b/app/manifests/x",
+      "/v2/%74eam-a/app/manifests/x",
+      "/v2/team-a%2Fapp/manifests/x",
+      "/v2/Team-A/app/manifests/x",
+      "/v2//team-a/app/manifests/x",
+      "/v2/team-a//app/manifests/x",
+      "/v2/./team-a/app/manifests/x",
+      "/x/../v2/team-a/app/manifests/x",
+      "/v2/_catalog/../team-a/app/tags/list",
+      "/v2/team-a;x/app/manifests/x",
+      "/v2/team-a/app/manifests/x%00",
+    ];
+    const wrong: string[] = [];
+    for (const p of tricks) {
+      for (const method of ["GET", "PUT"]) {
+        const r = await send("ci-a", method, p);
+        if (r.status !== 403 && r.status !== 400 && r.status !== 404) wrong.push(`${method} ${p}: ${r.status}`);
+        if (r.forwarded) wrong.push(`${method} ${p}: forwarded as ${r.last.url}`);
+      }
+    }
+    // The absolute form of the request line: the project is still the path's.
+    const absolute = async (user: string, project: string) => {
+      const before = seen.length;
+      const raw = await rawRequest(
+        target(),
+        `GET https://registry.example.com/v2/${project}/app/manifests/x HTTP/1.1\r\nHost: registry.example.com\r\n` +
+          `Authorization: ${basic(user, PASSWORD)}\r\nConnection: close\r\n\r\n`,
+      );
+      return { status: raw.statuses[0], forwarded: seen.length > before ? seen[seen.length - 1].url : undefined };
+    };
+    expect(await absolute("ci-a", "team-b")).toEqual({ status: 403, forwarded: undefined });
+    expect(await absolute("ci-a", "team-a")).toEqual({ status: 200, forwarded: "/v2/team-a/app/manifests/x" });
+    expect(wrong).toEqual([]);
+    // A user with rights on every project is not affected: its requests reach the registry as before.
+    expect((await send("admin", "GET", "/v2/team-a%2F..%2Fteam-b/app/manifests/x")).forwarded).toBe(true);
+  });
+
+  test("a rights change the writer makes is in effect at the next request, with no reload", async () => {
+    const pid = fs.readFileSync(path.join(dir, "nginx.pid"), "utf8").trim();
+    expect((await send("ci-a", "GET", "/v2/team-b/app/manifests/x")).status).toBe(403);
+    expect((await send("pull-a", "PUT", "/v2/team-a/app/manifests/x")).status).toBe(403);
+    writeUsers(
+      usersDir(),
+      htpasswd,
+      USERS.filter((u) => u !== "reader"),
+      {
+        ...RIGHTS,
+        "ci-a": { "team-a": "push", "team-b": "pull" },
+        "pull-a": { "team-a": "push" },
+        mixed: { "team-b": "pull" },
+      },
+    );
+    try {
+      expect((await send("ci-a", "GET", "/v2/team-b/app/manifests/x")).status).toBe(200);
+      expect((await send("ci-a", "PUT", "/v2/team-b/app/manifests/x")).status).toBe(403);
+      expect((await send("pull-a", "PUT", "/v2/team-a/app/manifests/x")).status).toBe(200);
+      // Rights taken away: from "*" to one project, the catalog with them.
+      expect((await send("mixed", "GET", "/v2/team-a/app/manifests/x")).status).toBe(403);
+      expect((await send("mixed", "GET", "/v2/_catalog")).status).toBe(403);
+      expect(fs.readFileSync(path.join(dir, "nginx.pid"), "utf8").trim()).toBe(pid);
+    } finally {
+      writeUsers(
+        usersDir(),
+        htpasswd,
+        USERS.filter((u) => u !== "reader"),
+        RIGHTS,
+      );
+    }
+    expect((await send("ci-a", "GET", "/v2/team-b/app/manifests/x")).status).toBe(403);
+    expect((await send("mixed", "GET", "/v2/_catalog")).status).toBe(200);
+  });
+
+  test("a wrong password is still a 401 (counted as a failed login), whatever the rights", async () => {
+    const a = await request(target(), "GET", "/v2/team-b/app/manifests/x", { Authorization: basic("ci-a", "wrong") });
+    expect(a.status).toBe(401);
+    expect(a.headers["www-authenticate"]).toBe('Basic realm="Registry realm"');
+  });
 });
 
 const DEFAULT_PAGE = "nginx's default page, never to be served by the registry proxy";

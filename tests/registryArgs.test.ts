@@ -38,6 +38,7 @@ describe("argsFromSettings", () => {
       listenAddress: "192.0.2.10",
       users: '["admin","ci","reader"]',
       pullOnlyUsers: '["reader"]',
+      rights: JSON.stringify({ CI: { "team-a": "push", "*": "pull" } }),
       passwordLength: "40",
       bcryptCost: "6",
       keyAlgorithm: "ECDSA",
@@ -87,6 +88,8 @@ describe("argsFromSettings", () => {
     expect(args.proxy).toEqual({
       image: "nginx:1.27",
       pullOnlyUsers: ["reader"],
+      // Spelled as in users.
+      rights: { ci: { "team-a": "push", "*": "pull" } },
       clientCertificates: { validityHours: 48, earlyRenewalHours: 12 },
       mirrors: [],
     });
@@ -103,9 +106,10 @@ describe("argsFromSettings", () => {
     expect("proxy" in args).toBe(false);
   });
 
-  test("no client certificates unless asked; no local client unless asked", () => {
+  test("no client certificates unless asked; no local client unless asked; no rights per project unless asked", () => {
     const args = argsFromSettings(parse({ localClient: "false" }));
     expect(args.proxy?.clientCertificates).toBeUndefined();
+    expect(args.proxy).not.toHaveProperty("rights");
     expect("local" in args.clients).toBe(false);
   });
 

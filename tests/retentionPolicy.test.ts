@@ -1,6 +1,6 @@
 // The retention policy's decisions (lib/retention.ts) and its setting (lib/settings.ts):
 // pure, no engine. The real run is tests/retention.test.ts.
-import { decideRetention, deletionsFor, policyFor, projectOf, TagInfo, untaggedToDelete } from "../lib/retention";
+import { decideRetention, deletionsFor, policyFor, projectOf, retentionUser, TagInfo, untaggedToDelete } from "../lib/retention";
 import { ConfigError, parseSettings } from "../lib/settings";
 
 const NOW = new Date("2026-12-01T12:00:00Z");
@@ -137,6 +137,16 @@ describe("how they are deleted", () => {
     const stored = [...links.map((l) => l.digest), "unknown"];
     expect(untaggedToDelete(stored, ["idx"], links)).toEqual(["orphan", "orphan-sig"]);
     expect(untaggedToDelete(stored, [], links)).toEqual(["amd64", "arm64", "idx", "orphan", "orphan-sig", "sig", "sig-of-sig"]);
+  });
+});
+
+describe("the user it runs as", () => {
+  test("the first who may push to every project: not pull-only, and in rights only with * push", () => {
+    expect(retentionUser(["admin", "ci"], [], {})).toBe("admin");
+    expect(retentionUser(["reader", "admin"], ["reader"], {})).toBe("admin");
+    expect(retentionUser(["ci-a", "admin"], [], { "ci-a": { "team-a": "push" } })).toBe("admin");
+    expect(retentionUser(["ci-a", "ops"], [], { "ci-a": { "team-a": "push" }, ops: { "*": "push" } })).toBe("ops");
+    expect(retentionUser(["ci-a", "auditor"], ["auditor"], { "ci-a": { "*": "pull", "team-a": "push" } })).toBeUndefined();
   });
 });
 

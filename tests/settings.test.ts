@@ -54,7 +54,7 @@ describe("parseSettings defaults", () => {
     const declared = [...configSection.matchAll(/^ {2}([A-Za-z]+):$/gm)].map((m) => m[1]);
     for (const key of declared) expect(() => parse({ [key]: "" })).not.toThrow(/unknown setting/);
     expect(messageFor({ notDeclared: "x" })).toMatch(/unknown setting/);
-    expect(declared).toHaveLength(40);
+    expect(declared).toHaveLength(41);
   });
 });
 
@@ -505,6 +505,78 @@ describe("pullOnlyUsers", () => {
     expect(messageFor({ users: '["ci","server"]', pullOnlyUsers: '["server","server"]' })).toBe(
       'Invalid config "private-registry:pullOnlyUsers" = "server": is listed twice.',
     );
+  });
+});
+
+describe("rights", () => {
+  const users = '["admin","CI-A","reader"]';
+  const rights = (value: unknown) => ({ users, pullOnlyUsers: '["reader"]', rights: JSON.stringify(value) });
+
+  test("none by default; users listed get exactly their projects' rights, spelled as in users", () => {
+    expect(parse({}).rights).toEqual({});
+    expect(parse(rights({ "ci-a": { "team-a": "push", "*": "pull" }, reader: { base: "pull" } })).rights).toEqual({
+      "CI-A": { "team-a": "push", "*": "pull" },
+      reader: { base: "pull" },
+    });
+    // Project names as distribution allows a repository name's first component.
+    expect(parse(rights({ admin: { "a.b": "pull", a__b: "pull", "a--b": "push", a_b: "pull", "0": "pull" } })).rights.admin).toHaveProperty(
+      "a--b",
+      "push",
+    );
+  });
+
+  test.each([
+    [
+      "an unknown user",
+      { ghost: { "team-a": "pull" } },
+      'Invalid config "private-registry:rights.ghost" = "ghost": is not one of users ("admin", "CI-A", "reader").',
+    ],
+    [
+      "a user listed twice in two spellings",
+      { "ci-a": { "team-a": "pull" }, "CI-A": { "team-b": "pull" } },
+      'Invalid config "private-registry:rights.CI-A" = "CI-A": is listed twice ("CI-A" is the same name).',
+    ],
+    [
+      "a user with no project",
+      { admin: {} },
+      'Invalid config "private-registry:rights.admin" = {}: must map at least one project (or "*" for every project) to "pull" or "push".',
+    ],
+    [
+      "a list instead of projects",
+      { admin: ["team-a"] },
+      'Invalid config "private-registry:rights.admin" = ["team-a"]: must map at least one project (or "*" for every project) to "pull" or "push".',
+    ],
+    ...["Team-A", "team-a/app", "-x", "_all", "a..b", "", "..", "team a"].map((project): [string, unknown, string] => [
+      `the project name ${JSON.stringify(project)}`,
+      { admin: { [project]: "pull" } },
+      `Invalid config "private-registry:rights.admin.${project}" = ${JSON.stringify(project)}: is not a project name: "*" (every project), or the first component ` +
+        "of a repository name as distribution allows it (lower-case letters and digits, separated by '.', '_', '__' or dashes).",
+    ]),
+    ...["read", "Push", "write", true, 1, null].map((right): [string, unknown, string] => [
+      `the right ${JSON.stringify(right)}`,
+      { admin: { "team-a": right } },
+      `Invalid config "private-registry:rights.admin.team-a" = ${JSON.stringify(right)}: must be "pull" or "push" (push implies pull).`,
+    ]),
+    [
+      "push for a pull-only user",
+      { reader: { "team-a": "push" } },
+      'Invalid config "private-registry:rights.reader.team-a" = "push": "reader" is in pullOnlyUsers: give it "pull", or take it out of pullOnlyUsers.',
+    ],
+    [
+      "a list instead of a map",
+      [{ admin: { "team-a": "pull" } }],
+      'Invalid config "private-registry:rights" = [{"admin":{"team-a":"pull"}}]: must map user names to their projects\' rights: { "ci": { "team-a": "push" } }.',
+    ],
+  ])("%s is refused with one message naming the key and the value", (_what, value, message) => {
+    expect(messageFor(rights(value))).toBe(message);
+  });
+
+  test('with tlsTermination "registry" they are refused: distribution cannot enforce them', () => {
+    expect(messageFor({ ...rights({ "ci-a": { "team-a": "push" } }), pullOnlyUsers: "[]", tlsTermination: "registry" })).toBe(
+      'Invalid config "private-registry:rights" = ["CI-A"]: cannot be enforced with tlsTermination "registry": the registry\'s own ' +
+        'htpasswd auth lets every user read and write every repository; set tlsTermination to "proxy" (nginx checks the rights on every request) or remove rights.',
+    );
+    expect(parse({ tlsTermination: "registry", rights: "{}" }).rights).toEqual({});
   });
 });
 

@@ -3,14 +3,32 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { USERS_DIRECTORY, renderMayPushList, renderUsersWriterScript } from "../lib/usersDirectory";
+import { USERS_DIRECTORY, renderMayPushList, renderRightsList, renderUsersWriterScript, rightsFiles } from "../lib/usersDirectory";
 import { scratchDir } from "./helpers/scratch";
 
-function stage(dir: string, htpasswd: string, pushUsers: string[]): void {
+function stage(dir: string, htpasswd: string, pushUsers: string[], rights: string[] = []): void {
   const staging = path.join(dir, USERS_DIRECTORY.staging);
   fs.mkdirSync(staging, { recursive: true });
   fs.writeFileSync(path.join(staging, USERS_DIRECTORY.htpasswd), htpasswd, { mode: 0o600 });
   fs.writeFileSync(path.join(staging, USERS_DIRECTORY.mayPushList), renderMayPushList(pushUsers));
+  fs.writeFileSync(path.join(staging, USERS_DIRECTORY.rightsList), renderRightsList(rights));
+}
+
+/** Every file under rights/, relative, sorted; and whether any directory there is empty. */
+function rightsOnDisk(dir: string): { files: string[]; emptyDirs: string[] } {
+  const files: string[] = [];
+  const emptyDirs: string[] = [];
+  const walk = (rel: string) => {
+    const entries = fs.readdirSync(path.join(dir, USERS_DIRECTORY.rights, rel), { withFileTypes: true });
+    if (entries.length === 0 && rel !== "") emptyDirs.push(rel);
+    for (const e of entries) {
+      const child = rel === "" ? e.name : `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(child);
+      else files.push(child);
+    }
+  };
+  walk("");
+  return { files: files.sort(), emptyDirs };
 }
 
 function runWriter(dir: string) {
@@ -31,7 +49,7 @@ describe("the users writer's script", () => {
     const run = runWriter(dir);
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
-    expect(run.stdout).toBe("users directory updated: 3 users, 2 may push\n");
+    expect(run.stdout).toBe("users directory updated: 3 users, 2 may push, 0 rights files\n");
     expect(state(dir)).toEqual({
       htpasswd: "admin:$2a$04$x\nci:$2a$04$y\nreader:$2a$04$z\n",
       mode: "644",
@@ -71,6 +89,45 @@ describe("the users writer's script", () => {
     stage(dir, "a:1\nb:2\n", []);
     expect(runWriter(dir).status).toBe(0);
     expect(state(dir).mayPush).toEqual([]);
+  });
+
+  test("rights files: users not in rights keep every project (pull-only ones to pull), users in rights get exactly theirs, mounts for each pair", () => {
+    expect(
+      rightsFiles(["admin", "reader", "ci", "srv"], ["reader", "srv"], { ci: { "team-a": "push", base: "pull" }, srv: { "*": "pull" } }),
+    ).toEqual([
+      "admin/_all/mount-from/_all",
+      "admin/_all/pull",
+      "admin/_all/push",
+      "ci/base/pull",
+      "ci/team-a/mount-from/base",
+      "ci/team-a/mount-from/team-a",
+      "ci/team-a/pull",
+      "ci/team-a/push",
+      "reader/_all/pull",
+      "reader/_pull-only",
+      // A pull-only user with rights per project is told its project's rights, not "may only pull".
+      "srv/_all/pull",
+    ]);
+  });
+
+  test("a rights change removes what is no longer given before adding what is new, leaves unchanged files alone, and leaves no empty directory", () => {
+    const dir = scratchDir("users-");
+    const before = rightsFiles(["ci"], [], { ci: { "team-a": "push", "team-b": "pull" } });
+    stage(dir, "ci:c\n", ["ci"], before);
+    expect(runWriter(dir).status).toBe(0);
+    expect(rightsOnDisk(dir)).toEqual({ files: before, emptyDirs: [] });
+    const kept = fs.statSync(path.join(dir, USERS_DIRECTORY.rights, "ci/team-a/pull")).ino;
+    const after = rightsFiles(["ci"], [], { ci: { "team-a": "pull", "team-c": "pull" } });
+    stage(dir, "ci:c\n", ["ci"], after);
+    const run = runWriter(dir);
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    expect(rightsOnDisk(dir)).toEqual({ files: after, emptyDirs: [] });
+    // The right both configs give was never removed (a pull running meanwhile never fails).
+    expect(fs.statSync(path.join(dir, USERS_DIRECTORY.rights, "ci/team-a/pull")).ino).toBe(kept);
+    // Readable by nginx's workers.
+    expect(fs.statSync(path.join(dir, USERS_DIRECTORY.rights, "ci/team-c")).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(path.join(dir, USERS_DIRECTORY.rights, "ci/team-c/pull")).mode & 0o777).toBe(0o644);
   });
 
   test("without staged files it fails and changes nothing (the program then fails the up)", () => {
