@@ -2,14 +2,15 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { ClientHostSettings, DockerEngineSettings, KeyAlgorithm } from "../lib/settings";
 import { registryEndpoints } from "../lib/endpoints";
-import { renderNginxConf } from "../lib/nginxConf";
+import { NginxConfInput, renderNginxConf } from "../lib/nginxConf";
+import { uiFiles } from "../lib/uiFiles";
 import { caCommonName, caResourceName, clientCertificateResourceName, clientIds, trustedCaGenerations } from "../lib/registryNames";
 import { osTrustHosts, osTrustWarning, trustBundle } from "../lib/trustBundle";
 import { dockerLoginCommands } from "../lib/loginCommands";
 import { CertificateAuthority } from "./certificateAuthority";
 import { ServerCertificate } from "./serverCertificate";
 import { RegistryCredentials } from "./registryCredentials";
-import { Registry, REGISTRY_SOCKET, REGISTRY_SOCKET_DIR } from "./registry";
+import { Registry, REGISTRY_METRICS_FILE, REGISTRY_SOCKET, REGISTRY_SOCKET_DIR } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust, LocalClientArgs } from "./clientTrust";
 import { ClientCertificate } from "./clientCertificate";
@@ -93,6 +94,10 @@ export interface PrivateRegistryArgs {
      * and nginx lets in only those. Omitted: no client certificates.
      */
     clientCertificates?: { validityHours: number; earlyRenewalHours: number };
+    /** The registry browser under /ui/ (docs/ui.md), for the same users. Omitted or false: none. */
+    ui?: boolean;
+    /** Prometheus metrics at /metrics/registry and /metrics/nginx, behind basic auth. Omitted or false: none. */
+    metrics?: boolean;
   };
   /** The Docker clients that get the CA installed (and removed on destroy). */
   clients: {
@@ -229,6 +234,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
         keepDataOnDestroy: args.registry.keepDataOnDestroy,
         adoptExistingVolume: args.registry.adoptExistingVolume,
         deleteEnabled: args.registry.deleteEnabled,
+        metrics: proxyArgs?.metrics === true,
         publish,
         tls: proxyArgs
           ? undefined
@@ -270,7 +276,16 @@ export class PrivateRegistry extends pulumi.ComponentResource {
           networkName: registry.networkName,
           publish,
           registrySocket: { volumeName: registry.socketVolumeName as pulumi.Output<string>, directory: REGISTRY_SOCKET_DIR },
-          nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined),
+          nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined, {
+            ui: proxyArgs.ui
+              ? {
+                  directory: PROXY_PATHS.ui,
+                  deleteEnabled: args.registry.deleteEnabled,
+                  endpoints: registryEndpoints(address.ipAddresses, address.dnsNames, address.port),
+                }
+              : undefined,
+            metrics: proxyArgs.metrics ? { registryFile: REGISTRY_METRICS_FILE } : undefined,
+          }),
           certificateChainPem: serverCert.chainPem,
           privateKeyPem: serverCert.privateKeyPem,
           htpasswd: users.htpasswd,
@@ -278,6 +293,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
           rerunOf: args.docker.facts?.usersWriterRerunOf,
           // Client certificates from the CAs clients trust (a rotation keeps both valid).
           clientCaPem: clientCertificates ? trustedCaPem : undefined,
+          uiFiles: proxyArgs.ui ? uiFiles() : undefined,
           labels,
         },
         { parent: this, dependsOn: [registry], ...onEngine },
@@ -330,8 +346,13 @@ export class PrivateRegistry extends pulumi.ComponentResource {
  * nginx's config: every address as a server name, the registry's socket upstream and,
  * with client certificates, the CA and the certificates' fingerprints it lets in.
  */
-function nginxConf(address: PrivateRegistryArgs["address"], clientCertificates?: ClientCertificate[]): pulumi.Input<string> {
-  const input = {
+function nginxConf(
+  address: PrivateRegistryArgs["address"],
+  clientCertificates: ClientCertificate[] | undefined,
+  pages: Pick<NginxConfInput, "ui" | "metrics">,
+): pulumi.Input<string> {
+  const input: NginxConfInput = {
+    ...pages,
     serverNames: [...address.dnsNames, ...address.ipAddresses],
     upstream: `unix:${REGISTRY_SOCKET}`,
     listenPort: PROXY_CONTAINER_PORT,

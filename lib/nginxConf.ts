@@ -25,6 +25,19 @@ export interface NginxConfInput {
    * $ssl_client_fingerprint) are listed get further (one per client host).
    */
   clientCertificates?: { caPath: string; allowedFingerprints: string[] };
+  /**
+   * The registry browser (docs/ui.md): its static files in `directory`, served under /ui/
+   * to the same users as /v2/, and /ui/session.json, which tells the page who is logged
+   * in, whether that user may push (the same may-push file /v2/ looks up), whether the
+   * registry deletes, and the endpoints for its `docker pull` lines. Omitted: no /ui/.
+   */
+  ui?: { directory: string; deleteEnabled: boolean; endpoints: string[] };
+  /**
+   * Metrics for scraping, behind the same basic auth: nginx's stub_status at
+   * /metrics/nginx and, at /metrics/registry, the file the registry's health check copies
+   * its Prometheus page to (`registryFile`). Omitted: neither.
+   */
+  metrics?: { registryFile: string };
   pidPath?: string;
   /** Defaults to the container's stdout, where `docker logs` reads it. */
   accessLogPath?: string;
@@ -53,6 +66,30 @@ export const INTERMEDIATE_CIPHERS = [
 export const AUTH_FAILURE_RATE_PER_SECOND = 5;
 export const AUTH_FAILURE_NO_DELAY = 10;
 export const AUTH_FAILURE_BURST = 100;
+
+/** The browser's headers: nothing from another origin, no framing, no sniffing, no referrer, no caching. */
+export const UI_CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+export const UI_HEADERS: readonly (readonly [string, string])[] = [
+  ["Content-Security-Policy", UI_CONTENT_SECURITY_POLICY],
+  ["X-Content-Type-Options", "nosniff"],
+  ["X-Frame-Options", "DENY"],
+  ["Referrer-Policy", "no-referrer"],
+  ["Cache-Control", "no-store"],
+  ["Cross-Origin-Opener-Policy", "same-origin"],
+  ["Cross-Origin-Resource-Policy", "same-origin"],
+];
+/** Where the page asks who it is serving. */
+export const UI_SESSION_PATH = "/ui/session.json";
+export const METRICS_PATHS = { nginx: "/metrics/nginx", registry: "/metrics/registry" } as const;
+
+/** What /ui/session.json says; `user` and `mayPush` are filled in by nginx per request. */
+export function uiSessionTemplate(deleteEnabled: boolean, endpoints: string[]): string {
+  // nginx variables in a single-quoted string; endpoints hold no quote, backslash or "$".
+  for (const e of endpoints) if (/['"\\$\s]/.test(e)) throw new Error(`endpoint ${JSON.stringify(e)} cannot be written into nginx.conf`);
+  return `{"user":"$remote_user","mayPush":$ui_may_push,"deleteEnabled":${deleteEnabled},"endpoints":${JSON.stringify(endpoints)}}`;
+}
 
 export function renderNginxConf(input: NginxConfInput): string {
   const serverNames = input.serverNames.map((n) => (n.includes(":") ? `"[${n}]"` : n)).join(" ");
@@ -183,7 +220,7 @@ ${clientCertCheck}
       proxy_max_temp_file_size 0;
     }
 
-    location / {
+${input.ui ? uiLocations(input.ui, input.usersDirectory) : ""}${input.metrics ? metricsLocations(input.metrics, input.usersDirectory) : ""}    location / {
       return 404;
     }
 
@@ -212,5 +249,76 @@ ${clientCertCheck}
     }
   }
 }
+`;
+}
+
+/** auth_basic as /v2/ has it: the same htpasswd, the same failed-login limit. */
+function basicAuth(usersDirectory: string): string {
+  return `      auth_basic "Registry realm";
+      auth_basic_user_file ${usersDirectory}/${USERS_DIRECTORY.htpasswd};
+      error_page 401 = @auth_failed;
+      # Reading only: anything else is refused (403) after the password.
+      limit_except GET {
+        deny all;
+      }
+`;
+}
+
+function uiLocations(ui: NonNullable<NginxConfInput["ui"]>, usersDirectory: string): string {
+  const headers = UI_HEADERS.map(([name, value]) => `      add_header ${name} "${value}" always;\n`).join("");
+  return `    # The registry browser (docs/ui.md): static files, the same users and passwords as /v2/.
+    # The page calls /v2/ itself, on this origin; its writes meet /v2/'s may-push check.
+    location = /ui {
+      absolute_redirect off;
+      return 301 /ui/;
+    }
+    location /ui/ {
+${basicAuth(usersDirectory)}${headers}      alias ${ui.directory}/;
+      index index.html;
+      # No mime.types is included: the page's own types (nosniff makes a browser refuse a
+      # script or style sheet of another type).
+      types {
+        text/html html;
+        text/css css;
+        application/javascript js;
+        image/png png;
+      }
+      default_type application/octet-stream;
+      charset utf-8;
+      charset_types text/css application/javascript;
+    }
+    # Who the page serves: the user, whether they may push (the may-push file /v2/ looks
+    # up), whether the registry deletes, and the endpoints. Made after the password: the
+    # content comes from the named location try_files passes to (a "return" here would
+    # answer in the rewrite phase, before auth_basic).
+    location = ${UI_SESSION_PATH} {
+${basicAuth(usersDirectory)}      root /nonexistent;
+      try_files /nothing @ui_session;
+    }
+    location @ui_session {
+${headers}      default_type application/json;
+      set $ui_may_push false;
+      if (-f ${usersDirectory}/${USERS_DIRECTORY.mayPush}/$remote_user) {
+        set $ui_may_push true;
+      }
+      return 200 '${uiSessionTemplate(ui.deleteEnabled, ui.endpoints)}';
+    }
+
+`;
+}
+
+function metricsLocations(metrics: NonNullable<NginxConfInput["metrics"]>, usersDirectory: string): string {
+  return `    # Metrics for scraping (docs/ui.md#metrics), behind the same basic auth.
+    location = ${METRICS_PATHS.nginx} {
+${basicAuth(usersDirectory)}      add_header Cache-Control "no-store" always;
+      stub_status;
+    }
+    # The registry's Prometheus page, as its health check last copied it (every 3 s).
+    location = ${METRICS_PATHS.registry} {
+${basicAuth(usersDirectory)}      add_header Cache-Control "no-store" always;
+      default_type "text/plain; version=0.0.4; charset=utf-8";
+      alias ${metrics.registryFile};
+    }
+
 `;
 }

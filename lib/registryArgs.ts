@@ -46,6 +46,8 @@ export function argsFromSettings(settings: Settings, facts: HostFacts = {}): Pri
           proxy: {
             image: settings.nginxImage,
             pullOnlyUsers: settings.pullOnlyUsers,
+            ui: settings.ui,
+            metrics: settings.metrics,
             // Client certificates live as long as the server certificate, and renew as early.
             ...(settings.clientCertificates
               ? {
