@@ -252,15 +252,15 @@ ${input.ui ? uiLocations(input.ui, input.usersDirectory) : ""}${input.metrics ? 
 `;
 }
 
-/** auth_basic as /v2/ has it: the same htpasswd, the same failed-login limit. */
+/**
+ * auth_basic as /v2/ has it: the same htpasswd, the same failed-login limit. These pages are
+ * read only: their content handlers (static files, stub_status, @ui_session) answer anything
+ * but GET and HEAD with 405, after the password (limit_except would answer 403 before it).
+ */
 function basicAuth(usersDirectory: string): string {
   return `      auth_basic "Registry realm";
       auth_basic_user_file ${usersDirectory}/${USERS_DIRECTORY.htpasswd};
       error_page 401 = @auth_failed;
-      # Reading only: anything else is refused (403) after the password.
-      limit_except GET {
-        deny all;
-      }
 `;
 }
 
@@ -297,6 +297,9 @@ ${basicAuth(usersDirectory)}      root /nonexistent;
     }
     location @ui_session {
 ${headers}      default_type application/json;
+      if ($request_method !~ ^(GET|HEAD)$) {
+        return 405;
+      }
       set $ui_may_push false;
       if (-f ${usersDirectory}/${USERS_DIRECTORY.mayPush}/$remote_user) {
         set $ui_may_push true;

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as bcrypt from "bcryptjs";
 import { recordResources, recordOptions, valueOf, waitForResource, RecordedResource, isSecretInput, plain } from "./helpers/mocks";
 import { parseSettings, Settings } from "../lib/settings";
+import { uiFiles } from "../lib/uiFiles";
 import { renderNginxConf } from "../lib/nginxConf";
 import {
   asCommand,
@@ -197,7 +198,21 @@ describe("PrivateRegistry wiring", () => {
   test("nginx receives exactly the rendered config, the chain and the key, and reads the users from their volume", () => {
     const proxy = d.one(T.container, "proxy-container");
     const uploads = Object.fromEntries(proxy.inputs.uploads.map((u: { file: string }) => [u.file, u]));
-    expect(Object.keys(uploads).sort()).toEqual(["/etc/nginx/nginx.conf", "/etc/nginx/registry/chain.pem", "/etc/nginx/registry/key.pem"]);
+    expect(Object.keys(uploads).sort()).toEqual([
+      "/etc/nginx/nginx.conf",
+      "/etc/nginx/registry/chain.pem",
+      "/etc/nginx/registry/key.pem",
+      // The registry browser (ui, on by default), as in ui/.
+      "/etc/nginx/registry/ui/app.js",
+      "/etc/nginx/registry/ui/index.html",
+      "/etc/nginx/registry/ui/style.css",
+    ]);
+    for (const f of uiFiles())
+      expect(uploads[`/etc/nginx/registry/ui/${f.name}`]).toEqual({
+        file: `/etc/nginx/registry/ui/${f.name}`,
+        content: f.content,
+        permissions: "0644",
+      });
     expect(uploads["/etc/nginx/nginx.conf"].content).toBe(
       renderNginxConf({
         serverNames: ["registry.example.com", "localhost", "192.0.2.10", "198.51.100.10"],
@@ -206,6 +221,11 @@ describe("PrivateRegistry wiring", () => {
         certificatePath: "/etc/nginx/registry/chain.pem",
         privateKeyPath: "/etc/nginx/registry/key.pem",
         usersDirectory: "/etc/nginx/registry/users",
+        ui: {
+          directory: "/etc/nginx/registry/ui",
+          deleteEnabled: false,
+          endpoints: ["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"],
+        },
       }),
     );
     expect(uploads["/etc/nginx/registry/chain.pem"].content).toBe("CERT(lab-server-cert)\nCERT(lab-ca-cert)\n");

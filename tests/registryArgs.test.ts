@@ -24,7 +24,7 @@ describe("argsFromSettings", () => {
       serverCertificate: { keyAlgorithm: "ECDSA", rsaBits: 4096, validityHours: 365 * 24, earlyRenewalHours: 30 * 24 },
       users: { names: ["admin"], passwordLength: 32, bcryptCost: 4 },
       registry: { image: "registry:3.1.1", deleteEnabled: false, keepDataOnDestroy: true, adoptExistingVolume: false },
-      proxy: { image: "nginx:1.30.4", pullOnlyUsers: [] },
+      proxy: { image: "nginx:1.30.4", pullOnlyUsers: [], ui: true, metrics: false },
       clients: { hosts: [], verify: true },
       docker: { namePrefix: "registry-dev", pullImages: true, facts: {} },
     });
@@ -59,6 +59,8 @@ describe("argsFromSettings", () => {
       adoptExistingVolume: "true",
       verifyFromClients: "false",
       clientCertificates: "true",
+      ui: "false",
+      metrics: "true",
       localClient: "true",
       localClientSudo: "true",
       localClientTrustOs: "false",
@@ -87,6 +89,8 @@ describe("argsFromSettings", () => {
     expect(args.proxy).toEqual({
       image: "nginx:1.27",
       pullOnlyUsers: ["reader"],
+      ui: false,
+      metrics: true,
       clientCertificates: { validityHours: 48, earlyRenewalHours: 12 },
     });
     expect(args.clients.local).toEqual({ sudo: true, trustOs: false });
