@@ -184,7 +184,7 @@
     cells("size").replaceChildren(
       ...(info.images.length === 1
         ? [el("span", formatBytes(total), { title: `${total} bytes` })]
-        : info.images.map((i) => el("div", `${i.platform}: ${formatBytes(i.size)}`, { title: `${i.size} bytes` }))),
+        : info.images.map((i) => el("div", formatBytes(i.size), { title: `${i.size} bytes` }))),
     );
     cells("created").textContent = formatTime(info.created);
     cells("pull").replaceChildren(...session.endpoints.map((e) => el("code", `docker pull ${e}/${name}:${tag}`, { class: "pull-line" })));
@@ -231,6 +231,10 @@
     $("tags-section").hidden = !name;
     if (!name) return;
     $("repository-name").textContent = name;
+    for (const a of $("repositories").querySelectorAll("a")) {
+      if (a.parentElement.dataset.repository === name) a.setAttribute("aria-current", "true");
+      else a.removeAttribute("aria-current");
+    }
     $("tags").querySelector("tbody").replaceChildren();
     await loadTags(name, `/v2/${name}/tags/list?n=${PAGE_SIZE}`);
   }
