@@ -246,7 +246,9 @@ test("each tag with the API's digest, its platforms, compressed size, created ti
       },
       [d.nameEndpoint, "registry.example.com"],
     );
-    await page.screenshot({ path: path.join(__dirname, "..", "docs", "ui.png") });
+    const box = await page.locator("#tags-section").boundingBox();
+    const height = Math.ceil((box?.y ?? 0) + (box?.height ?? 680) + 24);
+    await page.screenshot({ path: path.join(__dirname, "..", "docs", "ui.png"), clip: { x: 0, y: 0, width: 1280, height } });
   }
 });
 
