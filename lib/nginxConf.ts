@@ -220,7 +220,7 @@ ${clientCertCheck}
       proxy_max_temp_file_size 0;
     }
 
-${input.ui ? uiLocations(input.ui, input.usersDirectory) : ""}${input.metrics ? metricsLocations(input.metrics, input.usersDirectory) : ""}    location / {
+${input.ui ? uiLocations(input.ui, input.usersDirectory, clientCertCheck) : ""}${input.metrics ? metricsLocations(input.metrics, input.usersDirectory, clientCertCheck) : ""}    location / {
       return 404;
     }
 
@@ -253,18 +253,19 @@ ${input.ui ? uiLocations(input.ui, input.usersDirectory) : ""}${input.metrics ? 
 }
 
 /**
- * auth_basic as /v2/ has it: the same htpasswd, the same failed-login limit. These pages are
+ * auth_basic as /v2/ has it: the same htpasswd, the same failed-login limit and, with mutual
+ * TLS, the same allow list of client certificates (before the password, as there). These pages are
  * read only: their content handlers (static files, stub_status, @ui_session) answer anything
  * but GET and HEAD with 405, after the password (limit_except would answer 403 before it).
  */
-function basicAuth(usersDirectory: string): string {
-  return `      auth_basic "Registry realm";
+function basicAuth(usersDirectory: string, clientCertCheck: string): string {
+  return `${clientCertCheck.replace(/^\n/, "")}      auth_basic "Registry realm";
       auth_basic_user_file ${usersDirectory}/${USERS_DIRECTORY.htpasswd};
       error_page 401 = @auth_failed;
 `;
 }
 
-function uiLocations(ui: NonNullable<NginxConfInput["ui"]>, usersDirectory: string): string {
+function uiLocations(ui: NonNullable<NginxConfInput["ui"]>, usersDirectory: string, clientCertCheck: string): string {
   const headers = UI_HEADERS.map(([name, value]) => `      add_header ${name} "${value}" always;\n`).join("");
   return `    # The registry browser (docs/ui.md): static files, the same users and passwords as /v2/.
     # The page calls /v2/ itself, on this origin; its writes meet /v2/'s may-push check.
@@ -273,7 +274,7 @@ function uiLocations(ui: NonNullable<NginxConfInput["ui"]>, usersDirectory: stri
       return 301 /ui/;
     }
     location /ui/ {
-${basicAuth(usersDirectory)}${headers}      alias ${ui.directory}/;
+${basicAuth(usersDirectory, clientCertCheck)}${headers}      alias ${ui.directory}/;
       index index.html;
       # No mime.types is included: the page's own types (nosniff makes a browser refuse a
       # script or style sheet of another type).
@@ -292,7 +293,7 @@ ${basicAuth(usersDirectory)}${headers}      alias ${ui.directory}/;
     # content comes from the named location try_files passes to (a "return" here would
     # answer in the rewrite phase, before auth_basic).
     location = ${UI_SESSION_PATH} {
-${basicAuth(usersDirectory)}      root /nonexistent;
+${basicAuth(usersDirectory, clientCertCheck)}      root /nonexistent;
       try_files /nothing @ui_session;
     }
     location @ui_session {
@@ -310,15 +311,15 @@ ${headers}      default_type application/json;
 `;
 }
 
-function metricsLocations(metrics: NonNullable<NginxConfInput["metrics"]>, usersDirectory: string): string {
+function metricsLocations(metrics: NonNullable<NginxConfInput["metrics"]>, usersDirectory: string, clientCertCheck: string): string {
   return `    # Metrics for scraping (docs/ui.md#metrics), behind the same basic auth.
     location = ${METRICS_PATHS.nginx} {
-${basicAuth(usersDirectory)}      add_header Cache-Control "no-store" always;
+${basicAuth(usersDirectory, clientCertCheck)}      add_header Cache-Control "no-store" always;
       stub_status;
     }
     # The registry's Prometheus page, as its health check last copied it (every 3 s).
     location = ${METRICS_PATHS.registry} {
-${basicAuth(usersDirectory)}      add_header Cache-Control "no-store" always;
+${basicAuth(usersDirectory, clientCertCheck)}      add_header Cache-Control "no-store" always;
       default_type "text/plain; version=0.0.4; charset=utf-8";
       alias ${metrics.registryFile};
     }

@@ -132,6 +132,23 @@ describe("renderNginxConf", () => {
     expect(conf).not.toContain("stub_status");
   });
 
+  test("with mutual TLS, /ui/, its session and /metrics/ check the client certificate allow list too, as /v2/ does", () => {
+    const mtls = renderNginxConf({
+      serverNames: ["registry.example.com"],
+      upstream: "unix:/run/registry/registry.sock",
+      listenPort: 443,
+      certificatePath: "/c.pem",
+      privateKeyPath: "/k.pem",
+      usersDirectory: "/u",
+      clientCertificates: { caPath: "/ca.pem", allowedFingerprints: ["ab12"] },
+      ui: { directory: "/ui", deleteEnabled: false, endpoints: ["registry.example.com"] },
+      metrics: { registryFile: "/run/registry/metrics.prom" },
+    });
+    const locations = mtls.split(/\n    location /).slice(1);
+    const guarded = locations.filter((l) => l.includes("if ($client_certificate_allowed = 0)")).map((l) => l.split(" {")[0]);
+    expect(guarded).toEqual(["/v2/", "/ui/", "= /ui/session.json", "= /metrics/nginx", "= /metrics/registry"]);
+  });
+
   test("the session template: nginx fills in the user and the push right; the rest is fixed JSON", () => {
     const text = uiSessionTemplate(true, ["192.0.2.10:5443", "[2001:db8::1]:5443"]);
     expect(JSON.parse(text.replace("$remote_user", "admin").replace("$ui_may_push", "false"))).toEqual({

@@ -429,3 +429,17 @@ describe("attacks on /ui/ and /metrics/", () => {
     ).toEqual([]);
   });
 });
+
+test("ui: false and metrics: false take both away at the next up: 404 like any path outside /v2/, and the registry's health check as before", async () => {
+  const inspectHealth = () =>
+    execFileSync("docker", ["inspect", "-f", "{{json .Config.Healthcheck.Test}}", d.names("registry")], { encoding: "utf8" });
+  expect(inspectHealth()).toContain("/metrics");
+  await d.up({ ui: false, metrics: false });
+  for (const p of ["/ui/", "/ui/session.json", "/ui/app.js", "/metrics/nginx", "/metrics/registry"]) {
+    const r = await request(target(), "GET", p, auth("admin"));
+    expect({ p, status: r.status }).toEqual({ p, status: 404 });
+  }
+  expect(inspectHealth()).not.toContain("/metrics");
+  expect(d.clients[0].pull("team/app:1.0")).toBe(digests["team/app:1.0"]);
+  await d.expectNoChanges();
+});
