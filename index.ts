@@ -22,3 +22,4 @@ export const dockerLoginCommand = registry.dockerLoginCommand;
 export const dockerLoginCommands = registry.dockerLoginCommands;
 export const clientHosts = registry.clientHosts;
 export const containers = registry.containers;
+export const mirrors = registry.mirrors;

@@ -16,6 +16,7 @@ const REAL_SUITES = [
   "directLayout",
   "engine",
   "faults",
+  "mirror",
   "ownProgram",
   "proxyHealth",
   "readmePath",

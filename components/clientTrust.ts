@@ -14,6 +14,19 @@ import {
 } from "../lib/clientTrustScript";
 import { withNewline } from "../lib/pem";
 
+/** How the command provider reaches a client host over SSH. */
+export function sshConnection(client: ClientHostSettings) {
+  return {
+    host: client.host,
+    port: client.port,
+    user: client.user,
+    privateKey: client.privateKey,
+    // A host that is down fails the run within about 30 s, not the provider's default 150 s.
+    dialErrorLimit: 3,
+    perDialTimeout: 10,
+  };
+}
+
 export interface LocalClientArgs {
   sudo: boolean;
   trustOs: boolean;
@@ -23,6 +36,8 @@ export interface ClientTrustArgs {
   caCertPem: pulumi.Input<string>;
   /** Every endpoint clients dial (host or host:port). */
   endpoints: string[];
+  /** Endpoints that answer without a password (mirrors with anonymousPull or certificate logins): the CA goes there too, and the check wants 200. */
+  openEndpoints?: string[];
   clients: ClientHostSettings[];
   /** The machine running `pulumi up`, when it is a Docker client too. */
   local?: LocalClientArgs;
@@ -58,6 +73,7 @@ export class ClientTrust extends pulumi.ComponentResource {
     // What the scripts of one host need to know: its endpoints, trust store, and whether it has a client certificate.
     const scriptInput = (trustOs: boolean, clientId: string) => ({
       endpoints: args.endpoints,
+      ...(args.openEndpoints?.length ? { openEndpoints: args.openEndpoints } : {}),
       trustOs,
       anchorName: args.anchorName,
       ...(args.clientCertificates?.has(clientId) ? { clientCertificate: true } : {}),
@@ -106,15 +122,7 @@ export class ClientTrust extends pulumi.ComponentResource {
     const installed: pulumi.Output<string>[] = [];
     for (const client of args.clients) {
       const id = `${client.user}@${client.host}:${client.port}`;
-      const connection = {
-        host: client.host,
-        port: client.port,
-        user: client.user,
-        privateKey: client.privateKey,
-        // A host that is down fails the run within about 30 s, not the provider's default 150 s.
-        dialErrorLimit: 3,
-        perDialTimeout: 10,
-      };
+      const connection = sshConnection(client);
       const install = new command.remote.Command(
         `${name}-${client.host}-${client.port}`,
         {

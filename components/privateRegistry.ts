@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { ClientHostSettings, DockerEngineSettings, KeyAlgorithm } from "../lib/settings";
 import { registryEndpoints } from "../lib/endpoints";
-import { NginxConfInput, renderNginxConf } from "../lib/nginxConf";
+import { NginxConfInput, NginxMirror, renderNginxConf } from "../lib/nginxConf";
 import { uiFiles } from "../lib/uiFiles";
 import { caCommonName, caResourceName, clientCertificateResourceName, clientIds, trustedCaGenerations } from "../lib/registryNames";
 import { osTrustHosts, osTrustWarning, trustBundle } from "../lib/trustBundle";
@@ -13,6 +13,9 @@ import { RegistryCredentials } from "./registryCredentials";
 import { Registry, REGISTRY_METRICS_FILE, REGISTRY_SOCKET, REGISTRY_SOCKET_DIR } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust, LocalClientArgs } from "./clientTrust";
+import { ClientMirrors } from "./clientMirrors";
+import { PullThroughMirror } from "./pullThroughMirror";
+import { mirrorLayout, mirrorSlug, mirrorSocketName } from "../lib/mirrors";
 import { ClientCertificate } from "./clientCertificate";
 import { STACK_LABEL, HostFacts } from "../lib/preflight";
 
@@ -98,6 +101,11 @@ export interface PrivateRegistryArgs {
     ui?: boolean;
     /** Prometheus metrics at /metrics/registry and /metrics/nginx, behind basic auth. Omitted or false: none. */
     metrics?: boolean;
+    /**
+     * Pull-through mirrors: one registry in proxy mode per upstream, each with a cache
+     * volume of its own, behind nginx on a port of its own; [] for none.
+     */
+    mirrors: MirrorArgs[];
   };
   /** The Docker clients that get the CA installed (and removed on destroy). */
   clients: {
@@ -119,6 +127,22 @@ export interface PrivateRegistryArgs {
     /** What the pre-flight check learned of the engine (lib/preflight.ts); {} or omitted without one. */
     facts?: HostFacts;
   };
+}
+
+/** One pull-through mirror (docs/mirror.md). */
+export interface MirrorArgs {
+  /** What clients call the upstream in image names: `docker.io`, `host[:port]`. */
+  name: string;
+  /** `https://host[:port]` the mirror fetches from. */
+  upstream: string;
+  /** The host port nginx publishes for it, on address.listenAddress. */
+  port: number;
+  /** Credentials for the upstream; the password a secret. */
+  credentials?: { username: string; password: pulumi.Input<string> };
+  /** PEM CA(s) for the upstream's certificate, besides the public roots. */
+  upstreamCaPem?: string;
+  /** Pulls need no login (Docker daemons never send a password to a mirror). */
+  anonymousPull: boolean;
 }
 
 /**
@@ -150,6 +174,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
   readonly clientHosts: pulumi.Output<string[]>;
   /** The registry's and the proxy's container names (for `npm run gc`); proxy is "" when the registry terminates TLS. */
   readonly containers: pulumi.Output<{ registry: string; proxy: string }>;
+  /** Each mirror's endpoints, by the upstream's name; {} without mirrors. Known once nginx serves them. */
+  readonly mirrors: pulumi.Output<Record<string, string[]>>;
 
   constructor(name: string, args: PrivateRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("private-registry:index:PrivateRegistry", name, {}, opts);
@@ -265,6 +291,39 @@ export class PrivateRegistry extends pulumi.ComponentResource {
           ]),
     );
 
+    // Pull-through mirrors: a registry in proxy mode each, its socket beside the registry's.
+    const mirrorArgs = proxyArgs?.mirrors ?? [];
+    const layout = mirrorLayout(mirrorArgs, clientCertificates !== undefined, address.ipAddresses, address.dnsNames);
+    const mirrors = mirrorArgs.map(
+      (m) =>
+        new PullThroughMirror(
+          `${name}-mirror-${mirrorSlug(m.name)}`,
+          {
+            namePrefix: args.docker.namePrefix,
+            name: m.name,
+            upstream: m.upstream,
+            ...(m.credentials ? { credentials: m.credentials } : {}),
+            ...(m.upstreamCaPem ? { upstreamCaPem: m.upstreamCaPem } : {}),
+            image: args.registry.image,
+            pullImages: args.docker.pullImages,
+            networkName: registry.networkName,
+            socketVolume: {
+              name: registry.socketVolumeName as pulumi.Output<string>,
+              directory: REGISTRY_SOCKET_DIR,
+              socketName: mirrorSocketName(m.name),
+            },
+            labels,
+          },
+          { ...parent, ...onEngine },
+        ),
+    );
+    const nginxMirrors = layout.mirrors.map((m) => ({
+      name: m.name,
+      listenPort: m.containerPort,
+      upstream: `unix:${REGISTRY_SOCKET_DIR}/${mirrorSocketName(m.name)}`,
+      access: m.access,
+    }));
+
     const proxy =
       proxyArgs &&
       new TlsProxy(
@@ -276,7 +335,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
           networkName: registry.networkName,
           publish,
           registrySocket: { volumeName: registry.socketVolumeName as pulumi.Output<string>, directory: REGISTRY_SOCKET_DIR },
-          nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined, {
+          mirrorPorts: layout.mirrors.map((m) => ({ internal: m.containerPort, external: m.port })),
+          nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined, nginxMirrors, {
             ui: proxyArgs.ui
               ? {
                   directory: PROXY_PATHS.ui,
@@ -296,7 +356,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
           uiFiles: proxyArgs.ui ? uiFiles() : undefined,
           labels,
         },
-        { parent: this, dependsOn: [registry], ...onEngine },
+        { parent: this, dependsOn: [registry, ...mirrors], ...onEngine },
       );
 
     const endpoints = registryEndpoints(address.ipAddresses, address.dnsNames, address.port);
@@ -309,7 +369,8 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       `${name}-trust`,
       {
         caCertPem: trustedCaPem,
-        endpoints,
+        endpoints: [...endpoints, ...layout.passwordEndpoints],
+        openEndpoints: layout.openEndpoints,
         clients: clients.hosts,
         local: clients.local,
         anchorName: args.docker.namePrefix,
@@ -320,6 +381,26 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       parent,
     );
 
+    // Every client host's runtimes pointed at the mirrors, once its CA is in place and nginx serves them.
+    if (layout.mirrors.length > 0) {
+      if (layout.dockerNote) pulumi.log.warn(`Docker daemons are ${layout.dockerNote}`, this);
+      new ClientMirrors(
+        `${name}-client-mirrors`,
+        {
+          mirrors: layout.mirrors.map((m) => ({ name: m.name, endpoints: m.endpoints })),
+          dockerMirrorEndpoints: layout.dockerMirrorEndpoints,
+          ...(layout.dockerNote ? { dockerNote: layout.dockerNote } : {}),
+          clients: clients.hosts,
+          local: clients.local,
+          anchorName: args.docker.namePrefix,
+          withClientCertificate: new Set(clientCerts.keys()),
+          after: trust,
+          serving: proxy ? [proxy] : [],
+        },
+        parent,
+      );
+    }
+
     this.caCertPem = trustedCaPem;
     this.serverCertExpiresAt = serverCert.expiresAt;
     this.credentials = users.passwords;
@@ -329,7 +410,9 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     this.dockerLoginCommand = this.dockerLoginCommands.apply((lines) => lines[userNames[0]]);
     this.clientHosts = trust.hosts;
     this.containers = pulumi.all([registry.containerName, proxy ? proxy.containerName : ""]).apply(([r, p]) => ({ registry: r, proxy: p }));
+    this.mirrors = servingContainer.apply(() => Object.fromEntries(layout.mirrors.map((m) => [m.name, m.endpoints])));
     this.registerOutputs({
+      mirrors: this.mirrors,
       endpoints: this.endpoints,
       caCertPem: this.caCertPem,
       serverCertExpiresAt: this.serverCertExpiresAt,
@@ -349,9 +432,11 @@ export class PrivateRegistry extends pulumi.ComponentResource {
 function nginxConf(
   address: PrivateRegistryArgs["address"],
   clientCertificates: ClientCertificate[] | undefined,
+  mirrors: NginxMirror[],
   pages: Pick<NginxConfInput, "ui" | "metrics">,
 ): pulumi.Input<string> {
   const input: NginxConfInput = {
+    ...(mirrors.length > 0 ? { mirrors } : {}),
     ...pages,
     serverNames: [...address.dnsNames, ...address.ipAddresses],
     upstream: `unix:${REGISTRY_SOCKET}`,

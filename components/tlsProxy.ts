@@ -27,6 +27,8 @@ export interface TlsProxyArgs {
   /** The network nginx joins; the port clients dial is published there. */
   networkName: pulumi.Input<string>;
   publish: { listenAddress: string; port: number };
+  /** More ports published on the same address: each mirror's (lib/mirrors.ts). */
+  mirrorPorts?: { internal: number; external: number }[];
   /** The volume with the registry's unix socket, and where nginx mounts it (the upstream in nginxConf). */
   registrySocket: { volumeName: pulumi.Input<string>; directory: string };
   nginxConf: pulumi.Input<string>;
@@ -104,7 +106,10 @@ export class TlsProxy extends pulumi.ComponentResource {
         // Its own network namespace: it starts whether or not the registry is up (502 until
         // it is), so after a crash or a reboot the engine brings each back by itself.
         networksAdvanced: [{ name: args.networkName }],
-        ports: [{ internal: PROXY_CONTAINER_PORT, external: args.publish.port, ip: args.publish.listenAddress }],
+        ports: [
+          { internal: PROXY_CONTAINER_PORT, external: args.publish.port, ip: args.publish.listenAddress },
+          ...(args.mirrorPorts ?? []).map((p) => ({ internal: p.internal, external: p.external, ip: args.publish.listenAddress })),
+        ],
         volumes: [
           // Workers (not root) read the users on every request; a change there needs no new nginx.
           { volumeName: usersVolume.name, containerPath: PROXY_PATHS.usersDirectory, readOnly: true },

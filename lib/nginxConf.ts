@@ -38,9 +38,29 @@ export interface NginxConfInput {
    * its Prometheus page to (`registryFile`). Omitted: neither.
    */
   metrics?: { registryFile: string };
+  /**
+   * Pull-through mirrors: each a server on a port of its own, with the same certificate
+   * (and client certificates), in front of a registry in proxy mode. Reads only: a
+   * push gets 405 with a Docker error that says so.
+   */
+  mirrors?: NginxMirror[];
   pidPath?: string;
   /** Defaults to the container's stdout, where `docker logs` reads it. */
   accessLogPath?: string;
+}
+
+export interface NginxMirror {
+  /** What clients call the upstream (`docker.io`), for messages. */
+  name: string;
+  /** Port nginx listens on for it inside its container. */
+  listenPort: number;
+  /** Where its registry listens, as nginx's `server` names it. */
+  upstream: string;
+  /**
+   * Who may pull: the htpasswd users (as on the registry's port), the client certificate
+   * alone (mutual TLS: Docker daemons send no password to a mirror), or anyone.
+   */
+  access: "users" | "certificate" | "anyone";
 }
 
 // Mozilla "intermediate" ciphers for TLS 1.2; TLS 1.3 suites are fixed by OpenSSL.
@@ -119,6 +139,47 @@ ${mtls.allowedFingerprints.map((fp) => `    "${fp}" 1;`).join("\n")}
         return 403 '{"errors":[{"code":"DENIED","message":"this client certificate is not allowed"}]}';
       }
 `;
+  const tls = `    ssl_certificate ${input.certificatePath};
+    ssl_certificate_key ${input.privateKeyPath};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ${INTERMEDIATE_CIPHERS};
+    ssl_prefer_server_ciphers off;
+    ssl_session_cache shared:RegistryTLS:10m;
+    ssl_session_timeout 1d;
+    ssl_session_tickets off;
+${clientCertTls}`;
+  const authFailed = `    # A failed login, after auth_basic refused it (its WWW-Authenticate header is kept).
+    # limit_req runs here, after the fact, because stock nginx cannot know a password
+    # is wrong before checking it: a client that waits for its answers (a guesser,
+    # a flood on kept-alive connections) is slowed to the rate, and so is the CPU
+    # its bcrypt checks take; past the burst it gets 429 at once.
+    location @auth_failed {
+      limit_req zone=auth_failures burst=${AUTH_FAILURE_BURST} delay=${AUTH_FAILURE_NO_DELAY};
+      limit_req_status 429;
+      # Refusals at warn, the (many) delays at notice, which error_log warn drops.
+      limit_req_log_level warn;
+      add_header 'Docker-Distribution-Api-Version' 'registry/2.0' always;
+      # The answer is made in the content phase, after limit_req: "return" would run
+      # before it (rewrite phase) and skip the limit. Nothing exists under this root.
+      root /nonexistent;
+      try_files /nothing =401;
+    }
+`;
+  const mirrors = (input.mirrors ?? [])
+    .map((m, i) => renderMirrorServer(m, i, input, serverNames, tls, authFailed, clientCertCheck))
+    .join("");
+  const mirrorMap =
+    (input.mirrors ?? []).length === 0
+      ? ""
+      : `
+  # On a mirror's port reads pass (the file always exists) and anything else goes to
+  # the mirror's read-only answer, after the login like every other refusal.
+  map $request_method $mirror_read_file {
+    GET /${USERS_DIRECTORY.htpasswd};
+    HEAD /${USERS_DIRECTORY.htpasswd};
+    default /read-only-mirror;
+  }
+`;
   return `# Rendered by the private-registry Pulumi program; changes here are overwritten.
 worker_processes auto;
 pid ${input.pidPath ?? "/var/run/nginx.pid"};
@@ -162,20 +223,12 @@ ${clientCertMap}  # Connections to the registry are kept open and reused (HTTP/1
     HEAD /${USERS_DIRECTORY.htpasswd};
     default /${USERS_DIRECTORY.mayPush}/$remote_user;
   }
-
+${mirrorMap}
   server {
     listen ${input.listenPort} ssl;
     server_name ${serverNames};
 
-    ssl_certificate ${input.certificatePath};
-    ssl_certificate_key ${input.privateKeyPath};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_ciphers ${INTERMEDIATE_CIPHERS};
-    ssl_prefer_server_ciphers off;
-    ssl_session_cache shared:RegistryTLS:10m;
-    ssl_session_timeout 1d;
-    ssl_session_tickets off;
-${clientCertTls}
+${tls}
     # Layers can be large and are sent chunked: no 413, no 411. Uploads are relayed to
     # the registry as they arrive, in pieces of up to 1 MiB (nginx's default, 16k, makes a
     # 100 KiB layer several writes): docs/benchmarks.md.
@@ -224,23 +277,7 @@ ${input.ui ? uiLocations(input.ui, input.usersDirectory, clientCertCheck) : ""}$
       return 404;
     }
 
-    # A failed login, after auth_basic refused it (its WWW-Authenticate header is kept).
-    # limit_req runs here, after the fact, because stock nginx cannot know a password
-    # is wrong before checking it: a client that waits for its answers (a guesser,
-    # a flood on kept-alive connections) is slowed to the rate, and so is the CPU
-    # its bcrypt checks take; past the burst it gets 429 at once.
-    location @auth_failed {
-      limit_req zone=auth_failures burst=${AUTH_FAILURE_BURST} delay=${AUTH_FAILURE_NO_DELAY};
-      limit_req_status 429;
-      # Refusals at warn, the (many) delays at notice, which error_log warn drops.
-      limit_req_log_level warn;
-      add_header 'Docker-Distribution-Api-Version' 'registry/2.0' always;
-      # The answer is made in the content phase, after limit_req: "return" would run
-      # before it (rewrite phase) and skip the limit. Nothing exists under this root.
-      root /nonexistent;
-      try_files /nothing =401;
-    }
-
+${authFailed}
     # What Docker prints for it: "denied: this user may only pull".
     location @pull_only {
       default_type application/json;
@@ -248,7 +285,80 @@ ${input.ui ? uiLocations(input.ui, input.usersDirectory, clientCertCheck) : ""}$
       return 403 '{"errors":[{"code":"DENIED","message":"this user may only pull"}]}';
     }
   }
+${mirrors}}
+`;
 }
+
+/** One mirror's server: same TLS and client certificates, reads only, its own registry upstream. */
+function renderMirrorServer(
+  m: NginxMirror,
+  index: number,
+  input: NginxConfInput,
+  serverNames: string,
+  tls: string,
+  authFailed: string,
+  clientCertCheck: string,
+): string {
+  const name = `mirror_${index}`;
+  const auth =
+    m.access === "users"
+      ? `      auth_basic "Registry realm";
+      auth_basic_user_file ${input.usersDirectory}/${USERS_DIRECTORY.htpasswd};
+      error_page 401 = @auth_failed;
+`
+      : m.access === "certificate"
+        ? "      # The client certificate is the login (Docker daemons send no password to a mirror).\n"
+        : "      # anonymousPull: no login; reads only.\n";
+  const message = JSON.stringify(`this is a read-only mirror of ${m.name}: pushes go to the registry itself`).slice(1, -1);
+  return `
+  # Pull-through mirror of ${m.name}.
+  upstream ${name} {
+    server ${m.upstream};
+    keepalive 16;
+  }
+
+  server {
+    listen ${m.listenPort} ssl;
+    server_name ${serverNames};
+
+${tls}
+    client_max_body_size 1m;
+
+    location /v2/ {
+      if ($http_user_agent ~ "^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$") {
+        return 404;
+      }
+${clientCertCheck}${auth}      add_header 'Docker-Distribution-Api-Version' $docker_distribution_api_version always;
+
+      root ${input.usersDirectory};
+      try_files $mirror_read_file @${name}_read_only;
+      proxy_pass http://${name}$request_uri;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      # A cold pull waits for the upstream.
+      proxy_read_timeout 900;
+      proxy_buffering on;
+      proxy_buffers 16 64k;
+      proxy_busy_buffers_size 128k;
+      proxy_max_temp_file_size 0;
+    }
+
+    location / {
+      return 404;
+    }
+
+${authFailed}
+    # What Docker prints for a push here: "unsupported: this is a read-only mirror of ...".
+    location @${name}_read_only {
+      default_type application/json;
+      add_header 'Docker-Distribution-Api-Version' 'registry/2.0' always;
+      return 405 '{"errors":[{"code":"UNSUPPORTED","message":"${message}"}]}';
+    }
+  }
 `;
 }
 

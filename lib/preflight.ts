@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { Settings, plainPrivateKey, plainDockerTls, isLocalEngine } from "./settings";
 import { dockerNames } from "./dockerNames";
+import { mirrorDockerNames } from "./mirrors";
 import { withNewline } from "./pem";
 
 /** Docker label that marks what a stack made: `<project>/<stack>`. */
@@ -157,7 +158,20 @@ export function preflight(project: string, stack: string, settings: Settings, ru
               ["container", names.usersWriterContainer],
               ["volume", names.usersVolume],
             ] as const);
-      for (const [kind, name] of [["container", names.registryContainer], ...proxyOnly, ["network", names.network]] as const) {
+      // Each mirror's container and cache volume (the program makes them; none may be someone else's).
+      const mirrorObjects = settings.mirrors.flatMap((m) => {
+        const n = mirrorDockerNames(prefix, m.name);
+        return [
+          ["container", n.container],
+          ["volume", n.volume],
+        ] as const;
+      });
+      for (const [kind, name] of [
+        ["container", names.registryContainer],
+        ...proxyOnly,
+        ...mirrorObjects,
+        ["network", names.network],
+      ] as const) {
         const label = ownerOf(kind, name);
         if (label !== undefined && label !== owner) {
           bad(
@@ -246,23 +260,29 @@ export function preflight(project: string, stack: string, settings: Settings, ru
         if (wrong) bad(key, settings[key], wrong);
       }
 
-      // Containers publishing the port are asked of the engine, wherever it is; a program
-      // holding the port, and the address, can be tried only on this machine.
-      {
+      // Containers publishing the port (and each mirror's) are asked of the engine, wherever it
+      // is; a program holding a port, and the address, can be tried only on this machine.
+      const ports = [
+        { key: "port", port: settings.port },
+        ...settings.mirrors.map((m, i) => ({ key: `mirrors[${i}].port`, port: m.port })),
+      ];
+      for (const { key, port } of ports) {
         // name and stack label of each container publishing the port; this stack's own may hold it.
-        const publishers = docker("ps", "--filter", `publish=${settings.port}`, "--format", `{{.Names}} {{.Label "${STACK_LABEL}"}}`)
+        const publishers = docker("ps", "--filter", `publish=${port}`, "--format", `{{.Names}} {{.Label "${STACK_LABEL}"}}`)
           .stdout.split("\n")
           .filter(Boolean)
           .map((line) => line.split(" "));
         const others = publishers.filter(([, label]) => label !== owner).map(([n]) => n);
         if (others.length > 0) {
-          bad("port", settings.port, `is already published on the Docker host by container ${others.join(", ")}`);
+          bad(key, port, `is already published on the Docker host by container ${others.join(", ")}`);
         } else if (!localEngine) {
-          notes.push(
-            `the Docker engine at ${dockerHost} is not this machine's socket: whether another program holds port ` +
-              `${settings.port} there, and whether listenAddress ${settings.listenAddress} is an address of that host, cannot be ` +
-              "checked from here (a conflict fails the registry container's start instead)",
-          );
+          if (key === "port") {
+            notes.push(
+              `the Docker engine at ${dockerHost} is not this machine's socket: whether another program holds port ` +
+                `${settings.port}${ports.length > 1 ? " (or a mirror's)" : ""} there, and whether listenAddress ${settings.listenAddress} is an address of that host, cannot be ` +
+                "checked from here (a conflict fails the container's start instead)",
+            );
+          }
         } else if (publishers.length === 0) {
           const probe = run(
             process.execPath,
@@ -271,13 +291,14 @@ export function preflight(project: string, stack: string, settings: Settings, ru
               `
             const s = require("net").createServer();
             s.on("error", (e) => { process.stdout.write(e.code); process.exit(1); });
-            s.listen(${settings.port}, ${JSON.stringify(settings.listenAddress)}, () => s.close());`,
+            s.listen(${port}, ${JSON.stringify(settings.listenAddress)}, () => s.close());`,
             ],
             10_000,
           );
           const code = probe.stdout.trim();
-          if (code === "EADDRINUSE") bad("port", settings.port, `is already in use on ${settings.listenAddress} on the Docker host`);
-          if (code === "EADDRNOTAVAIL") bad("listenAddress", settings.listenAddress, "is not an address of the Docker host");
+          if (code === "EADDRINUSE") bad(key, port, `is already in use on ${settings.listenAddress} on the Docker host`);
+          if (code === "EADDRNOTAVAIL" && key === "port")
+            bad("listenAddress", settings.listenAddress, "is not an address of the Docker host");
         }
       }
     }

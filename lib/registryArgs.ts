@@ -48,6 +48,14 @@ export function argsFromSettings(settings: Settings, facts: HostFacts = {}): Pri
             pullOnlyUsers: settings.pullOnlyUsers,
             ui: settings.ui,
             metrics: settings.metrics,
+            mirrors: settings.mirrors.map((m) => ({
+              name: m.name,
+              upstream: m.upstream,
+              port: m.port,
+              ...(m.password !== undefined ? { credentials: { username: m.username, password: m.password } } : {}),
+              ...(m.ca !== "" ? { upstreamCaPem: m.ca } : {}),
+              anonymousPull: m.anonymousPull,
+            })),
             // Client certificates live as long as the server certificate, and renew as early.
             ...(settings.clientCertificates
               ? {

@@ -77,6 +77,11 @@ export interface RegistryConfigInput {
   deleteEnabled: boolean;
   /** The registry terminates TLS and checks passwords itself (no proxy); omitted, it speaks plain HTTP with no auth. */
   tls?: RegistryTlsConfig;
+  /**
+   * A pull-through mirror (distribution's proxy mode): what it does not hold it fetches
+   * from `remoteurl`, with the upstream's credentials when given; pushes are refused.
+   */
+  proxy?: { remoteurl: string; username?: string; password?: string };
 }
 
 export function renderRegistryConfig(input: RegistryConfigInput): string {
@@ -104,6 +109,14 @@ auth:
     realm: ${q(tls.realm)}
     path: ${q(tls.htpasswdPath)}
 `;
+  const proxy = input.proxy;
+  const proxySection =
+    proxy === undefined
+      ? ""
+      : `# A pull-through mirror: what is not here yet comes from the upstream, and stays.
+proxy:
+  remoteurl: ${q(proxy.remoteurl)}
+${proxy.username ? `  username: ${q(proxy.username)}\n  password: ${q(proxy.password ?? "")}\n` : ""}`;
   return `# Rendered by the private-registry Pulumi program; changes here are overwritten.
 version: 0.1
 log:
@@ -121,7 +134,7 @@ ${input.listen.net === "unix" ? "  net: unix\n" : ""}  addr: ${input.listen.addr
 ${input.debugAddress ? `  debug:\n    addr: ${input.debugAddress}\n${input.prometheus ? `    prometheus:\n      enabled: true\n      path: ${REGISTRY_METRICS_PATH}\n` : ""}` : ""}  secret: ${JSON.stringify(input.httpSecret)}
   headers:
     X-Content-Type-Options: [nosniff]
-${tlsSection}${authSection}health:
+${tlsSection}${authSection}${proxySection}health:
   storagedriver:
     enabled: true
     interval: 10s

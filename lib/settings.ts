@@ -2,7 +2,17 @@
 // typed, validated Settings object built here.
 import { isIP } from "net";
 import * as pulumi from "@pulumi/pulumi";
-import { CLIENT_FIELDS, CLIENT_KEYS, IntegerSetting, SETTING_KEYS, SETTINGS, SettingDeclaration, SettingKey } from "./settingsSchema";
+import {
+  CLIENT_FIELDS,
+  CLIENT_KEYS,
+  MIRROR_FIELDS,
+  MIRROR_KEYS,
+  IntegerSetting,
+  SETTING_KEYS,
+  SETTINGS,
+  SettingDeclaration,
+  SettingKey,
+} from "./settingsSchema";
 
 export type KeyAlgorithm = (typeof SETTINGS.keyAlgorithm.values)[number];
 /**
@@ -24,6 +34,23 @@ export interface ClientHostSettings {
   sudo: boolean;
   /** Also add the CA to the host's OS trust store. */
   trustOs: boolean;
+}
+
+/** A pull-through mirror of one upstream registry (`mirrors[N]`). */
+export interface MirrorSettings {
+  /** What clients call the upstream in image names: `docker.io`, or the upstream's host[:port]. */
+  name: string;
+  /** `https://host[:port]`: where the mirror fetches what it does not hold yet. */
+  upstream: string;
+  /** The host port nginx publishes for this mirror. */
+  port: number;
+  /** Credentials for the upstream ("" and undefined: none); the password is always a Pulumi secret. */
+  username: string;
+  password?: pulumi.Input<string>;
+  /** PEM CA(s) the mirror trusts for the upstream, besides the public ones; "" for none. */
+  ca: string;
+  /** Pulls need no password (Docker daemons never send one to a mirror). */
+  anonymousPull: boolean;
 }
 
 // The SSH key as text, for the pre-flight login check only; Settings carries it as a secret.
@@ -84,6 +111,8 @@ export interface Settings {
   /** Prometheus metrics under /metrics/ behind basic auth (proxy layout only). */
   metrics: boolean;
   clients: ClientHostSettings[];
+  /** Pull-through mirrors, each behind nginx on a port of its own. */
+  mirrors: MirrorSettings[];
   localClient: boolean;
   localClientSudo: boolean;
   localClientTrustOs: boolean;
@@ -203,7 +232,7 @@ export function looksLikeKeyMaterial(value: unknown): boolean {
 }
 
 /** Client fields that are never secret in themselves, even inside a secret `clients` list. */
-const CLIENT_PLAIN_FIELD = /^clients\[\d+\]\.(host|port|user|sudo|trustOs)$/;
+const CLIENT_PLAIN_FIELD = /^(clients\[\d+\]\.(host|port|user|sudo|trustOs)|mirrors\[\d+\]\.(upstream|port|name|anonymousPull))$/;
 
 // What a message shows in place of a value it must not print.
 const HIDDEN_UNKNOWN = '"[value hidden]"';
@@ -507,6 +536,14 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
         "its CA signed and cannot refuse a removed host's; set tlsTermination to \"proxy\" (nginx keeps an allow list of the hosts' certificates)",
     );
   }
+  const mirrors = parseMirrors(json("mirrors"), secret.has("mirrors"), port, bad, unknownKey);
+  if (mirrors.length > 0 && tlsTermination === "registry") {
+    bad(
+      "mirrors",
+      mirrors.map((m) => m.name),
+      'need tlsTermination "proxy": nginx gives each mirror its port, certificate and users, and refuses pushes to it',
+    );
+  }
   const dockerEngine = parseDockerEngine(raw, secret, bad);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -546,6 +583,7 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
     ui,
     metrics,
     clients,
+    mirrors,
     localClient,
     localClientSudo,
     localClientTrustOs,
@@ -702,6 +740,156 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
     plainKeys.set(client, String(privateKey));
     return [client];
   });
+}
+
+/** What clients call an upstream: its host[:port], and `docker.io` for Docker Hub's registry hosts. */
+export function upstreamName(upstream: URL): string {
+  const host = upstream.hostname.toLowerCase();
+  if (["registry-1.docker.io", "index.docker.io", "registry.hub.docker.com", "docker.io"].includes(host) && !upstream.port)
+    return "docker.io";
+  return upstream.host.toLowerCase();
+}
+
+function parseMirrors(value: unknown, isSecret: boolean, registryPort: number, bad: Bad, unknownKey: UnknownKey): MirrorSettings[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    bad("mirrors", value, "must be a list of mirrors");
+    return [];
+  }
+  const names = new Map<string, number>();
+  const ports = new Map<number, string>([[registryPort, "port (the registry's)"]]);
+  return value.flatMap((entry: unknown, i): MirrorSettings[] => {
+    const key = `mirrors[${i}]`;
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      bad(key, entry, `must be an object with ${MIRROR_KEYS.join(", ")}`);
+      return [];
+    }
+    const e = entry as Record<string, unknown>;
+    let ok = true;
+    const fail: Bad = (...args) => {
+      ok = false;
+      bad(...args);
+    };
+    for (const k of Object.keys(e)) {
+      if (!(MIRROR_KEYS as readonly string[]).includes(k)) {
+        ok = false;
+        unknownKey(
+          `${key}.${safeName(k)}`,
+          e[k],
+          MIRROR_KEYS,
+          MIRROR_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()),
+        );
+      }
+    }
+    let url: URL | undefined;
+    const upstreamForm =
+      "must be the upstream registry's https://host[:port], without a path (Docker Hub: https://registry-1.docker.io); a mirror of a plain-HTTP registry is refused";
+    if (typeof e.upstream !== "string") fail(`${key}.upstream`, e.upstream, upstreamForm);
+    else {
+      try {
+        url = new URL(e.upstream);
+      } catch {
+        url = undefined;
+      }
+      const host = url?.hostname.replace(/^\[(.*)\]$/, "$1") ?? "";
+      if (
+        !url ||
+        url.protocol !== "https:" ||
+        !(isIP(host) || isDnsName(host)) ||
+        (url.pathname !== "" && url.pathname !== "/") ||
+        url.search ||
+        url.hash ||
+        url.username ||
+        url.password
+      ) {
+        fail(
+          `${key}.upstream`,
+          e.upstream,
+          url?.username || url?.password ? `${upstreamForm}; credentials go in username and password` : upstreamForm,
+        );
+        url = undefined;
+      }
+    }
+    const { min, max } = MIRROR_FIELDS.port;
+    const port = e.port;
+    if (port === undefined)
+      fail(`${key}.port`, port, "is required: the host port nginx publishes for this mirror (clients dial every address with it)");
+    else if (typeof port !== "number" || !Number.isInteger(port) || port < min || port > max) {
+      fail(`${key}.port`, port, `must be a whole number from ${min} to ${max}`);
+    } else if (ports.has(port)) fail(`${key}.port`, port, `is taken by ${ports.get(port)}; each mirror needs a port of its own`);
+    else ports.set(port, key);
+    const name = e.name ?? (url ? upstreamName(url) : undefined);
+    if (e.name !== undefined) {
+      const [host, namePort] = typeof name === "string" ? splitHostPort(name) : ["", ""];
+      if (typeof name !== "string" || !(isIP(host) || isDnsName(host)) || (namePort !== "" && !/^\d{1,5}$/.test(namePort))) {
+        fail(`${key}.name`, name, "must be a registry name as image names start with it: host[:port], or docker.io");
+      }
+    }
+    if (typeof name === "string") {
+      const canonical = name.toLowerCase();
+      if (names.has(canonical)) fail(`${key}.name`, name, `is mirrored already by mirrors[${names.get(canonical)}]`);
+      names.set(canonical, i);
+    }
+    const text = (field: "username" | "password" | "ca"): string => {
+      const v = e[field] ?? MIRROR_FIELDS[field].default;
+      if (typeof v !== "string") {
+        fail(
+          `${key}.${field}`,
+          field === "username" ? v : undefined,
+          "must be a string",
+          field === "username" ? undefined : { placeholder: HIDDEN_SECRET },
+        );
+        return "";
+      }
+      return v;
+    };
+    const username = text("username");
+    const password = text("password");
+    const ca = text("ca");
+    if (username !== "" && !/^[^\s:]{1,128}$/.test(username))
+      fail(`${key}.username`, username, "must be a user name without spaces or colons");
+    if ((username === "") !== (password === "")) {
+      fail(
+        `${key}.${username === "" ? "username" : "password"}`,
+        username === "" ? undefined : username,
+        "the upstream's username and password go together: set both or neither",
+        username === "" ? { placeholder: MISSING } : undefined,
+      );
+    }
+    if (password !== "" && !isSecret) {
+      fail(
+        `${key}.password`,
+        undefined,
+        "must be a secret: set it with `npm run pulumi -- config set --secret --path 'mirrors[N].password'` (typed or piped on stdin)",
+        { placeholder: '"[hidden]"' },
+      );
+    }
+    if (ca !== "" && !ca.includes("-----BEGIN CERTIFICATE-----"))
+      fail(`${key}.ca`, undefined, "must be PEM certificates (-----BEGIN CERTIFICATE-----)", { placeholder: '"[hidden]"' });
+    const anonymousPull = e.anonymousPull ?? MIRROR_FIELDS.anonymousPull.default;
+    if (typeof anonymousPull !== "boolean") fail(`${key}.anonymousPull`, anonymousPull, "must be true or false");
+    if (!ok || !url || typeof name !== "string") return [];
+    return [
+      {
+        name,
+        upstream: `https://${url.host}`,
+        port: port as number,
+        username,
+        ...(password !== "" ? { password: pulumi.secret(password) } : {}),
+        ca,
+        anonymousPull: anonymousPull === true,
+      },
+    ];
+  });
+}
+
+/** "host:port" -> [host, port]; "[v6]:port" and bare IPv6 too; port "" when there is none. */
+function splitHostPort(name: string): [string, string] {
+  const bracket = /^\[([^\]]+)\](?::(.*))?$/.exec(name);
+  if (bracket) return [bracket[1], bracket[2] ?? ""];
+  if (isIP(name) === 6) return [name, ""];
+  const at = name.lastIndexOf(":");
+  return at < 0 ? [name, ""] : [name.slice(0, at), name.slice(at + 1)];
 }
 
 /**

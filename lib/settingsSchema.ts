@@ -278,6 +278,17 @@ export const SETTINGS = {
     default: [],
     description: "client hosts: `host`, `port` (22), `user` (root), `privateKey` (secret, required), `sudo` (false), `trustOs` (false)",
   },
+  mirrors: {
+    type: "array",
+    items: "object",
+    default: [],
+    description:
+      "pull-through mirrors of upstream registries: `upstream` (`https://host[:port]`, required), `port` (the host port nginx " +
+      "publishes for it, required), `name` (what clients call the upstream; from `upstream`, `docker.io` for Docker Hub), `username` and " +
+      "`password` (secret) for the upstream, `ca` (PEM, when the upstream's certificate is not publicly trusted), `anonymousPull` (false). " +
+      "Each client host gets Docker's `registry-mirrors` (for `docker.io`), containerd's `hosts.toml` and a `registries.conf.d` drop-in. " +
+      "Proxy layout only. See [Mirror](mirror.md)",
+  },
   localClient: {
     type: "boolean",
     default: false,
@@ -331,6 +342,18 @@ export const CLIENT_FIELDS = {
   trustOs: { type: "boolean", default: false },
 } as const;
 export const CLIENT_KEYS = Object.keys(CLIENT_FIELDS) as (keyof typeof CLIENT_FIELDS)[];
+
+/** The fields of a mirror (`mirrors[N]`), with their defaults; `upstream` and `port` have none. */
+export const MIRROR_FIELDS = {
+  upstream: { type: "string" },
+  port: { type: "integer", min: 1, max: 65535 },
+  name: { type: "string" },
+  username: { type: "string", default: "" },
+  password: { type: "string", default: "" },
+  ca: { type: "string", default: "" },
+  anonymousPull: { type: "boolean", default: false },
+} as const;
+export const MIRROR_KEYS = Object.keys(MIRROR_FIELDS) as (keyof typeof MIRROR_FIELDS)[];
 
 /** A description with its placeholders filled in from the declaration. */
 export function describeSetting(decl: SettingDeclaration): string {

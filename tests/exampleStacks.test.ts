@@ -58,6 +58,15 @@ function rawSettings(config: Record<string, unknown>): { raw: Record<string, str
       secretKeys.push("clients");
     }
   }
+  if (raw.mirrors !== undefined) {
+    const mirrors = JSON.parse(raw.mirrors) as unknown;
+    if (Array.isArray(mirrors)) {
+      for (const m of mirrors)
+        if (m && typeof m === "object" && "username" in m && !("password" in m)) (m as Record<string, unknown>).password = "dummy-password";
+      raw.mirrors = JSON.stringify(mirrors);
+      secretKeys.push("mirrors");
+    }
+  }
   if ((raw.dockerHost ?? "").startsWith("tcp://")) {
     raw.dockerTlsCaCert ??= DUMMY_CERT;
     raw.dockerTlsCert ??= DUMMY_CERT;

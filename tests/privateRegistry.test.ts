@@ -462,6 +462,92 @@ describe("PrivateRegistry options", () => {
   });
 });
 
+describe("mirrors: a registry in proxy mode per upstream behind nginx, every client's runtimes pointed at them", () => {
+  let d: Deployment;
+  const UPSTREAM_CA = "-----BEGIN CERTIFICATE-----\nMIIBup\n-----END CERTIFICATE-----\n";
+  // The upstream's password is a secret in the stack: `mirrors` is then secret as a whole.
+  const secretSettings = parseSettings(
+    {
+      ipAddresses: JSON.stringify(["192.0.2.10"]),
+      dnsNames: JSON.stringify(["registry.example.com"]),
+      port: "5443",
+      namePrefix: "reg-m",
+      localClient: "true",
+      clients: JSON.stringify([{ host: "198.51.100.21", user: "deploy", sudo: true, privateKey: TEST_KEY }]),
+      mirrors: JSON.stringify([
+        { upstream: "https://registry-1.docker.io", port: 5001, anonymousPull: true },
+        { upstream: "https://vendor.example.com:5000", port: 5002, username: "puller", password: "upstream-pw", ca: UPSTREAM_CA },
+      ]),
+    },
+    "private-registry",
+    "test",
+    ["mirrors", "clients"],
+  );
+  beforeAll(async () => {
+    d = await deploy("mir", secretSettings);
+    await waitForResource(recorded, (r) => r.name.startsWith("mir-client-mirrors-") && r.type === T.local);
+  });
+
+  test("one registry per upstream, in proxy mode, on the stack's network, its socket beside the registry's, a cache volume each", async () => {
+    const hub = d.one(T.container, "mirror-docker.io-container");
+    const vendor = d.one(T.container, "mirror-vendor.example.com-5000-container");
+    expect(hub.inputs.name).toBe("reg-m-mirror-docker.io");
+    expect(hub.inputs.networksAdvanced).toEqual([{ name: "reg-m-net" }]);
+    expect(hub.inputs.ports ?? []).toEqual([]);
+    expect(hub.inputs.volumes).toEqual([
+      { volumeName: "reg-m-mirror-docker.io-data", containerPath: "/var/lib/registry" },
+      { volumeName: "reg-m-socket", containerPath: "/run/registry" },
+    ]);
+    const config = (c: Seen) =>
+      yaml.load(c.inputs.uploads.find((u: { file: string }) => u.file === "/etc/distribution/config.yml").content);
+    expect(config(hub).proxy).toEqual({ remoteurl: "https://registry-1.docker.io" });
+    expect(config(hub).http).toMatchObject({ net: "unix", addr: "/run/registry/mirror-docker.io.sock" });
+    expect(config(vendor).proxy).toEqual({ remoteurl: "https://vendor.example.com:5000", username: "puller", password: "upstream-pw" });
+    // The upstream's CA is added to the image's roots, not put in their place.
+    expect(vendor.inputs.uploads.find((u: { file: string }) => u.file.endsWith("upstream-ca.pem")).content).toBe(UPSTREAM_CA);
+    expect(vendor.inputs.envs).toContain("SSL_CERT_DIR=/etc/ssl/certs:/etc/distribution/upstream-ca");
+    expect(hub.inputs.envs.join(" ")).not.toContain("SSL_CERT_DIR");
+    // The upstream's password travels only inside the secret config.
+    expect(isSecretInput(vendor.raw.uploads)).toBe(true);
+    const vendorConfig = d.props.get("mir-mirror-vendor.example.com-5000-container")?.uploads[0].content;
+    expect(await pulumi.isSecret(pulumi.output(vendorConfig))).toBe(true);
+  });
+
+  test("nginx publishes each mirror's port and serves it read-only: the open one without a login, the other with the users", () => {
+    const proxy = d.one(T.container, "proxy-container");
+    expect(proxy.inputs.ports).toEqual([
+      { internal: 443, external: 5443, ip: "0.0.0.0" },
+      { internal: 5001, external: 5001, ip: "0.0.0.0" },
+      { internal: 5002, external: 5002, ip: "0.0.0.0" },
+    ]);
+    const conf: string = proxy.inputs.uploads.find((u: { file: string }) => u.file === "/etc/nginx/nginx.conf").content;
+    expect(conf).toContain("server unix:/run/registry/mirror-docker.io.sock;");
+    expect(conf).toContain("server unix:/run/registry/mirror-vendor.example.com-5000.sock;");
+    const [, hub, vendor] = conf.split("# Pull-through mirror of ");
+    expect(hub).toContain("listen 5001 ssl;");
+    expect(hub).not.toContain("auth_basic_user_file");
+    expect(vendor).toContain("listen 5002 ssl;");
+    expect(vendor).toContain("auth_basic_user_file /etc/nginx/registry/users/htpasswd;");
+    expect(d.options.get("mir-proxy-container")?.dependsOn).toBeDefined();
+  });
+
+  test("each client gets the CA for the mirrors' endpoints too, then its runtimes pointed at them (removed on destroy)", async () => {
+    const install = d.resources(T.remote).find((c) => c.name === "mir-trust-198.51.100.21-22") as Seen;
+    for (const e of ["192.0.2.10:5001", "registry.example.com:5001", "192.0.2.10:5002"]) expect(install.inputs.stdin).toContain(`'${e}'`);
+    const step = d.resources(T.remote).find((c) => c.name.startsWith("mir-client-mirrors-")) as Seen;
+    expect(step.inputs.create).toBe(scriptFromStdin(true));
+    expect(step.inputs.stdin).toContain('[[registry]]\nprefix = "vendor.example.com:5000"');
+    expect(step.inputs.stdin).toContain('https://192.0.2.10:5001","https://registry.example.com:5001"');
+    expect(step.inputs.delete).toContain("restore");
+    expect(d.options.get(step.name)?.deleteBeforeReplace).toBe(true);
+    expect(d.resources(T.local).filter((c) => c.name.startsWith("mir-client-mirrors-"))).toHaveLength(1);
+    expect(await valueOf(d.registry.mirrors)).toEqual({
+      "docker.io": ["192.0.2.10:5001", "registry.example.com:5001"],
+      "vendor.example.com:5000": ["192.0.2.10:5002", "registry.example.com:5002"],
+    });
+  });
+});
+
 describe("the registry's config file", () => {
   const base = {
     httpSecret: 'se"cret',
@@ -820,6 +906,7 @@ f0u82/kuwo2RtL9VcwIgA2c+AxSBGitkfw6QdAb7fJNGyTwRMCDXSe0xj5kg0Xs=
       "dockerLoginCommand",
       "dockerLoginCommands",
       "endpoints",
+      "mirrors",
       "serverCertExpiresAt",
     ]);
   });

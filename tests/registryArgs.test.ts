@@ -24,7 +24,7 @@ describe("argsFromSettings", () => {
       serverCertificate: { keyAlgorithm: "ECDSA", rsaBits: 4096, validityHours: 365 * 24, earlyRenewalHours: 30 * 24 },
       users: { names: ["admin"], passwordLength: 32, bcryptCost: 4 },
       registry: { image: "registry:3.1.1", deleteEnabled: false, keepDataOnDestroy: true, adoptExistingVolume: false },
-      proxy: { image: "nginx:1.30.4", pullOnlyUsers: [], ui: true, metrics: false },
+      proxy: { image: "nginx:1.30.4", pullOnlyUsers: [], ui: true, metrics: false, mirrors: [] },
       clients: { hosts: [], verify: true },
       docker: { namePrefix: "registry-dev", pullImages: true, facts: {} },
     });
@@ -92,6 +92,7 @@ describe("argsFromSettings", () => {
       ui: false,
       metrics: true,
       clientCertificates: { validityHours: 48, earlyRenewalHours: 12 },
+      mirrors: [],
     });
     expect(args.clients.local).toEqual({ sudo: true, trustOs: false });
     expect(args.clients.verify).toBe(false);

@@ -263,6 +263,15 @@ export const settingCases: BadConfigCase[] = [
       `Invalid stack configuration:\n      ${invalid("port", '"0"', "must be a whole number from 1 to 65535.")}\n      ${invalid("users", "[]", "must name at least one user.")}`,
   },
   {
+    name: "a mirror of a plain-HTTP upstream",
+    config: () => [
+      ["mirrors[0].upstream", "http://mirror.example.com"],
+      ["mirrors[0].port", "5001"],
+    ],
+    message: () =>
+      invalid("mirrors[0].upstream", '"http://mirror.example.com"', "must be the upstream registry's https://host[:port], without a path"),
+  },
+  {
     name: "a client host that is not a name",
     config: (f) => [
       ["clients[0].host", "bad host"],
@@ -316,6 +325,11 @@ export const hostCases: BadConfigCase[] = [
     name: "a port another program listens on",
     config: (f) => [...sound(f), ["port", String(f.busyPort)]],
     message: (f) => invalid("port", String(f.busyPort), "is already in use on 127.0.0.1 on the Docker host."),
+  },
+  {
+    name: "a mirror's port another program listens on",
+    config: (f) => [...sound(f), ["mirrors[0].upstream", "https://mirror.example.com"], ["mirrors[0].port", String(f.busyPort)]],
+    message: (f) => invalid("mirrors[0].port", String(f.busyPort), "is already in use on 127.0.0.1 on the Docker host."),
   },
   {
     name: "a port another container publishes",
