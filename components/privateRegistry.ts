@@ -105,7 +105,7 @@ export interface PrivateRegistryArgs {
      * Pull-through mirrors: one registry in proxy mode per upstream, each with a cache
      * volume of its own, behind nginx on a port of its own; [] for none.
      */
-    mirrors: MirrorArgs[];
+    mirrors?: MirrorArgs[];
   };
   /** The Docker clients that get the CA installed (and removed on destroy). */
   clients: {
