@@ -19,7 +19,7 @@ const registry = new PrivateRegistry("registry", {
   users: { names: ["admin", "ci"], passwordLength: 32, bcryptCost: 4 },
   registry: { image: "registry:3.1.1", deleteEnabled: false, keepDataOnDestroy: true, adoptExistingVolume: false },
   // nginx in front; "ci" may pull but not push. Leave `proxy` out to have the registry terminate TLS itself.
-  proxy: { image: "nginx:1.30.4", pullOnlyUsers: ["ci"], mirrors: [] },
+  proxy: { image: "nginx:1.30.4", pullOnlyUsers: ["ci"] },
   // No client host here: add { host, port, user, privateKey, sudo, trustOs } entries to install the CA over SSH.
   clients: { hosts: [], verify: true },
   docker: { namePrefix: "example-registry", pullImages: true },
