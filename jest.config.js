@@ -25,6 +25,7 @@ const REAL_SUITES = [
   "remoteEngine",
   "security",
   "securityDirect",
+  "ui",
 ];
 const realPaths = REAL_SUITES.map((name) => `<rootDir>/tests/${name}.test.ts`);
 

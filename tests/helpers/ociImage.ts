@@ -2,7 +2,7 @@
 // layers (each a real tar), so that every image a test pushes is distinct.
 // Runs in the ssh-client-host image (POSIX sh, coreutils, tar); no Docker needed.
 
-/** Defines `make_image DIR LAYERS BYTES_PER_LAYER`: an OCI layout at DIR, tag "latest". */
+/** Defines `make_image DIR LAYERS BYTES_PER_LAYER [CREATED]`: an OCI layout at DIR, tag "latest"; CREATED (RFC 3339) goes into the config. */
 export const MAKE_IMAGE_SH = String.raw`
 make_image() {
   dir=$1; count=$2; size=$3
@@ -24,7 +24,8 @@ make_image() {
     diffids="$diffids${"$"}{diffids:+,}\"sha256:$diffid\""
     i=$((i + 1))
   done
-  printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diffids" >"$work/config"
+  created=""; [ -n "${"$"}{4:-}" ] && created="\"created\":\"$4\","
+  printf '{%s"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$created" "$diffids" >"$work/config"
   ch=$(sha256sum "$work/config" | cut -d' ' -f1); cs=$(stat -c %s "$work/config")
   mv "$work/config" "$dir/blobs/sha256/$ch"
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' "$ch" "$cs" "$layers" >"$work/manifest"
