@@ -2,15 +2,16 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { ClientHostSettings, DockerEngineSettings, KeyAlgorithm } from "../lib/settings";
 import { registryEndpoints } from "../lib/endpoints";
-import { NginxMirror, renderNginxConf } from "../lib/nginxConf";
+import { NginxConfInput, NginxMirror, renderNginxConf } from "../lib/nginxConf";
 import { ProjectRight, rightsFiles } from "../lib/usersDirectory";
+import { uiFiles } from "../lib/uiFiles";
 import { caCommonName, caResourceName, clientCertificateResourceName, clientIds, trustedCaGenerations } from "../lib/registryNames";
 import { osTrustHosts, osTrustWarning, trustBundle } from "../lib/trustBundle";
 import { dockerLoginCommands } from "../lib/loginCommands";
 import { CertificateAuthority } from "./certificateAuthority";
 import { ServerCertificate } from "./serverCertificate";
 import { RegistryCredentials } from "./registryCredentials";
-import { Registry, REGISTRY_SOCKET, REGISTRY_SOCKET_DIR } from "./registry";
+import { Registry, REGISTRY_METRICS_FILE, REGISTRY_SOCKET, REGISTRY_SOCKET_DIR } from "./registry";
 import { TlsProxy, PROXY_CONTAINER_PORT, PROXY_PATHS } from "./tlsProxy";
 import { ClientTrust, LocalClientArgs } from "./clientTrust";
 import { ClientMirrors } from "./clientMirrors";
@@ -103,6 +104,10 @@ export interface PrivateRegistryArgs {
      * and nginx lets in only those. Omitted: no client certificates.
      */
     clientCertificates?: { validityHours: number; earlyRenewalHours: number };
+    /** The registry browser under /ui/ (docs/ui.md), for the same users. Omitted or false: none. */
+    ui?: boolean;
+    /** Prometheus metrics at /metrics/registry and /metrics/nginx, behind basic auth. Omitted or false: none. */
+    metrics?: boolean;
     /**
      * Pull-through mirrors: one registry in proxy mode per upstream, each with a cache
      * volume of its own, behind nginx on a port of its own; [] for none.
@@ -262,6 +267,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
         keepDataOnDestroy: args.registry.keepDataOnDestroy,
         adoptExistingVolume: args.registry.adoptExistingVolume,
         deleteEnabled: args.registry.deleteEnabled,
+        metrics: proxyArgs?.metrics === true,
         publish,
         tls: proxyArgs
           ? undefined
@@ -337,7 +343,16 @@ export class PrivateRegistry extends pulumi.ComponentResource {
           publish,
           registrySocket: { volumeName: registry.socketVolumeName as pulumi.Output<string>, directory: REGISTRY_SOCKET_DIR },
           mirrorPorts: layout.mirrors.map((m) => ({ internal: m.containerPort, external: m.port })),
-          nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined, nginxMirrors),
+          nginxConf: nginxConf(address, clientCertificates ? [...clientCerts.values()] : undefined, nginxMirrors, {
+            ui: proxyArgs.ui
+              ? {
+                  directory: PROXY_PATHS.ui,
+                  deleteEnabled: args.registry.deleteEnabled,
+                  endpoints: registryEndpoints(address.ipAddresses, address.dnsNames, address.port),
+                }
+              : undefined,
+            metrics: proxyArgs.metrics ? { registryFile: REGISTRY_METRICS_FILE } : undefined,
+          }),
           certificateChainPem: serverCert.chainPem,
           privateKeyPem: serverCert.privateKeyPem,
           htpasswd: users.htpasswd,
@@ -346,6 +361,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
           rerunOf: args.docker.facts?.usersWriterRerunOf,
           // Client certificates from the CAs clients trust (a rotation keeps both valid).
           clientCaPem: clientCertificates ? trustedCaPem : undefined,
+          uiFiles: proxyArgs.ui ? uiFiles() : undefined,
           labels,
         },
         { parent: this, dependsOn: [registry, ...mirrors], ...onEngine },
@@ -425,9 +441,11 @@ function nginxConf(
   address: PrivateRegistryArgs["address"],
   clientCertificates: ClientCertificate[] | undefined,
   mirrors: NginxMirror[],
+  pages: Pick<NginxConfInput, "ui" | "metrics">,
 ): pulumi.Input<string> {
-  const input = {
+  const input: NginxConfInput = {
     ...(mirrors.length > 0 ? { mirrors } : {}),
+    ...pages,
     serverNames: [...address.dnsNames, ...address.ipAddresses],
     upstream: `unix:${REGISTRY_SOCKET}`,
     listenPort: PROXY_CONTAINER_PORT,

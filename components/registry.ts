@@ -20,6 +20,11 @@ import {
  */
 export const REGISTRY_SOCKET_DIR = "/run/registry";
 export const REGISTRY_SOCKET = `${REGISTRY_SOCKET_DIR}/registry.sock`;
+/**
+ * With metrics: the registry's Prometheus page as of its last health check (every 3 s), in
+ * the socket's volume, where nginx (which mounts it read-only) serves it behind basic auth.
+ */
+export const REGISTRY_METRICS_FILE = `${REGISTRY_SOCKET_DIR}/metrics.prom`;
 /** distribution's debug server (/debug/health), on loopback of the registry's own empty namespace. */
 const REGISTRY_DEBUG_ADDRESS = "127.0.0.1:5001";
 /** The registry's port in its container when it terminates TLS itself (unprivileged, as the official image expects). */
@@ -42,6 +47,8 @@ export interface RegistryArgs {
   keepDataOnDestroy: boolean;
   /** Allow deleting manifests by digest. */
   deleteEnabled: boolean;
+  /** Behind the proxy: the debug server's Prometheus metrics, copied to REGISTRY_METRICS_FILE by the health check. */
+  metrics?: boolean;
   /** The volume may exist already, made by someone else: never delete it. */
   adoptExistingVolume: boolean;
   /** Where clients dial, published with `tls` (without it, the proxy publishes the port). */
@@ -119,6 +126,7 @@ export class Registry extends pulumi.ComponentResource {
           httpSecret: secret,
           listen: tls ? { net: "tcp", addr: `:${REGISTRY_PORT}` } : { net: "unix", addr: REGISTRY_SOCKET },
           debugAddress: tls ? undefined : REGISTRY_DEBUG_ADDRESS,
+          prometheus: !tls && args.metrics === true,
           dataDir: REGISTRY_DATA_DIR,
           deleteEnabled: args.deleteEnabled,
           tls: tls && {
@@ -146,7 +154,9 @@ export class Registry extends pulumi.ComponentResource {
           },
         ]
       : [];
-    const healthTest = tls ? registryHealthTest(REGISTRY_PORT) : registrySocketHealthTest(REGISTRY_SOCKET, REGISTRY_DEBUG_ADDRESS);
+    const healthTest = tls
+      ? registryHealthTest(REGISTRY_PORT)
+      : registrySocketHealthTest(REGISTRY_SOCKET, REGISTRY_DEBUG_ADDRESS, args.metrics ? REGISTRY_METRICS_FILE : undefined);
 
     const container = new docker.Container(
       `${name}-container`,

@@ -4,6 +4,7 @@ import { containerImage } from "./containerImage";
 import { dockerNames } from "../lib/dockerNames";
 import { RERUN_OF_LABEL } from "../lib/preflight";
 import { USERS_DIRECTORY, renderMayPushList, renderRightsList, renderUsersWriterScript } from "../lib/usersDirectory";
+import { UiFile } from "../lib/uiFiles";
 
 /** Where the uploaded files land inside the nginx container. */
 export const PROXY_PATHS = {
@@ -13,6 +14,8 @@ export const PROXY_PATHS = {
   /** The users volume (lib/usersDirectory.ts), read-only for nginx. */
   usersDirectory: "/etc/nginx/registry/users",
   clientCa: "/etc/nginx/registry/client-ca.pem",
+  /** The registry browser's static files (lib/uiFiles.ts), served under /ui/. */
+  ui: "/etc/nginx/registry/ui",
 } as const;
 /** Port nginx listens on inside its container. */
 export const PROXY_CONTAINER_PORT = 443;
@@ -40,6 +43,8 @@ export interface TlsProxyArgs {
   rerunOf?: string;
   /** Mutual TLS: the CAs whose client certificates nginx accepts (PROXY_PATHS.clientCa). */
   clientCaPem?: pulumi.Input<string>;
+  /** The registry browser's files, uploaded to PROXY_PATHS.ui (nginxConf serves them); omitted: none. */
+  uiFiles?: UiFile[];
   labels: { label: string; value: string }[];
 }
 
@@ -119,6 +124,7 @@ export class TlsProxy extends pulumi.ComponentResource {
           { file: PROXY_PATHS.certificateChain, content: args.certificateChainPem, permissions: "0644" },
           { file: PROXY_PATHS.privateKey, content: pulumi.secret(args.privateKeyPem), permissions: "0600" },
           ...(args.clientCaPem ? [{ file: PROXY_PATHS.clientCa, content: args.clientCaPem, permissions: "0644" }] : []),
+          ...(args.uiFiles ?? []).map((f) => ({ file: `${PROXY_PATHS.ui}/${f.name}`, content: f.content, permissions: "0644" })),
         ],
         // `up` fails unless nginx listens: a wrong image or a config nginx refuses is not a success.
         // bash's /dev/tcp, since Debian-based nginx images carry neither curl nor wget.

@@ -27,6 +27,19 @@ export interface NginxConfInput {
    */
   clientCertificates?: { caPath: string; allowedFingerprints: string[] };
   /**
+   * The registry browser (docs/ui.md): its static files in `directory`, served under /ui/
+   * to the same users as /v2/, and /ui/session.json, which tells the page who is logged
+   * in, whether that user may push (the same may-push file /v2/ looks up), whether the
+   * registry deletes, and the endpoints for its `docker pull` lines. Omitted: no /ui/.
+   */
+  ui?: { directory: string; deleteEnabled: boolean; endpoints: string[] };
+  /**
+   * Metrics for scraping, behind the same basic auth: nginx's stub_status at
+   * /metrics/nginx and, at /metrics/registry, the file the registry's health check copies
+   * its Prometheus page to (`registryFile`). Omitted: neither.
+   */
+  metrics?: { registryFile: string };
+  /**
    * Pull-through mirrors: each a server on a port of its own, with the same certificate
    * (and client certificates), in front of a registry in proxy mode. Reads only: a
    * push gets 405 with a Docker error that says so.
@@ -80,6 +93,30 @@ const PROJECT = String.raw`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
 
 /** A query key Go decodes to "from": each letter as is or %-encoded (hex digits in either case). */
 const FROM_KEY = "(?:f|%66)(?:r|%72)(?:o|%6[Ff])(?:m|%6[Dd])";
+
+/** The browser's headers: nothing from another origin, no framing, no sniffing, no referrer, no caching. */
+export const UI_CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+export const UI_HEADERS: readonly (readonly [string, string])[] = [
+  ["Content-Security-Policy", UI_CONTENT_SECURITY_POLICY],
+  ["X-Content-Type-Options", "nosniff"],
+  ["X-Frame-Options", "DENY"],
+  ["Referrer-Policy", "no-referrer"],
+  ["Cache-Control", "no-store"],
+  ["Cross-Origin-Opener-Policy", "same-origin"],
+  ["Cross-Origin-Resource-Policy", "same-origin"],
+];
+/** Where the page asks who it is serving. */
+export const UI_SESSION_PATH = "/ui/session.json";
+export const METRICS_PATHS = { nginx: "/metrics/nginx", registry: "/metrics/registry" } as const;
+
+/** What /ui/session.json says; `user` and `mayPush` are filled in by nginx per request. */
+export function uiSessionTemplate(deleteEnabled: boolean, endpoints: string[]): string {
+  // nginx variables in a single-quoted string; endpoints hold no quote, backslash or "$".
+  for (const e of endpoints) if (/['"\\$\s]/.test(e)) throw new Error(`endpoint ${JSON.stringify(e)} cannot be written into nginx.conf`);
+  return `{"user":"$remote_user","mayPush":$ui_may_push,"deleteEnabled":${deleteEnabled},"endpoints":${JSON.stringify(endpoints)}}`;
+}
 
 export function renderNginxConf(input: NginxConfInput): string {
   const RIGHTS = USERS_DIRECTORY.rights;
@@ -313,7 +350,7 @@ ${clientCertCheck}
       proxy_max_temp_file_size 0;
     }
 
-    location / {
+${input.ui ? uiLocations(input.ui, input.usersDirectory, clientCertCheck) : ""}${input.metrics ? metricsLocations(input.metrics, input.usersDirectory, clientCertCheck) : ""}    location / {
       return 404;
     }
 
@@ -405,5 +442,80 @@ ${authFailed}
       return 405 '{"errors":[{"code":"UNSUPPORTED","message":"${message}"}]}';
     }
   }
+`;
+}
+
+/**
+ * auth_basic as /v2/ has it: the same htpasswd, the same failed-login limit and, with mutual
+ * TLS, the same allow list of client certificates (before the password, as there). These pages are
+ * read only: their content handlers (static files, stub_status, @ui_session) answer anything
+ * but GET and HEAD with 405, after the password (limit_except would answer 403 before it).
+ */
+function basicAuth(usersDirectory: string, clientCertCheck: string): string {
+  return `${clientCertCheck.replace(/^\n/, "")}      auth_basic "Registry realm";
+      auth_basic_user_file ${usersDirectory}/${USERS_DIRECTORY.htpasswd};
+      error_page 401 = @auth_failed;
+`;
+}
+
+function uiLocations(ui: NonNullable<NginxConfInput["ui"]>, usersDirectory: string, clientCertCheck: string): string {
+  const headers = UI_HEADERS.map(([name, value]) => `      add_header ${name} "${value}" always;\n`).join("");
+  return `    # The registry browser (docs/ui.md): static files, the same users and passwords as /v2/.
+    # The page calls /v2/ itself, on this origin; its writes meet /v2/'s may-push check.
+    location = /ui {
+      absolute_redirect off;
+      return 301 /ui/;
+    }
+    location /ui/ {
+${basicAuth(usersDirectory, clientCertCheck)}${headers}      alias ${ui.directory}/;
+      index index.html;
+      # No mime.types is included: the page's own types (nosniff makes a browser refuse a
+      # script or style sheet of another type).
+      types {
+        text/html html;
+        text/css css;
+        application/javascript js;
+        image/png png;
+      }
+      default_type application/octet-stream;
+      charset utf-8;
+      charset_types text/css application/javascript;
+    }
+    # Who the page serves: the user, whether they may push (the may-push file /v2/ looks
+    # up), whether the registry deletes, and the endpoints. Made after the password: the
+    # content comes from the named location try_files passes to (a "return" here would
+    # answer in the rewrite phase, before auth_basic).
+    location = ${UI_SESSION_PATH} {
+${basicAuth(usersDirectory, clientCertCheck)}      root /nonexistent;
+      try_files /nothing @ui_session;
+    }
+    location @ui_session {
+${headers}      default_type application/json;
+      if ($request_method !~ ^(GET|HEAD)$) {
+        return 405;
+      }
+      set $ui_may_push false;
+      if (-f ${usersDirectory}/${USERS_DIRECTORY.mayPush}/$remote_user) {
+        set $ui_may_push true;
+      }
+      return 200 '${uiSessionTemplate(ui.deleteEnabled, ui.endpoints)}';
+    }
+
+`;
+}
+
+function metricsLocations(metrics: NonNullable<NginxConfInput["metrics"]>, usersDirectory: string, clientCertCheck: string): string {
+  return `    # Metrics for scraping (docs/ui.md#metrics), behind the same basic auth.
+    location = ${METRICS_PATHS.nginx} {
+${basicAuth(usersDirectory, clientCertCheck)}      add_header Cache-Control "no-store" always;
+      stub_status;
+    }
+    # The registry's Prometheus page, as its health check last copied it (every 3 s).
+    location = ${METRICS_PATHS.registry} {
+${basicAuth(usersDirectory, clientCertCheck)}      add_header Cache-Control "no-store" always;
+      default_type "text/plain; version=0.0.4; charset=utf-8";
+      alias ${metrics.registryFile};
+    }
+
 `;
 }

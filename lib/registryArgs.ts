@@ -47,6 +47,8 @@ export function argsFromSettings(settings: Settings, facts: HostFacts = {}): Pri
             image: settings.nginxImage,
             pullOnlyUsers: settings.pullOnlyUsers,
             ...(Object.keys(settings.rights).length > 0 ? { rights: settings.rights } : {}),
+            ui: settings.ui,
+            metrics: settings.metrics,
             mirrors: settings.mirrors.map((m) => ({
               name: m.name,
               upstream: m.upstream,

@@ -70,6 +70,8 @@ export interface RegistryConfigInput {
   listen: { net: "tcp" | "unix"; addr: string };
   /** distribution's debug server (its /debug/health), on loopback of the registry's own namespace. */
   debugAddress?: string;
+  /** With debugAddress: its Prometheus metrics at REGISTRY_METRICS_PATH (http.debug.prometheus). */
+  prometheus?: boolean;
   dataDir: string;
   /** Allow deleting manifests by digest (space comes back with `npm run gc`). */
   deleteEnabled: boolean;
@@ -129,7 +131,7 @@ storage:
     enabled: ${input.deleteEnabled}
 http:
 ${input.listen.net === "unix" ? "  net: unix\n" : ""}  addr: ${input.listen.addr}
-${input.debugAddress ? `  debug:\n    addr: ${input.debugAddress}\n` : ""}  secret: ${JSON.stringify(input.httpSecret)}
+${input.debugAddress ? `  debug:\n    addr: ${input.debugAddress}\n${input.prometheus ? `    prometheus:\n      enabled: true\n      path: ${REGISTRY_METRICS_PATH}\n` : ""}` : ""}  secret: ${JSON.stringify(input.httpSecret)}
   headers:
     X-Content-Type-Options: [nosniff]
 ${tlsSection}${authSection}${proxySection}health:
@@ -170,6 +172,9 @@ export function registryHealthTest(port: number): string {
   return `sha256sum -c ${REGISTRY_TLS_PATHS.htpasswdDigest} >/dev/null 2>&1 && wget -q --no-check-certificate -O /dev/null https://127.0.0.1:${port}/ || exit 1`;
 }
 
+/** Where the debug server serves Prometheus metrics (with `prometheus`). */
+export const REGISTRY_METRICS_PATH = "/metrics";
+
 /**
  * Behind the proxy: the socket made writable for nginx's workers (not root; distribution
  * makes it with the process umask, so 0755, and a connect needs write permission), then
@@ -177,6 +182,16 @@ export function registryHealthTest(port: number): string {
  * Every check repeats the chmod, so a socket made anew by a restarted registry is open to
  * nginx again within one interval; nothing but the two containers mounts the volume.
  */
-export function registrySocketHealthTest(socketPath: string, debugAddress: string): string {
-  return `chmod 0666 ${socketPath} && wget -q -O /dev/null http://${debugAddress}/debug/health || exit 1`;
+export function registrySocketHealthTest(socketPath: string, debugAddress: string, metricsFile?: string): string {
+  const health = `chmod 0666 ${socketPath} && wget -q -O /dev/null http://${debugAddress}/debug/health || exit 1`;
+  if (!metricsFile) return health;
+  // With metrics: then a copy of the debug server's Prometheus page, replaced by a rename
+  // (a reader gets the old copy or the new one, whole), for nginx to serve from the socket's
+  // volume: the debug server listens on TCP only (distribution's http.debug.addr is passed to
+  // http.ListenAndServe), in a namespace with no network, which nothing outside can dial. A
+  // failed copy leaves the last one and never makes the registry unhealthy.
+  return (
+    `${health}; wget -q -O ${metricsFile}.next http://${debugAddress}${REGISTRY_METRICS_PATH} && ` +
+    `chmod 0644 ${metricsFile}.next && mv -f ${metricsFile}.next ${metricsFile}; exit 0`
+  );
 }

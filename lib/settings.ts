@@ -127,6 +127,10 @@ export interface Settings {
   retention: RetentionSettings;
   /** Use a data volume of the same name that this stack did not create (and never delete it). */
   adoptExistingVolume: boolean;
+  /** The registry browser under /ui/ (proxy layout only; no effect with tlsTermination "registry"). */
+  ui: boolean;
+  /** Prometheus metrics under /metrics/ behind basic auth (proxy layout only). */
+  metrics: boolean;
   clients: ClientHostSettings[];
   /** Pull-through mirrors, each behind nginx on a port of its own. */
   mirrors: MirrorSettings[];
@@ -538,6 +542,18 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
   const adoptExistingVolume = bool("adoptExistingVolume");
   const deleteEnabled = bool("deleteEnabled");
   const retention = parseRetention(json("retention"), bad, unknownKey);
+  // The browser is on by default, and Pulumi hands the program every declared default, so
+  // ui cannot tell "not set" from "true": without nginx it simply has nothing to serve it.
+  const ui = bool("ui");
+  const metrics = bool("metrics");
+  if (metrics && tlsTermination === "registry") {
+    bad(
+      "metrics",
+      true,
+      'needs nginx, which tlsTermination "registry" does not have (the registry\'s debug server would have to be published ' +
+        'without authentication); set tlsTermination to "proxy" or metrics to false',
+    );
+  }
 
   const clients = parseClients(json("clients"), bad, unknownKey);
   const localClient = bool("localClient");
@@ -599,6 +615,8 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
     deleteEnabled,
     retention,
     adoptExistingVolume,
+    ui,
+    metrics,
     clients,
     mirrors,
     localClient,

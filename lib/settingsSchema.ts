@@ -282,6 +282,21 @@ export const SETTINGS = {
       "use a `<namePrefix>-data` volume that this stack did not create (its images become the registry's); such a volume is " +
       "never deleted by destroy. Without it an existing volume stops the run before anything is created",
   },
+  ui: {
+    type: "boolean",
+    default: true,
+    description:
+      "the registry browser at `https://<endpoint>/ui/`, served by nginx with the same users and passwords as `/v2/`: repositories, " +
+      "tags, digests, platforms, sizes, `docker pull` lines, and delete for users who may push when `deleteEnabled` is on. " +
+      "Proxy layout only: with `tlsTermination: registry` there is no nginx to serve it and this key has no effect. See [The registry browser](ui.md)",
+  },
+  metrics: {
+    type: "boolean",
+    default: false,
+    description:
+      "Prometheus metrics behind the same basic auth as `/v2/`: the registry's at `/metrics/registry`, nginx's `stub_status` at " +
+      "`/metrics/nginx`. Proxy layout only (refused with `tlsTermination: registry`). See [Metrics](ui.md#metrics)",
+  },
   clients: {
     type: "array",
     items: "object",

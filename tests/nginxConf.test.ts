@@ -9,7 +9,15 @@ import * as http from "http";
 import * as net from "net";
 import { AddressInfo } from "net";
 import * as bcrypt from "bcryptjs";
-import { renderNginxConf, AUTH_FAILURE_BURST, AUTH_FAILURE_NO_DELAY, AUTH_FAILURE_RATE_PER_SECOND } from "../lib/nginxConf";
+import {
+  renderNginxConf,
+  AUTH_FAILURE_BURST,
+  AUTH_FAILURE_NO_DELAY,
+  AUTH_FAILURE_RATE_PER_SECOND,
+  UI_CONTENT_SECURITY_POLICY,
+  uiSessionTemplate,
+} from "../lib/nginxConf";
+import { uiFiles, UI_FILE_NAMES } from "../lib/uiFiles";
 import { basic, burstOfFailures, rawRequest, request, Target } from "./helpers/attack";
 import { makeTestPki, TestPki } from "./helpers/pki";
 import { scratchDir } from "./helpers/scratch";
@@ -61,6 +69,9 @@ function render(pki: TestPki, dir: string, listenPort: number, upstream = { host
     certificatePath: pki.chain,
     privateKeyPath: pki.key,
     usersDirectory,
+    // The browser's files as the proxy uploads them, and a registry metrics file as the registry's health check copies it.
+    ui: { directory: path.join(dir, "ui"), deleteEnabled: true, endpoints: ["192.0.2.10:5443", "registry.example.com:5443"] },
+    metrics: { registryFile: path.join(dir, "metrics.prom") },
     // The test's stdio are sockets, which /dev/stdout cannot be opened on.
     pidPath: path.join(dir, "nginx.pid"),
     accessLogPath: path.join(dir, "access.log"),
@@ -146,6 +157,39 @@ describe("renderNginxConf", () => {
     expect(conf).toContain(line);
   });
 
+  test("without ui and metrics: no /ui/ and no /metrics/ locations (the catch-all refuses them)", () => {
+    expect(conf).not.toMatch(/location[^{]*\/(ui|metrics)/);
+    expect(conf).not.toContain("stub_status");
+  });
+
+  test("with mutual TLS, /ui/, its session and /metrics/ check the client certificate allow list too, as /v2/ does", () => {
+    const mtls = renderNginxConf({
+      serverNames: ["registry.example.com"],
+      upstream: "unix:/run/registry/registry.sock",
+      listenPort: 443,
+      certificatePath: "/c.pem",
+      privateKeyPath: "/k.pem",
+      usersDirectory: "/u",
+      clientCertificates: { caPath: "/ca.pem", allowedFingerprints: ["ab12"] },
+      ui: { directory: "/ui", deleteEnabled: false, endpoints: ["registry.example.com"] },
+      metrics: { registryFile: "/run/registry/metrics.prom" },
+    });
+    const locations = mtls.split(/\n    location /).slice(1);
+    const guarded = locations.filter((l) => l.includes("if ($client_certificate_allowed = 0)")).map((l) => l.split(" {")[0]);
+    expect(guarded).toEqual(["/v2/", "/ui/", "= /ui/session.json", "= /metrics/nginx", "= /metrics/registry"]);
+  });
+
+  test("the session template: nginx fills in the user and the push right; the rest is fixed JSON", () => {
+    const text = uiSessionTemplate(true, ["192.0.2.10:5443", "[2001:db8::1]:5443"]);
+    expect(JSON.parse(text.replace("$remote_user", "admin").replace("$ui_may_push", "false"))).toEqual({
+      user: "admin",
+      mayPush: false,
+      deleteEnabled: true,
+      endpoints: ["192.0.2.10:5443", "[2001:db8::1]:5443"],
+    });
+    expect(() => uiSessionTemplate(false, ["evil'$x"])).toThrow(/cannot be written into nginx.conf/);
+  });
+
   test("is accepted by a real nginx -t with real certificate files", () => {
     const dir = scratchDir("nginx-t-");
     const pki = makeTestPki(dir, ["DNS:registry.example.com", "IP:127.0.0.1"]);
@@ -206,6 +250,9 @@ describe("a real nginx serving the rendered config on loopback", () => {
     // nginx's default root is <prefix>/html: without the catch-all location this page would be served.
     fs.mkdirSync(path.join(dir, "html"), { mode: 0o755 });
     fs.writeFileSync(path.join(dir, "html", "index.html"), `<html>${DEFAULT_PAGE}</html>\n`, { mode: 0o644 });
+    fs.mkdirSync(path.join(dir, "ui"), { mode: 0o755 });
+    for (const f of uiFiles()) fs.writeFileSync(path.join(dir, "ui", f.name), f.content, { mode: 0o644 });
+    fs.writeFileSync(path.join(dir, "metrics.prom"), REGISTRY_METRICS, { mode: 0o644 });
     pki = makeTestPki(dir, ["DNS:registry.example.com", "IP:127.0.0.1"]);
     port = 20000 + (process.pid % 20000);
     const upstreamPort = (upstream.address() as AddressInfo).port;
@@ -372,6 +419,112 @@ describe("a real nginx serving the rendered config on loopback", () => {
       expect({ pathName, status: res.status }).toEqual({ pathName, status: 404 });
       expect(res.body).not.toContain(DEFAULT_PAGE);
     }
+  });
+
+  /** A request of any method, with credentials when given. */
+  function call(method: string, pathName: string, headers: Record<string, string> = {}): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      https
+        .request(
+          { host: "127.0.0.1", port, method, path: pathName, ca: fs.readFileSync(pki.caCert), servername: "registry.example.com", headers },
+          (r) => readAnswer(r).then(resolve, reject),
+        )
+        .on("error", reject)
+        .end();
+    });
+  }
+  const READER = `Basic ${Buffer.from(`re.ader:${PASSWORD}`).toString("base64")}`;
+
+  test("/ui/ and its files: 401 without credentials or with a wrong password, the page with the right one", async () => {
+    for (const pathName of ["/ui/", "/ui/index.html", "/ui/app.js", "/ui/session.json"]) {
+      const none = await get(pathName);
+      expect({ pathName, status: none.status }).toEqual({ pathName, status: 401 });
+      expect(none.headers["www-authenticate"]).toBe('Basic realm="Registry realm"');
+      expect(none.body).not.toMatch(/app\.js|mayPush/);
+      const wrong = await get(pathName, { Authorization: `Basic ${Buffer.from("admin:wrong").toString("base64")}` });
+      expect({ pathName, status: wrong.status }).toEqual({ pathName, status: 401 });
+    }
+    const page = await get("/ui/", { Authorization: AUTH });
+    expect(page.status).toBe(200);
+    expect(page.body).toBe(fs.readFileSync(path.join(__dirname, "..", "ui", "index.html"), "utf8"));
+    expect(page.headers["content-type"]).toBe("text/html; charset=utf-8");
+  });
+
+  test("/ui/ files: their own types, and the strict headers on every answer", async () => {
+    const types: Record<string, string> = {
+      "index.html": "text/html; charset=utf-8",
+      "app.js": "application/javascript; charset=utf-8",
+      "style.css": "text/css; charset=utf-8",
+    };
+    for (const name of UI_FILE_NAMES) {
+      const res = await get(`/ui/${name}`, { Authorization: READER });
+      expect({ name, status: res.status, type: res.headers["content-type"] }).toEqual({ name, status: 200, type: types[name] });
+      expect(res.headers["content-security-policy"]).toBe(UI_CONTENT_SECURITY_POLICY);
+      expect(res.headers["x-content-type-options"]).toBe("nosniff");
+      expect(res.headers["referrer-policy"]).toBe("no-referrer");
+      expect(res.headers["cache-control"]).toBe("no-store");
+      expect(res.headers["x-frame-options"]).toBe("DENY");
+    }
+    expect(UI_CONTENT_SECURITY_POLICY).toContain("default-src 'none'");
+    expect(UI_CONTENT_SECURITY_POLICY).toContain("frame-ancestors 'none'");
+    // Nothing else in the folder, and nothing outside it.
+    for (const pathName of ["/ui/missing.js", "/ui/../users/htpasswd", "/ui/..%2fusers/htpasswd", "/ui/%2e%2e/metrics.prom"]) {
+      const res = await get(pathName, { Authorization: AUTH });
+      expect({ pathName, ok: res.status < 300 }).toEqual({ pathName, ok: false });
+      expect(res.body).not.toContain("$2");
+    }
+    // /ui without the slash: to /ui/, on whatever host and port the client dialled (a relative Location).
+    const bare = await get("/ui");
+    expect(bare.status).toBe(301);
+    expect(bare.headers["location"]).toBe("/ui/");
+  });
+
+  test("/ui/session.json: the user, whether they may push (the may-push file), delete on, the endpoints", async () => {
+    const admin = await get("/ui/session.json", { Authorization: AUTH });
+    expect(admin.status).toBe(200);
+    expect(admin.headers["content-type"]).toBe("application/json");
+    expect(admin.headers["content-security-policy"]).toBe(UI_CONTENT_SECURITY_POLICY);
+    expect(admin.headers["cache-control"]).toBe("no-store");
+    expect(JSON.parse(admin.body)).toEqual({
+      user: "admin",
+      mayPush: true,
+      deleteEnabled: true,
+      endpoints: ["192.0.2.10:5443", "registry.example.com:5443"],
+    });
+    const reader = await get("/ui/session.json", { Authorization: READER });
+    expect(JSON.parse(reader.body)).toMatchObject({ user: "re.ader", mayPush: false });
+  });
+
+  test("/ui/ and /metrics/ are read only: other methods 405 after the password, 401 before", async () => {
+    const before = forwarded.length;
+    for (const pathName of ["/ui/", "/ui/index.html", "/ui/session.json", "/metrics/nginx", "/metrics/registry"]) {
+      for (const method of ["POST", "PUT", "DELETE"]) {
+        expect({ pathName, method, status: (await call(method, pathName, { Authorization: AUTH })).status }).toEqual({
+          pathName,
+          method,
+          status: 405,
+        });
+        expect({ pathName, method, status: (await call(method, pathName)).status }).toEqual({ pathName, method, status: 401 });
+      }
+    }
+    expect(forwarded.length).toBe(before);
+  });
+
+  test("/metrics/nginx (stub_status) and /metrics/registry (the copied file): 401 without credentials, served with them", async () => {
+    for (const pathName of ["/metrics/nginx", "/metrics/registry"]) {
+      const res = await get(pathName);
+      expect({ pathName, status: res.status }).toEqual({ pathName, status: 401 });
+    }
+    const status = await get("/metrics/nginx", { Authorization: READER });
+    expect(status.status).toBe(200);
+    expect(status.body).toMatch(
+      /^Active connections: \d+ \nserver accepts handled requests\n \d+ \d+ \d+ \nReading: \d+ Writing: \d+ Waiting: \d+ \n$/,
+    );
+    const registry = await get("/metrics/registry", { Authorization: READER });
+    expect(registry.status).toBe(200);
+    expect(registry.headers["content-type"]).toBe("text/plain; version=0.0.4; charset=utf-8");
+    expect(registry.body).toBe(REGISTRY_METRICS);
+    expect((await get("/metrics/", { Authorization: AUTH })).status).toBe(404);
   });
 
   test("an upload is streamed to the registry as it arrives, not buffered by nginx first", async () => {
@@ -904,6 +1057,7 @@ describe("rights per project on a real nginx (stand-in registry on loopback)", (
 });
 
 const DEFAULT_PAGE = "nginx's default page, never to be served by the registry proxy";
+const REGISTRY_METRICS = '# TYPE registry_http_requests_total counter\nregistry_http_requests_total{code="200",method="get"} 3\n';
 
 interface Answer {
   status: number;

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as bcrypt from "bcryptjs";
 import { recordResources, recordOptions, valueOf, waitForResource, RecordedResource, isSecretInput, plain } from "./helpers/mocks";
 import { parseSettings, Settings } from "../lib/settings";
+import { uiFiles } from "../lib/uiFiles";
 import { renderNginxConf } from "../lib/nginxConf";
 import {
   asCommand,
@@ -170,6 +171,9 @@ describe("PrivateRegistry wiring", () => {
     expect(registry.inputs.uploads[1].content).toBe(registry.inputs.uploads[0].content);
     expect(registry.inputs.uploads[0].content).toContain("\n  net: unix\n  addr: /run/registry/registry.sock\n");
     expect(registry.inputs.healthcheck.tests[0]).toBe("CMD-SHELL");
+    // metrics off by default: the config and the health check as they were before the setting.
+    expect(registry.inputs.uploads[0].content).not.toContain("prometheus");
+    expect(registry.inputs.healthcheck.tests[1]).not.toContain("metrics");
     expect(d.one(T.volume, "registry-data").inputs.name).toBe("reg-t-data");
     expect(d.options.get("lab-registry-data")?.retainOnDelete).toBe(true);
     expect(d.options.get("lab-registry-container")?.deleteBeforeReplace).toBe(true);
@@ -197,7 +201,21 @@ describe("PrivateRegistry wiring", () => {
   test("nginx receives exactly the rendered config, the chain and the key, and reads the users from their volume", () => {
     const proxy = d.one(T.container, "proxy-container");
     const uploads = Object.fromEntries(proxy.inputs.uploads.map((u: { file: string }) => [u.file, u]));
-    expect(Object.keys(uploads).sort()).toEqual(["/etc/nginx/nginx.conf", "/etc/nginx/registry/chain.pem", "/etc/nginx/registry/key.pem"]);
+    expect(Object.keys(uploads).sort()).toEqual([
+      "/etc/nginx/nginx.conf",
+      "/etc/nginx/registry/chain.pem",
+      "/etc/nginx/registry/key.pem",
+      // The registry browser (ui, on by default), as in ui/.
+      "/etc/nginx/registry/ui/app.js",
+      "/etc/nginx/registry/ui/index.html",
+      "/etc/nginx/registry/ui/style.css",
+    ]);
+    for (const f of uiFiles())
+      expect(uploads[`/etc/nginx/registry/ui/${f.name}`]).toEqual({
+        file: `/etc/nginx/registry/ui/${f.name}`,
+        content: f.content,
+        permissions: "0644",
+      });
     expect(uploads["/etc/nginx/nginx.conf"].content).toBe(
       renderNginxConf({
         serverNames: ["registry.example.com", "localhost", "192.0.2.10", "198.51.100.10"],
@@ -206,6 +224,11 @@ describe("PrivateRegistry wiring", () => {
         certificatePath: "/etc/nginx/registry/chain.pem",
         privateKeyPath: "/etc/nginx/registry/key.pem",
         usersDirectory: "/etc/nginx/registry/users",
+        ui: {
+          directory: "/etc/nginx/registry/ui",
+          deleteEnabled: false,
+          endpoints: ["192.0.2.10:5443", "198.51.100.10:5443", "registry.example.com:5443", "localhost:5443"],
+        },
       }),
     );
     expect(uploads["/etc/nginx/registry/chain.pem"].content).toBe("CERT(lab-server-cert)\nCERT(lab-ca-cert)\n");
@@ -395,6 +418,20 @@ describe("PrivateRegistry wiring", () => {
 });
 
 describe("PrivateRegistry options", () => {
+  test("ui off and metrics on: no browser files, the metrics locations, the registry's Prometheus page copied by its health check", async () => {
+    const d = await deploy("pages", labSettings({ ui: "false", metrics: "true" }));
+    const proxy = d.one(T.container, "proxy-container");
+    const files = proxy.inputs.uploads.map((u: { file: string }) => u.file);
+    expect(files.filter((f: string) => f.includes("/ui/"))).toEqual([]);
+    const conf = proxy.inputs.uploads.find((u: { file: string }) => u.file === "/etc/nginx/nginx.conf").content;
+    expect(conf).not.toContain("location /ui/");
+    expect(conf).toContain("location = /metrics/registry {");
+    expect(conf).toContain("alias /run/registry/metrics.prom;");
+    const registry = d.one(T.container, "registry-container");
+    expect(registry.inputs.uploads[0].content).toContain("\n    prometheus:\n      enabled: true\n      path: /metrics\n");
+    expect(registry.inputs.healthcheck.tests[1]).toContain("http://127.0.0.1:5001/metrics && chmod 0644 /run/registry/metrics.prom.next");
+  });
+
   test("an RSA server key when asked: key_encipherment added", async () => {
     const d = await deploy("rsa", labSettings({ serverKeyAlgorithm: "RSA", rsaBits: "3072" }));
     expect(Object.fromEntries(d.resources(T.key).map((k) => [k.name, k.inputs]))).toEqual({

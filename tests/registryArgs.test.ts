@@ -24,7 +24,7 @@ describe("argsFromSettings", () => {
       serverCertificate: { keyAlgorithm: "ECDSA", rsaBits: 4096, validityHours: 365 * 24, earlyRenewalHours: 30 * 24 },
       users: { names: ["admin"], passwordLength: 32, bcryptCost: 4 },
       registry: { image: "registry:3.1.1", deleteEnabled: false, keepDataOnDestroy: true, adoptExistingVolume: false },
-      proxy: { image: "nginx:1.30.4", pullOnlyUsers: [], mirrors: [] },
+      proxy: { image: "nginx:1.30.4", pullOnlyUsers: [], ui: true, metrics: false, mirrors: [] },
       clients: { hosts: [], verify: true },
       docker: { namePrefix: "registry-dev", pullImages: true, facts: {} },
     });
@@ -60,6 +60,8 @@ describe("argsFromSettings", () => {
       adoptExistingVolume: "true",
       verifyFromClients: "false",
       clientCertificates: "true",
+      ui: "false",
+      metrics: "true",
       localClient: "true",
       localClientSudo: "true",
       localClientTrustOs: "false",
@@ -90,6 +92,8 @@ describe("argsFromSettings", () => {
       pullOnlyUsers: ["reader"],
       // Spelled as in users.
       rights: { ci: { "team-a": "push", "*": "pull" } },
+      ui: false,
+      metrics: true,
       clientCertificates: { validityHours: 48, earlyRenewalHours: 12 },
       mirrors: [],
     });

@@ -51,6 +51,13 @@ describe("renderRegistryConfig: one config for both majors", () => {
     expect(yml).not.toMatch(/\n  tls:|\nauth:/);
   });
 
+  test("metrics: the debug server serves Prometheus at /metrics; without them no prometheus section", () => {
+    expect(renderRegistryConfig({ ...base, prometheus: true })).toContain(
+      "\n  debug:\n    addr: 127.0.0.1:5001\n    prometheus:\n      enabled: true\n      path: /metrics\n  secret:",
+    );
+    expect(renderRegistryConfig(base)).not.toContain("prometheus");
+  });
+
   test("registry layout: minimumtls tls1.2 (a value 2.8 and 3 both accept) and the htpasswd at the uploaded path", () => {
     const yml = renderRegistryConfig({ ...base, listen: { net: "tcp", addr: ":5000" }, debugAddress: undefined, tls });
     expect(yml).toContain("\n    minimumtls: tls1.2\n");
@@ -89,6 +96,34 @@ describe("registryHealthTest", () => {
     expect(registrySocketHealthTest(SOCKET, "127.0.0.1:5001")).toBe(
       `chmod 0666 ${SOCKET} && wget -q -O /dev/null http://127.0.0.1:5001/debug/health || exit 1`,
     );
+  });
+
+  test("with metrics: health first, then the Prometheus page copied whole by a rename; a failed copy keeps the last one and the registry healthy", () => {
+    const dir = scratchDir("registry-metrics-test-");
+    const socket = path.join(dir, "registry.sock");
+    const metrics = path.join(dir, "metrics.prom");
+    fs.writeFileSync(socket, "");
+    // A wget stand-in on the PATH: /debug/health as $HEALTH says, /metrics as $METRICS says ("fail": exit 8, as wget on a 5xx).
+    fs.mkdirSync(path.join(dir, "bin"));
+    fs.writeFileSync(
+      path.join(dir, "bin", "wget"),
+      '#!/bin/sh\nout=""; while [ $# -gt 0 ]; do case "$1" in -O) out=$2; shift;; http*) url=$1;; esac; shift; done\n' +
+        'case "$url" in */debug/health) [ "$HEALTH" = ok ] || exit 8;; */metrics) [ "$METRICS" = fail ] && exit 8; printf "%s" "$METRICS" >"$out";; esac\n',
+      { mode: 0o755 },
+    );
+    const script = registrySocketHealthTest(socket, "127.0.0.1:5001", metrics);
+    expect(script).toContain("http://127.0.0.1:5001/metrics");
+    const run = (health: string, page: string) =>
+      spawnSync("sh", ["-c", script], { env: { PATH: `${path.join(dir, "bin")}:${process.env.PATH}`, HEALTH: health, METRICS: page } })
+        .status;
+    expect(run("ok", "registry_up 1\n")).toBe(0);
+    expect(fs.readFileSync(metrics, "utf8")).toBe("registry_up 1\n");
+    expect(fs.statSync(metrics).mode & 0o777).toBe(0o644);
+    expect(fs.statSync(socket).mode & 0o777).toBe(0o666);
+    expect(run("ok", "fail")).toBe(0);
+    expect(fs.readFileSync(metrics, "utf8")).toBe("registry_up 1\n");
+    expect(run("bad", "registry_up 2\n")).toBe(1);
+    expect(fs.readFileSync(metrics, "utf8")).toBe("registry_up 1\n");
   });
 
   test("with TLS: the htpasswd must match its digest before the GET counts", () => {

@@ -20,6 +20,7 @@ import {
   attemptArea,
   checkCredentialsRefused,
   checkEveryPathNeedsCredentials,
+  PAGE_PATHS,
   lookAlikeCredentials,
   Target,
   basic,
@@ -373,6 +374,23 @@ describe("authentication", () => {
     await checkEveryPathNeedsCredentials(a, target());
     // Control: the same request with valid credentials gets through.
     expect((await request(target(), "GET", "/v2/_catalog", { Authorization: basic("admin", passwords.admin) })).status).toBe(200);
+    a.done();
+  });
+
+  test("the registry browser (/ui/, on by default) needs the same credentials on every path and method; /metrics/ is not served unless asked", async () => {
+    const a = area("browser and metrics");
+    await checkEveryPathNeedsCredentials(
+      a,
+      target(),
+      PAGE_PATHS.filter((p) => p.startsWith("/ui/")),
+    );
+    await checkCredentialsRefused(a, target(), lookAlikeCredentials(passwords.admin), "/ui/");
+    for (const p of PAGE_PATHS.filter((p) => p.startsWith("/metrics/"))) {
+      const r = await request(target(), "GET", p, { Authorization: basic("admin", passwords.admin) });
+      a.check(`GET ${p} with valid credentials (metrics off, the default)`, "404", String(r.status), r.status === 404);
+    }
+    // Control: the page itself with valid credentials.
+    expect((await request(target(), "GET", "/ui/", { Authorization: basic("admin", passwords.admin) })).status).toBe(200);
     a.done();
   });
 

@@ -54,7 +54,7 @@ describe("parseSettings defaults", () => {
     const declared = [...configSection.matchAll(/^ {2}([A-Za-z]+):$/gm)].map((m) => m[1]);
     for (const key of declared) expect(() => parse({ [key]: "" })).not.toThrow(/unknown setting/);
     expect(messageFor({ notDeclared: "x" })).toMatch(/unknown setting/);
-    expect(declared).toHaveLength(41);
+    expect(declared).toHaveLength(43);
   });
 });
 
@@ -605,6 +605,18 @@ describe("tlsTermination", () => {
     // The same users behind the proxy, and no pull-only users without it, are fine.
     expect(parse({ users: '["ci","server"]', pullOnlyUsers: '["server"]' }).pullOnlyUsers).toEqual(["server"]);
     expect(parse({ tlsTermination: "registry", users: '["ci","server"]', pullOnlyUsers: "[]" }).pullOnlyUsers).toEqual([]);
+  });
+
+  test("the registry browser is on and metrics off by default; metrics need nginx, ui without it has nothing to serve it", () => {
+    expect(parse({})).toMatchObject({ ui: true, metrics: false });
+    expect(parse({ ui: "false", metrics: "true" })).toMatchObject({ ui: false, metrics: true });
+    expect(messageFor({ tlsTermination: "registry", metrics: "true" })).toBe(
+      'Invalid config "private-registry:metrics" = true: needs nginx, which tlsTermination "registry" does not have ' +
+        '(the registry\'s debug server would have to be published without authentication); set tlsTermination to "proxy" or metrics to false.',
+    );
+    // ui: true is the declared default, which Pulumi hands over as if set: accepted, and the registry layout has no /ui/.
+    expect(parse({ tlsTermination: "registry", ui: "true", metrics: "false" })).toMatchObject({ tlsTermination: "registry", ui: true });
+    expect(messageFor({ ui: "yes" })).toBe('Invalid config "private-registry:ui" = "yes": must be true or false.');
   });
 });
 

@@ -357,11 +357,22 @@ export function attemptArea(log: AttemptLog, name: string) {
 export type Area = ReturnType<typeof attemptArea>;
 
 const AUTH_PATHS = ["/v2/", "/v2/_catalog", "/v2/x/manifests/y", "/v2/x/blobs/uploads/", "/v2/x/tags/list"];
+/** The registry browser's and the metrics' paths (lib/nginxConf.ts): the same credentials as /v2/. */
+export const PAGE_PATHS = [
+  "/ui/",
+  "/ui/index.html",
+  "/ui/app.js",
+  "/ui/style.css",
+  "/ui/session.json",
+  "/ui/missing",
+  "/metrics/nginx",
+  "/metrics/registry",
+];
 const AUTH_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 
 /** Every method on every path under /v2/ without credentials: 401 with the challenge Docker needs and the API header. */
-export async function checkEveryPathNeedsCredentials(a: Area, target: Target): Promise<void> {
-  for (const p of AUTH_PATHS) {
+export async function checkEveryPathNeedsCredentials(a: Area, target: Target, paths: readonly string[] = AUTH_PATHS): Promise<void> {
+  for (const p of paths) {
     for (const method of AUTH_METHODS) {
       const r = await request(target, method, p, method === "GET" || method === "HEAD" ? {} : { "Content-Length": "0" });
       const ok =
@@ -392,10 +403,15 @@ export function lookAlikeCredentials(adminPassword: string): [string, string][] 
   ];
 }
 
-/** Each of `cases` on GET /v2/_catalog: 401. */
-export async function checkCredentialsRefused(a: Area, target: Target, cases: [string, string][]): Promise<void> {
+/** Each of `cases` on GET /v2/_catalog (or `pathName`): 401. */
+export async function checkCredentialsRefused(
+  a: Area,
+  target: Target,
+  cases: [string, string][],
+  pathName = "/v2/_catalog",
+): Promise<void> {
   for (const [name, auth] of cases) {
-    const r = await request(target, "GET", "/v2/_catalog", { Authorization: auth });
-    a.check(name, "401", String(r.status), r.status === 401);
+    const r = await request(target, "GET", pathName, { Authorization: auth });
+    a.check(pathName === "/v2/_catalog" ? name : `${name} on ${pathName}`, "401", String(r.status), r.status === 401);
   }
 }
