@@ -103,8 +103,10 @@ describe("the registry on an engine reached over tcp:// with client TLS", () => 
       "dockerLoginCommand",
       "dockerLoginCommands",
       "endpoints",
+      "mirrors",
       "serverCertExpiresAt",
     ]);
+    expect(outputs.mirrors.value).toEqual({});
     expect(outputs.endpoints.value).toEqual([d.endpoint, d.nameEndpoint]);
     expect(outputs.containers.value).toEqual({ registry: names.registry, proxy: names.proxy });
     expect(outputs.clientHosts.value).toEqual([`root@${d.clients[0].ip}:22`]);
