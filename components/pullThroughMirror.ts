@@ -3,13 +3,11 @@ import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { containerImage } from "./containerImage";
 import { mirrorDockerNames } from "../lib/mirrors";
-import { REGISTRY_CONFIG_PATHS, registrySocketHealthTest, renderRegistryConfig } from "../lib/registryConfig";
+import { REGISTRY_CONFIG_PATHS, registryHealthcheck, registrySocketHealthTest, renderRegistryConfig } from "../lib/registryConfig";
+import { REGISTRY_DATA_DIR, REGISTRY_DEBUG_ADDRESS } from "./registry";
 
-/** Where a mirror's registry keeps its cache, and where the upstream's CA goes in its container. */
-const MIRROR_DATA_DIR = "/var/lib/registry";
+/** Where the upstream's CA goes in the mirror's container. (Its cache and its debug server are where the registry's are, in its own container.) */
 const UPSTREAM_CA_DIR = "/etc/distribution/upstream-ca";
-/** Its debug server (/debug/health), on loopback of its own network namespace. */
-const MIRROR_DEBUG_ADDRESS = "127.0.0.1:5001";
 
 export interface PullThroughMirrorArgs {
   namePrefix: string;
@@ -54,8 +52,8 @@ export class PullThroughMirror extends pulumi.ComponentResource {
         renderRegistryConfig({
           httpSecret: secret,
           listen: { net: "unix", addr: socket },
-          debugAddress: MIRROR_DEBUG_ADDRESS,
-          dataDir: MIRROR_DATA_DIR,
+          debugAddress: REGISTRY_DEBUG_ADDRESS,
+          dataDir: REGISTRY_DATA_DIR,
           deleteEnabled: false,
           proxy: { remoteurl: args.upstream, ...(credentials ? { username: credentials.username, password } : {}) },
         }),
@@ -74,7 +72,7 @@ export class PullThroughMirror extends pulumi.ComponentResource {
         restart: "always",
         networksAdvanced: [{ name: args.networkName }],
         volumes: [
-          { volumeName: volume.name, containerPath: MIRROR_DATA_DIR },
+          { volumeName: volume.name, containerPath: REGISTRY_DATA_DIR },
           { volumeName: args.socketVolume.name, containerPath: args.socketVolume.directory },
         ],
         uploads: [...REGISTRY_CONFIG_PATHS.map((file) => ({ file, content: config, permissions: "0600" })), ...caUploads],
@@ -83,13 +81,7 @@ export class PullThroughMirror extends pulumi.ComponentResource {
           // Go reads SSL_CERT_DIR's folders besides the system bundle: the upstream's CA is added, not substituted.
           ...(args.upstreamCaPem ? [`SSL_CERT_DIR=/etc/ssl/certs:${UPSTREAM_CA_DIR}`] : []),
         ],
-        healthcheck: {
-          tests: ["CMD-SHELL", registrySocketHealthTest(socket, MIRROR_DEBUG_ADDRESS)],
-          interval: "3s",
-          timeout: "5s",
-          startPeriod: "5s",
-          retries: 3,
-        },
+        healthcheck: registryHealthcheck(registrySocketHealthTest(socket, REGISTRY_DEBUG_ADDRESS)),
         wait: true,
         waitTimeout: 120,
       },

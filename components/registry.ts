@@ -9,6 +9,7 @@ import {
   REGISTRY_TLS_PATHS,
   htpasswdDigestLine,
   registryHealthTest,
+  registryHealthcheck,
   registrySocketHealthTest,
   renderRegistryConfig,
 } from "../lib/registryConfig";
@@ -26,10 +27,10 @@ export const REGISTRY_SOCKET = `${REGISTRY_SOCKET_DIR}/registry.sock`;
  */
 export const REGISTRY_METRICS_FILE = `${REGISTRY_SOCKET_DIR}/metrics.prom`;
 /** distribution's debug server (/debug/health), on loopback of the registry's own empty namespace. */
-const REGISTRY_DEBUG_ADDRESS = "127.0.0.1:5001";
+export const REGISTRY_DEBUG_ADDRESS = "127.0.0.1:5001";
 /** The registry's port in its container when it terminates TLS itself (unprivileged, as the official image expects). */
 export const REGISTRY_PORT = 5000;
-const REGISTRY_DATA_DIR = "/var/lib/registry";
+export const REGISTRY_DATA_DIR = "/var/lib/registry";
 
 /** The files that let the registry terminate TLS and check passwords itself (the "registry" layout). */
 export interface RegistryTlsArgs {
@@ -180,17 +181,7 @@ export class Registry extends pulumi.ComponentResource {
         uploads: [...REGISTRY_CONFIG_PATHS.map((file) => ({ file, content: config, permissions: "0600" })), ...tlsUploads],
         // distribution v3 exports traces to localhost:4318 unless told not to.
         envs: ["OTEL_TRACES_EXPORTER=none"],
-        // Every 3 s: Docker runs the first check one interval after the start, and `up`
-        // (wait: true), gc and a replacement wait for it; 10 s made 10 of the about 25 s
-        // of an `up` from nothing (docs/benchmarks.md). A check costs about 45 ms of
-        // the engine's CPU. (startInterval would do better, but needs Docker 25.)
-        healthcheck: {
-          tests: ["CMD-SHELL", healthTest],
-          interval: "3s",
-          timeout: "5s",
-          startPeriod: "5s",
-          retries: 3,
-        },
+        healthcheck: registryHealthcheck(healthTest),
         wait: true,
         waitTimeout: 120,
       },

@@ -761,6 +761,37 @@ function parseRights(value: unknown, users: string[], pullOnlyUsers: string[], b
   return out;
 }
 
+/**
+ * `entry` (at `key`) as an object of known fields: a non-object is reported (undefined back),
+ * and so is each unknown field, with a hint when only its case is wrong.
+ */
+function objectFields(
+  key: string,
+  entry: unknown,
+  known: readonly string[],
+  bad: Bad,
+  unknownKey: UnknownKey,
+): { fields: Record<string, unknown>; unknown: boolean } | undefined {
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+    bad(key, entry, `must be an object with ${known.join(", ")}`);
+    return undefined;
+  }
+  const fields = entry as Record<string, unknown>;
+  let unknown = false;
+  for (const k of Object.keys(fields)) {
+    if (!known.includes(k)) {
+      unknown = true;
+      unknownKey(
+        `${key}.${safeName(k)}`,
+        fields[k],
+        known,
+        known.find((c) => c.toLowerCase() === k.toLowerCase()),
+      );
+    }
+  }
+  return { fields, unknown };
+}
+
 function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientHostSettings[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) {
@@ -770,21 +801,9 @@ function parseClients(value: unknown, bad: Bad, unknownKey: UnknownKey): ClientH
   const seen = new Set<string>();
   return value.flatMap((entry: unknown, i): ClientHostSettings[] => {
     const key = `clients[${i}]`;
-    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-      bad(key, entry, `must be an object with ${CLIENT_KEYS.join(", ")}`);
-      return [];
-    }
-    const e = entry as Record<string, unknown>;
-    for (const k of Object.keys(e)) {
-      if (!(CLIENT_KEYS as readonly string[]).includes(k)) {
-        unknownKey(
-          `${key}.${safeName(k)}`,
-          e[k],
-          CLIENT_KEYS,
-          CLIENT_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()),
-        );
-      }
-    }
+    const checked = objectFields(key, entry, CLIENT_KEYS, bad, unknownKey);
+    if (!checked) return [];
+    const e = checked.fields;
     const host = e.host;
     if (typeof host !== "string" || !(isIP(host) || isDnsName(host))) {
       bad(`${key}.host`, host, "must be an IP address or DNS name");
@@ -846,27 +865,14 @@ function parseMirrors(value: unknown, isSecret: boolean, registryPort: number, b
   const ports = new Map<number, string>([[registryPort, "port (the registry's)"]]);
   return value.flatMap((entry: unknown, i): MirrorSettings[] => {
     const key = `mirrors[${i}]`;
-    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-      bad(key, entry, `must be an object with ${MIRROR_KEYS.join(", ")}`);
-      return [];
-    }
-    const e = entry as Record<string, unknown>;
-    let ok = true;
+    const checked = objectFields(key, entry, MIRROR_KEYS, bad, unknownKey);
+    if (!checked) return [];
+    const e = checked.fields;
+    let ok = !checked.unknown;
     const fail: Bad = (...args) => {
       ok = false;
       bad(...args);
     };
-    for (const k of Object.keys(e)) {
-      if (!(MIRROR_KEYS as readonly string[]).includes(k)) {
-        ok = false;
-        unknownKey(
-          `${key}.${safeName(k)}`,
-          e[k],
-          MIRROR_KEYS,
-          MIRROR_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()),
-        );
-      }
-    }
     let url: URL | undefined;
     const upstreamForm =
       "must be the upstream registry's https://host[:port], without a path (Docker Hub: https://registry-1.docker.io); a mirror of a plain-HTTP registry is refused";
@@ -987,27 +993,14 @@ function parseRetention(value: unknown, bad: Bad, unknownKey: UnknownKey): Reten
       );
       continue;
     }
-    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-      bad(key, entry, `must be an object with ${RETENTION_KEYS.join(", ")}`);
-      continue;
-    }
-    const e = entry as Record<string, unknown>;
-    let ok = true;
+    const checked = objectFields(key, entry, RETENTION_KEYS, bad, unknownKey);
+    if (!checked) continue;
+    const e = checked.fields;
+    let ok = !checked.unknown;
     const fail: Bad = (...args) => {
       ok = false;
       bad(...args);
     };
-    for (const k of Object.keys(e)) {
-      if (!(RETENTION_KEYS as readonly string[]).includes(k)) {
-        ok = false;
-        unknownKey(
-          `${key}.${safeName(k)}`,
-          e[k],
-          RETENTION_KEYS,
-          RETENTION_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()),
-        );
-      }
-    }
     const count = (field: "keepLast" | "maxAgeDays"): number | undefined => {
       const v = e[field];
       if (v === undefined) return undefined;
