@@ -19,6 +19,19 @@ import { PullThroughMirror } from "./pullThroughMirror";
 import { mirrorLayout, mirrorSlug, mirrorSocketName } from "../lib/mirrors";
 import { ClientCertificate } from "./clientCertificate";
 import { STACK_LABEL, HostFacts } from "../lib/preflight";
+import { SwarmRegistry, SwarmStorageArgs } from "./swarmRegistry";
+import { SwarmTlsProxy } from "./swarmTlsProxy";
+import { SwarmEdge } from "./swarmEdge";
+import {
+  DOCKER_DNS,
+  SWARM_EDGE_PORT,
+  SWARM_PROXY_PORT,
+  SWARM_PROXY_SECRETS,
+  SWARM_REGISTRY_PORT,
+  renderEdgeConf,
+  swarmNames,
+  tasksName,
+} from "../lib/swarm";
 
 /**
  * What PrivateRegistry needs, grouped by what it makes. Every field is required
@@ -113,6 +126,20 @@ export interface PrivateRegistryArgs {
      * volume of its own, behind nginx on a port of its own; [] for none.
      */
     mirrors?: MirrorArgs[];
+  };
+  /**
+   * The swarm layout (docs/swarm.md): the registry and nginx as replicated services of the
+   * swarm whose manager `docker` names, the images in an S3-compatible bucket, an edge on
+   * every node publishing address.port. Needs `proxy` (without mirrors, metrics or client
+   * certificates); registry.keepDataOnDestroy and adoptExistingVolume have no effect (the
+   * bucket is never emptied). Omitted: containers on one engine.
+   */
+  swarm?: {
+    /** Registry replicas. */
+    replicas: number;
+    /** TLS proxy (nginx) replicas. */
+    proxyReplicas: number;
+    storage: SwarmStorageArgs;
   };
   /** The Docker clients that get the CA installed (and removed on destroy). */
   clients: {
@@ -258,24 +285,27 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     const onEngine = dockerProvider ? { providers: [dockerProvider] } : {};
 
     const publish = { listenAddress: address.listenAddress, port: address.port };
-    const registry = new Registry(
-      `${name}-registry`,
-      {
-        namePrefix: args.docker.namePrefix,
-        image: args.registry.image,
-        pullImages: args.docker.pullImages,
-        keepDataOnDestroy: args.registry.keepDataOnDestroy,
-        adoptExistingVolume: args.registry.adoptExistingVolume,
-        deleteEnabled: args.registry.deleteEnabled,
-        metrics: proxyArgs?.metrics === true,
-        publish,
-        tls: proxyArgs
-          ? undefined
-          : { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd },
-        labels,
-      },
-      { ...parent, ...onEngine },
-    );
+    const swarm = args.swarm;
+    const registry = swarm
+      ? undefined
+      : new Registry(
+          `${name}-registry`,
+          {
+            namePrefix: args.docker.namePrefix,
+            image: args.registry.image,
+            pullImages: args.docker.pullImages,
+            keepDataOnDestroy: args.registry.keepDataOnDestroy,
+            adoptExistingVolume: args.registry.adoptExistingVolume,
+            deleteEnabled: args.registry.deleteEnabled,
+            metrics: proxyArgs?.metrics === true,
+            publish,
+            tls: proxyArgs
+              ? undefined
+              : { certificateChainPem: serverCert.chainPem, privateKeyPem: serverCert.privateKeyPem, htpasswd: users.htpasswd },
+            labels,
+          },
+          { ...parent, ...onEngine },
+        );
 
     // Mutual TLS: one certificate per client host, from the signing CA.
     const clientCerts = new Map(
@@ -299,7 +329,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     );
 
     // Pull-through mirrors: a registry in proxy mode each, its socket beside the registry's.
-    const mirrorArgs = proxyArgs?.mirrors ?? [];
+    const mirrorArgs = swarm ? [] : (proxyArgs?.mirrors ?? []);
     const layout = mirrorLayout(mirrorArgs, clientCertificates !== undefined, address.ipAddresses, address.dnsNames);
     const mirrors = mirrorArgs.map(
       (m) =>
@@ -313,9 +343,9 @@ export class PrivateRegistry extends pulumi.ComponentResource {
             ...(m.upstreamCaPem ? { upstreamCaPem: m.upstreamCaPem } : {}),
             image: args.registry.image,
             pullImages: args.docker.pullImages,
-            networkName: registry.networkName,
+            networkName: (registry as Registry).networkName,
             socketVolume: {
-              name: registry.socketVolumeName as pulumi.Output<string>,
+              name: (registry as Registry).socketVolumeName as pulumi.Output<string>,
               directory: REGISTRY_SOCKET_DIR,
               socketName: mirrorSocketName(m.name),
             },
@@ -332,6 +362,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     }));
 
     const proxy =
+      registry &&
       proxyArgs &&
       new TlsProxy(
         `${name}-proxy`,
@@ -367,9 +398,17 @@ export class PrivateRegistry extends pulumi.ComponentResource {
         { parent: this, dependsOn: [registry, ...mirrors], ...onEngine },
       );
 
+    // The swarm layout: registry replicas, TLS proxy replicas, an edge on every node.
+    const swarmServices = swarm && proxyArgs && this.swarmServices(name, args, swarm, proxyArgs, serverCert, users, labels, onEngine);
+
     const endpoints = registryEndpoints(address.ipAddresses, address.dnsNames, address.port);
-    // What clients dial, once it answers (healthy): the proxy, or the registry itself.
-    const servingContainer = proxy ? proxy.containerName : registry.containerName;
+    // What clients dial, once it answers (healthy): the proxy, or the registry itself, or
+    // (swarm) the edge once every service converged.
+    const servingContainer = proxy
+      ? proxy.containerName
+      : registry
+        ? registry.containerName
+        : (swarmServices as SwarmServices).edge.serviceName;
     this.endpoints = servingContainer.apply(() => endpoints);
     const warning = osTrustWarning(osTrustHosts(clients.hosts, clients.local));
     if (warning) pulumi.log.warn(warning, this);
@@ -384,7 +423,7 @@ export class PrivateRegistry extends pulumi.ComponentResource {
         anchorName: args.docker.namePrefix,
         verify: clients.verify,
         clientCertificates: clientCertificates ? clientCerts : undefined,
-        serving: proxy ?? registry,
+        serving: proxy || registry || (swarmServices as SwarmServices).edge,
       },
       parent,
     );
@@ -417,7 +456,10 @@ export class PrivateRegistry extends pulumi.ComponentResource {
     this.dockerLoginCommands = this.endpoints.apply((e) => dockerLoginCommands(stack, e[0], userNames));
     this.dockerLoginCommand = this.dockerLoginCommands.apply((lines) => lines[userNames[0]]);
     this.clientHosts = trust.hosts;
-    this.containers = pulumi.all([registry.containerName, proxy ? proxy.containerName : ""]).apply(([r, p]) => ({ registry: r, proxy: p }));
+    // The swarm layout's services stand where the containers are.
+    this.containers = swarmServices
+      ? pulumi.all([swarmServices.registry.serviceName, swarmServices.proxy.serviceName]).apply(([r, p]) => ({ registry: r, proxy: p }))
+      : pulumi.all([(registry as Registry).containerName, proxy ? proxy.containerName : ""]).apply(([r, p]) => ({ registry: r, proxy: p }));
     this.mirrors = servingContainer.apply(() => Object.fromEntries(layout.mirrors.map((m) => [m.name, m.endpoints])));
     this.registerOutputs({
       mirrors: this.mirrors,
@@ -431,6 +473,99 @@ export class PrivateRegistry extends pulumi.ComponentResource {
       containers: this.containers,
     });
   }
+
+  /** The swarm layout's three services (docs/swarm.md), the edge last: it serves once the others run. */
+  private swarmServices(
+    name: string,
+    args: PrivateRegistryArgs,
+    swarm: NonNullable<PrivateRegistryArgs["swarm"]>,
+    proxyArgs: NonNullable<PrivateRegistryArgs["proxy"]>,
+    serverCert: ServerCertificate,
+    users: RegistryCredentials,
+    labels: { label: string; value: string }[],
+    onEngine: pulumi.ComponentResourceOptions,
+  ): SwarmServices {
+    const { address } = args;
+    const names = swarmNames(args.docker.namePrefix);
+    const registry = new SwarmRegistry(
+      `${name}-swarm-registry`,
+      {
+        namePrefix: args.docker.namePrefix,
+        image: args.registry.image,
+        replicas: swarm.replicas,
+        deleteEnabled: args.registry.deleteEnabled,
+        storage: swarm.storage,
+        labels,
+      },
+      { parent: this, ...onEngine },
+    );
+    const input: NginxConfInput = {
+      serverNames: [...address.dnsNames, ...address.ipAddresses],
+      upstream: `${tasksName(names.registryService)}:${SWARM_REGISTRY_PORT}`,
+      listenPort: SWARM_PROXY_PORT,
+      certificatePath: PROXY_PATHS.certificateChain,
+      privateKeyPath: `/run/secrets/${SWARM_PROXY_SECRETS.privateKey}`,
+      usersDirectory: PROXY_PATHS.usersDirectory,
+      ...(proxyArgs.ui
+        ? {
+            ui: {
+              directory: PROXY_PATHS.ui,
+              deleteEnabled: args.registry.deleteEnabled,
+              endpoints: registryEndpoints(address.ipAddresses, address.dnsNames, address.port),
+            },
+          }
+        : {}),
+    };
+    const nginxConf = registry.subnets.apply((subnets) =>
+      renderNginxConf({
+        ...input,
+        // Only the edge connects from the stack's overlay network (not attachable); unknown: any.
+        swarm: { resolver: DOCKER_DNS, proxyProtocolFrom: subnets.length > 0 ? subnets : ["0.0.0.0/0"] },
+      }),
+    );
+    const proxy = new SwarmTlsProxy(
+      `${name}-swarm-proxy`,
+      {
+        namePrefix: args.docker.namePrefix,
+        image: proxyArgs.image,
+        replicas: swarm.proxyReplicas,
+        networkName: registry.networkName,
+        nginxConf,
+        certificateChainPem: serverCert.chainPem,
+        privateKeyPem: serverCert.privateKeyPem,
+        htpasswd: users.htpasswd,
+        pushUsers: args.users.names.filter((user) => !proxyArgs.pullOnlyUsers.includes(user)),
+        rightsFiles: rightsFiles(args.users.names, proxyArgs.pullOnlyUsers, proxyArgs.rights ?? {}),
+        uiFiles: proxyArgs.ui ? uiFiles() : undefined,
+        labels,
+      },
+      { parent: this, dependsOn: [registry], ...onEngine },
+    );
+    const edge = new SwarmEdge(
+      `${name}-swarm-edge`,
+      {
+        namePrefix: args.docker.namePrefix,
+        image: proxyArgs.image,
+        networkName: registry.networkName,
+        edgeConf: renderEdgeConf({
+          listenPort: SWARM_EDGE_PORT,
+          upstream: `${tasksName(names.proxyService)}:${SWARM_PROXY_PORT}`,
+          resolver: DOCKER_DNS,
+        }),
+        port: address.port,
+        nodes: args.docker.facts?.swarmNodes ?? 1,
+        labels,
+      },
+      { parent: this, dependsOn: [proxy], ...onEngine },
+    );
+    return { registry, proxy, edge };
+  }
+}
+
+interface SwarmServices {
+  registry: SwarmRegistry;
+  proxy: SwarmTlsProxy;
+  edge: SwarmEdge;
 }
 
 /**

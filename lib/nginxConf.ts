@@ -45,6 +45,14 @@ export interface NginxConfInput {
    * push gets 405 with a Docker error that says so.
    */
   mirrors?: NginxMirror[];
+  /**
+   * The swarm layout (docs/swarm.md): the registry's replicas are found by name through
+   * Docker's DNS on every request (`upstream` is then `tasks.<service>:port`: one address
+   * per healthy replica, re-resolved every second), a request that cannot connect to one
+   * replica goes to the next, and connections arrive from the edge with the PROXY protocol,
+   * so that the client's own address counts (failed logins, the log).
+   */
+  swarm?: { resolver: string; proxyProtocolFrom: string[] };
   pidPath?: string;
   /** Defaults to the container's stdout, where `docker logs` reads it. */
   accessLogPath?: string;
@@ -217,12 +225,20 @@ http {
   }
   limit_req_zone $auth_failure_key zone=auth_failures:1m rate=${AUTH_FAILURE_RATE_PER_SECOND}r/s;
 
-${clientCertMap}  # Connections to the registry are kept open and reused (HTTP/1.1 below).
+${clientCertMap}${
+    input.swarm
+      ? `  # The registry's replicas: Docker's DNS names one address per running replica; asked
+  # again every second, so a replica that starts or stops is seen within a second.
+  resolver ${input.swarm.resolver} valid=1s ipv6=off;
+  resolver_timeout 2s;
+`
+      : `  # Connections to the registry are kept open and reused (HTTP/1.1 below).
   upstream registry_upstream {
     server ${input.upstream};
     keepalive 32;
   }
-
+`
+  }
   # Rights per project, after the password: what a request needs is a file in the users
   # directory's rights/ (lib/usersDirectory.ts), looked up on every request like the
   # htpasswd, so a rights change needs no reload. Reads need "pull", anything else "push".
@@ -301,9 +317,15 @@ ${clientCertMap}  # Connections to the registry are kept open and reused (HTTP/1
   }
 ${mirrorMap}
   server {
-    listen ${input.listenPort} ssl;
+    listen ${input.listenPort} ssl${input.swarm ? " proxy_protocol" : ""};
     server_name ${serverNames};
-
+${
+  input.swarm
+    ? `    # The edge passes each connection on with the client's address (PROXY protocol).
+${input.swarm.proxyProtocolFrom.map((cidr) => `    set_real_ip_from ${cidr};\n`).join("")}    real_ip_header proxy_protocol;
+`
+    : ""
+}
 ${tls}
     # Layers can be large and are sent chunked: no 413, no 411. Uploads are relayed to
     # the registry as they arrive, in pieces of up to 1 MiB (nginx's default, 16k, makes a
@@ -329,8 +351,19 @@ ${clientCertCheck}
       # client sent it ($request_uri): try_files rewrote $uri to the file it found.
       root ${input.usersDirectory};
       try_files $registry_right_project $registry_right_all $registry_right_mount_all $registry_right_mount_any @registry_denied;
-      proxy_pass http://registry_upstream$request_uri;
-      proxy_set_header Content-Type $registry_content_type;
+${
+  input.swarm
+    ? `      # A name in proxy_pass: resolved at request time. A replica that refuses or does not
+      # answer the connection (stopping, or on a node that is down) gets no request: the next
+      # one does; the request never reached the first, so a retried upload is safe.
+      proxy_pass http://${input.upstream}$request_uri;
+      proxy_connect_timeout 2s;
+      proxy_next_upstream error timeout non_idempotent;
+      proxy_next_upstream_tries 3;
+`
+    : `      proxy_pass http://registry_upstream$request_uri;
+`
+}      proxy_set_header Content-Type $registry_content_type;
       # HTTP/1.1 to the registry: with HTTP/1.0 nginx buffers a chunked upload in
       # full whatever proxy_request_buffering says. No "Connection: close" either.
       proxy_http_version 1.1;

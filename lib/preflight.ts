@@ -56,6 +56,8 @@ export interface HostFacts {
    * non-zero (so it runs again), or the label the current writer carries, or undefined.
    */
   usersWriterRerunOf?: string;
+  /** The swarm layout: how many nodes are ready and active (an edge task each). */
+  swarmNodes?: number;
 }
 
 const SSH_TIMEOUT_MS = 30_000;
@@ -147,6 +149,22 @@ export function preflight(project: string, stack: string, settings: Settings, ru
         return r.status === 0 ? r.stdout.trim().replace(/^<no value>$/, "") : undefined;
       };
       const whose = (label: string) => (label ? `stack ${label}` : "no stack of this program");
+      // The swarm layout makes services: the engine must be a manager of a swarm (docs/swarm.md).
+      if (settings.swarm) {
+        const info = docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}");
+        const [state, manager] = info.stdout.trim().split(" ");
+        if (info.status !== 0 || state !== "active" || manager !== "true") {
+          const what = state === "active" ? "a swarm worker, not a manager" : `not in a swarm (${state || "no answer"})`;
+          problems.push(
+            `Invalid config "${project}:swarm": the layout needs a swarm manager, and the Docker engine at ${dockerHost} is ${what}; ` +
+              "run `docker swarm init` there (and `docker swarm join` on the other machines), or point dockerHost at a manager (docs/swarm.md); nothing was created.",
+          );
+        } else {
+          const nodes = docker("node", "ls", "--format", "{{.Status}} {{.Availability}}");
+          const ready = nodes.stdout.split("\n").filter((line) => line.trim() === "Ready Active").length;
+          if (nodes.status === 0 && ready > 0) facts.swarmNodes = ready;
+        }
+      }
       const prefix = settings.namePrefix;
       const names = dockerNames(prefix);
       // What this stack will make: the proxy layout's users volume and writer only with the proxy.

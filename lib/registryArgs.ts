@@ -69,6 +69,15 @@ export function argsFromSettings(settings: Settings, facts: HostFacts = {}): Pri
           },
         }
       : {}),
+    ...(settings.swarm
+      ? {
+          swarm: {
+            replicas: settings.swarm.replicas,
+            proxyReplicas: settings.swarm.proxyReplicas,
+            storage: settings.swarm.s3,
+          },
+        }
+      : {}),
     clients: {
       hosts: settings.clients,
       ...(settings.localClient ? { local: { sudo: settings.localClientSudo, trustOs: settings.localClientTrustOs } } : {}),

@@ -82,6 +82,25 @@ export interface RegistryConfigInput {
    * from `remoteurl`, with the upstream's credentials when given; pushes are refused.
    */
   proxy?: { remoteurl: string; username?: string; password?: string };
+  /**
+   * S3-compatible storage in place of the filesystem (the swarm layout: replicas share
+   * the bucket). Redirects are off: clients never need to reach the object store.
+   */
+  s3?: RegistryS3Config;
+  /** On SIGTERM, finish requests in flight for up to this long (http.draintimeout), e.g. "10s". */
+  drainTimeout?: string;
+}
+
+export interface RegistryS3Config {
+  /** http(s)://host[:port] */
+  endpoint: string;
+  region: string;
+  bucket: string;
+  accessKey: string;
+  secretKey: string;
+  forcePathStyle: boolean;
+  /** "" for the bucket's root. */
+  rootDirectory: string;
 }
 
 export function renderRegistryConfig(input: RegistryConfigInput): string {
@@ -125,13 +144,11 @@ log:
 storage:
   cache:
     blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: ${input.dataDir}
-  delete:
+${storageDriver(input)}  delete:
     enabled: ${input.deleteEnabled}
 http:
 ${input.listen.net === "unix" ? "  net: unix\n" : ""}  addr: ${input.listen.addr}
-${input.debugAddress ? `  debug:\n    addr: ${input.debugAddress}\n${input.prometheus ? `    prometheus:\n      enabled: true\n      path: ${REGISTRY_METRICS_PATH}\n` : ""}` : ""}  secret: ${JSON.stringify(input.httpSecret)}
+${input.drainTimeout ? `  draintimeout: ${input.drainTimeout}\n` : ""}${input.debugAddress ? `  debug:\n    addr: ${input.debugAddress}\n${input.prometheus ? `    prometheus:\n      enabled: true\n      path: ${REGISTRY_METRICS_PATH}\n` : ""}` : ""}  secret: ${JSON.stringify(input.httpSecret)}
   headers:
     X-Content-Type-Options: [nosniff]
 ${tlsSection}${authSection}${proxySection}health:
@@ -139,6 +156,26 @@ ${tlsSection}${authSection}${proxySection}health:
     enabled: true
     interval: 10s
     threshold: 3
+`;
+}
+
+/** The storage driver's section (under `storage:`): the filesystem at dataDir, or S3. */
+function storageDriver(input: RegistryConfigInput): string {
+  const s3 = input.s3;
+  if (!s3) return `  filesystem:\n    rootdirectory: ${input.dataDir}\n`;
+  const q = JSON.stringify;
+  return `  s3:
+    regionendpoint: ${q(s3.endpoint)}
+    region: ${q(s3.region)}
+    bucket: ${q(s3.bucket)}
+    accesskey: ${q(s3.accessKey)}
+    secretkey: ${q(s3.secretKey)}
+    forcepathstyle: ${s3.forcePathStyle}
+    secure: ${s3.endpoint.startsWith("https:")}
+    v4auth: true
+${s3.rootDirectory ? `    rootdirectory: ${q(s3.rootDirectory)}\n` : ""}  # Clients get every blob from the registry itself, never a redirect to the object store.
+  redirect:
+    disable: true
 `;
 }
 

@@ -8,6 +8,8 @@ import {
   CLIENT_KEYS,
   MIRROR_FIELDS,
   MIRROR_KEYS,
+  SWARM_FIELDS,
+  SWARM_KEYS,
   RETENTION_FIELDS,
   RETENTION_KEYS,
   IntegerSetting,
@@ -139,6 +141,25 @@ export interface Settings {
   localClientTrustOs: boolean;
   /** The Docker engine that runs the registry; undefined: the local engine, exactly as before (no explicit provider). */
   dockerEngine?: DockerEngineSettings;
+  /** The swarm layout (docs/swarm.md); undefined: containers on one engine, as before. */
+  swarm?: SwarmSettings;
+}
+
+/** The swarm layout: replicated services on a swarm, the images on S3-compatible storage. */
+export interface SwarmSettings {
+  replicas: number;
+  proxyReplicas: number;
+  s3: {
+    /** `https://host[:port]` (or `http://`, which `up` warns about). */
+    endpoint: string;
+    bucket: string;
+    region: string;
+    /** Secrets (the whole `swarm` value is one). */
+    accessKey: pulumi.Output<string>;
+    secretKey: pulumi.Output<string>;
+    forcePathStyle: boolean;
+    rootDirectory: string;
+  };
 }
 
 /** A Docker engine other than the default one: `unix://`, `ssh://` or `tcp://` with client TLS. */
@@ -253,7 +274,8 @@ export function looksLikeKeyMaterial(value: unknown): boolean {
 }
 
 /** Client fields that are never secret in themselves, even inside a secret `clients` list. */
-const CLIENT_PLAIN_FIELD = /^(clients\[\d+\]\.(host|port|user|sudo|trustOs)|mirrors\[\d+\]\.(upstream|port|name|anonymousPull))$/;
+const CLIENT_PLAIN_FIELD =
+  /^(clients\[\d+\]\.(host|port|user|sudo|trustOs)|mirrors\[\d+\]\.(upstream|port|name|anonymousPull)|swarm\.(replicas|proxyReplicas|s3Endpoint|s3Bucket|s3Region|s3ForcePathStyle|s3RootDirectory))$/;
 
 // What a message shows in place of a value it must not print.
 const HIDDEN_UNKNOWN = '"[value hidden]"';
@@ -577,6 +599,24 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
       'need tlsTermination "proxy": nginx gives each mirror its port, certificate and users, and refuses pushes to it',
     );
   }
+  const swarm = parseSwarm(json("swarm"), secret.has("swarm"), bad, unknownKey);
+  if (swarm) {
+    const refuse = (key: string, value: unknown, why: string) =>
+      bad(key, value, `${why} in the swarm layout (swarm is set); see docs/swarm.md`);
+    if (tlsTermination === "registry") refuse("tlsTermination", tlsTermination, 'must be "proxy": the TLS proxy replicas terminate TLS');
+    if (mirrors.length > 0)
+      refuse(
+        "mirrors",
+        mirrors.map((m) => m.name),
+        "are not available",
+      );
+    if (metrics) refuse("metrics", true, "is not available (each replica has its own counters); set it to false");
+    if (clientCertificates) refuse("clientCertificates", true, "is not available yet; set it to false");
+    if (listenAddress !== "0.0.0.0") {
+      refuse("listenAddress", listenAddress, 'must be "0.0.0.0": the edge publishes port on every address of every node (host mode)');
+    }
+    if (adoptExistingVolume) refuse("adoptExistingVolume", true, "has no volume to adopt (the images are in the bucket)");
+  }
   const dockerEngine = parseDockerEngine(raw, secret, bad);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -623,6 +663,7 @@ export function parseSettings(raw: Record<string, string>, project: string, stac
     localClientSudo,
     localClientTrustOs,
     ...(dockerEngine ? { dockerEngine } : {}),
+    ...(swarm ? { swarm } : {}),
   };
 }
 
@@ -973,6 +1014,114 @@ function parseMirrors(value: unknown, isSecret: boolean, registryPort: number, b
       },
     ];
   });
+}
+
+/** `swarm`: undefined when not set ({}), else its fields checked, one message per bad one. */
+function parseSwarm(value: unknown, isSecret: boolean, bad: Bad, unknownKey: UnknownKey): SwarmSettings | undefined {
+  if (value === undefined || (typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)) {
+    return undefined;
+  }
+  const checked = objectFields("swarm", value, SWARM_KEYS, bad, unknownKey);
+  if (!checked) return undefined;
+  const e = checked.fields;
+  let ok = !checked.unknown;
+  const fail: Bad = (...args) => {
+    ok = false;
+    bad(...args);
+  };
+  const count = (field: "replicas" | "proxyReplicas"): number => {
+    const { min, max } = SWARM_FIELDS[field];
+    const v = e[field] ?? SWARM_FIELDS[field].default;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      fail(`swarm.${field}`, v, `must be a whole number from ${min} to ${max}`);
+      return 0;
+    }
+    return v;
+  };
+  const replicas = count("replicas");
+  const proxyReplicas = count("proxyReplicas");
+  const text = (field: "s3Endpoint" | "s3Bucket" | "s3Region" | "s3RootDirectory", required: string): string => {
+    const v = e[field] ?? (field === "s3Region" || field === "s3RootDirectory" ? SWARM_FIELDS[field].default : undefined);
+    if (v === undefined || v === "") {
+      if (required) fail(`swarm.${field}`, v, `is required: ${required}`, { placeholder: MISSING });
+      return "";
+    }
+    if (typeof v !== "string") {
+      fail(`swarm.${field}`, v, "must be a string");
+      return "";
+    }
+    return v;
+  };
+  const endpoint = text("s3Endpoint", "the S3-compatible server's https://host[:port]");
+  if (endpoint !== "") {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      url = undefined;
+    }
+    const host = url?.hostname.replace(/^\[(.*)\]$/, "$1") ?? "";
+    if (
+      !url ||
+      (url.protocol !== "https:" && url.protocol !== "http:") ||
+      !(isIP(host) || isDnsName(host)) ||
+      (url.pathname !== "" && url.pathname !== "/") ||
+      url.search ||
+      url.hash ||
+      url.username ||
+      url.password
+    ) {
+      fail("swarm.s3Endpoint", endpoint, "must be the S3-compatible server's https://host[:port], without a path or credentials");
+    }
+  }
+  const bucket = text("s3Bucket", "the bucket the images go to (made beforehand)");
+  if (bucket !== "" && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    fail("swarm.s3Bucket", bucket, "must be an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-'");
+  }
+  const region = text("s3Region", "");
+  if (region !== "" && !/^[a-z0-9-]{1,64}$/.test(region)) fail("swarm.s3Region", region, "must be a region name such as us-east-1");
+  const rootDirectory = text("s3RootDirectory", "");
+  if (rootDirectory !== "" && !/^\/?[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(rootDirectory)) {
+    fail("swarm.s3RootDirectory", rootDirectory, "must be a path of letters, digits, '.', '_', '-' and '/'");
+  }
+  const forcePathStyle = e.s3ForcePathStyle ?? SWARM_FIELDS.s3ForcePathStyle.default;
+  if (typeof forcePathStyle !== "boolean") fail("swarm.s3ForcePathStyle", forcePathStyle, "must be true or false");
+  const credential = (field: "s3AccessKey" | "s3SecretKey"): string => {
+    const v = e[field];
+    if (v === undefined || v === "") {
+      fail(`swarm.${field}`, undefined, "is required", { placeholder: MISSING });
+      return "";
+    }
+    if (typeof v !== "string") {
+      fail(`swarm.${field}`, undefined, "must be a string", { placeholder: HIDDEN_SECRET });
+      return "";
+    }
+    if (!isSecret) {
+      fail(
+        `swarm.${field}`,
+        undefined,
+        `must be a secret: set it with \`npm run pulumi -- config set --secret --path 'swarm.${field}'\` (typed or piped on stdin)`,
+        { placeholder: '"[hidden]"' },
+      );
+    }
+    return v;
+  };
+  const accessKey = credential("s3AccessKey");
+  const secretKey = credential("s3SecretKey");
+  if (!ok) return undefined;
+  return {
+    replicas,
+    proxyReplicas,
+    s3: {
+      endpoint: endpoint.replace(/\/$/, ""),
+      bucket,
+      region,
+      accessKey: pulumi.secret(accessKey),
+      secretKey: pulumi.secret(secretKey),
+      forcePathStyle: forcePathStyle === true,
+      rootDirectory,
+    },
+  };
 }
 
 function parseRetention(value: unknown, bad: Bad, unknownKey: UnknownKey): RetentionSettings {

@@ -314,6 +314,18 @@ export const SETTINGS = {
       "Each client host gets Docker's `registry-mirrors` (for `docker.io`), containerd's `hosts.toml` and a `registries.conf.d` drop-in. " +
       "Proxy layout only. See [Mirror](mirror.md)",
   },
+  swarm: {
+    type: "object",
+    default: {},
+    description:
+      "the swarm layout (set: on): the registry as `replicas` (2, {replicasRange}) stateless replicas of a Docker Swarm service " +
+      "on S3-compatible storage, nginx as `proxyReplicas` (2, {proxyReplicasRange}) TLS proxy replicas, and an edge on every node " +
+      "publishing `port` there (host mode). Storage: `s3Endpoint` (`https://host[:port]`, required), `s3Bucket` (required, made " +
+      "beforehand), `s3Region` (`us-east-1`), `s3AccessKey` and `s3SecretKey` (both required, secrets), `s3ForcePathStyle` " +
+      '(true), `s3RootDirectory` (""). `dockerHost` (or the local engine) must be a swarm manager. Renewals and user changes ' +
+      "roll through the replicas with no failed request. Proxy layout only; not with `mirrors`, `metrics` or " +
+      "`clientCertificates`. See [More than one machine](swarm.md)",
+  },
   localClient: {
     type: "boolean",
     default: false,
@@ -380,6 +392,20 @@ export const MIRROR_FIELDS = {
 } as const;
 export const MIRROR_KEYS = Object.keys(MIRROR_FIELDS) as (keyof typeof MIRROR_FIELDS)[];
 
+/** The fields of the swarm layout (`swarm`), with their ranges and defaults; the s3 ones without a default are required. */
+export const SWARM_FIELDS = {
+  replicas: { type: "integer", min: 1, max: 32, default: 2 },
+  proxyReplicas: { type: "integer", min: 1, max: 32, default: 2 },
+  s3Endpoint: { type: "string" },
+  s3Bucket: { type: "string" },
+  s3Region: { type: "string", default: "us-east-1" },
+  s3AccessKey: { type: "string" },
+  s3SecretKey: { type: "string" },
+  s3ForcePathStyle: { type: "boolean", default: true },
+  s3RootDirectory: { type: "string", default: "" },
+} as const;
+export const SWARM_KEYS = Object.keys(SWARM_FIELDS) as (keyof typeof SWARM_FIELDS)[];
+
 /** The fields of a project's retention policy (`retention.<project>`), with their ranges and defaults. */
 export const RETENTION_FIELDS = {
   keepLast: { type: "integer", min: 1, max: 100000 },
@@ -397,5 +423,7 @@ export function describeSetting(decl: SettingDeclaration): string {
     .replace(/\{range\}/g, range)
     .replace(/\{multipleOf\}/g, step)
     .replace(/\{keepLastRange\}/g, `${RETENTION_FIELDS.keepLast.min}-${RETENTION_FIELDS.keepLast.max}`)
-    .replace(/\{maxAgeDaysRange\}/g, `${RETENTION_FIELDS.maxAgeDays.min}-${RETENTION_FIELDS.maxAgeDays.max}`);
+    .replace(/\{maxAgeDaysRange\}/g, `${RETENTION_FIELDS.maxAgeDays.min}-${RETENTION_FIELDS.maxAgeDays.max}`)
+    .replace(/\{replicasRange\}/g, `${SWARM_FIELDS.replicas.min}-${SWARM_FIELDS.replicas.max}`)
+    .replace(/\{proxyReplicasRange\}/g, `${SWARM_FIELDS.proxyReplicas.min}-${SWARM_FIELDS.proxyReplicas.max}`);
 }

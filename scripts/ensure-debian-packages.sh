@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs Debian packages that the tests run for real (nginx for `nginx -t`,
 # ShellCheck, openssl), only those missing. Usage: ensure-debian-packages.sh CMD=PACKAGE...
+# (CMD may be an absolute path instead: a file the package installs, e.g. an nginx module.)
 set -euo pipefail
 
 log() { printf '[debian-packages] %s\n' "$*" >&2; }
 
 missing=()
 for pair in "$@"; do
-  command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
+  case "${pair%%=*}" in
+    /*) [ -e "${pair%%=*}" ] || missing+=("${pair#*=}") ;;
+    *) command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}") ;;
+  esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$PROJECT_DIR"
 
 ensure_node_modules
-scripts/ensure-debian-packages.sh nginx=nginx shellcheck=shellcheck openssl=openssl ssh=openssh-client ssh-keygen=openssh-client curl=curl socat=socat jq=jq chromium=chromium certutil=libnss3-tools
+scripts/ensure-debian-packages.sh nginx=nginx shellcheck=shellcheck openssl=openssl ssh=openssh-client ssh-keygen=openssh-client curl=curl socat=socat jq=jq chromium=chromium certutil=libnss3-tools \
+  /usr/lib/nginx/modules/ngx_stream_module.so=libnginx-mod-stream
 ensure_pulumi_cli
 scripts/ensure-provider-plugins.sh
 scripts/ensure-docker-engine.sh

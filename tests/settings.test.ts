@@ -54,7 +54,7 @@ describe("parseSettings defaults", () => {
     const declared = [...configSection.matchAll(/^ {2}([A-Za-z]+):$/gm)].map((m) => m[1]);
     for (const key of declared) expect(() => parse({ [key]: "" })).not.toThrow(/unknown setting/);
     expect(messageFor({ notDeclared: "x" })).toMatch(/unknown setting/);
-    expect(declared).toHaveLength(43);
+    expect(declared).toHaveLength(44);
   });
 });
 
