@@ -26,6 +26,7 @@ const REAL_SUITES = [
   "retention",
   "security",
   "securityDirect",
+  "swarm",
   "ui",
 ];
 const realPaths = REAL_SUITES.map((name) => `<rootDir>/tests/${name}.test.ts`);

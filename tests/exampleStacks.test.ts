@@ -67,6 +67,13 @@ function rawSettings(config: Record<string, unknown>): { raw: Record<string, str
       secretKeys.push("mirrors");
     }
   }
+  if (raw.swarm !== undefined) {
+    const swarm = JSON.parse(raw.swarm) as Record<string, unknown>;
+    swarm.s3AccessKey ??= "dummy-access-key";
+    swarm.s3SecretKey ??= "dummy-secret-key";
+    raw.swarm = JSON.stringify(swarm);
+    secretKeys.push("swarm");
+  }
   if ((raw.dockerHost ?? "").startsWith("tcp://")) {
     raw.dockerTlsCaCert ??= DUMMY_CERT;
     raw.dockerTlsCert ??= DUMMY_CERT;
@@ -92,7 +99,8 @@ function addressesOf(s: Settings): string[] {
   const listen = s.listenAddress === "0.0.0.0" || s.listenAddress === "::" ? [] : [s.listenAddress];
   const engine =
     s.dockerEngine && !s.dockerEngine.host.startsWith("unix://") ? [new URL(s.dockerEngine.host).hostname.replace(/^\[(.*)\]$/, "$1")] : [];
-  return [...s.ipAddresses, ...s.dnsNames, ...listen, ...s.clients.map((c) => c.host), ...engine];
+  const s3 = s.swarm ? [new URL(s.swarm.s3.endpoint).hostname.replace(/^\[(.*)\]$/, "$1")] : [];
+  return [...s.ipAddresses, ...s.dnsNames, ...listen, ...s.clients.map((c) => c.host), ...engine, ...s3];
 }
 
 describe("the example stack files under examples/stacks/", () => {

@@ -33,6 +33,7 @@ import { localImages } from "../../lib/localImages";
 import { containerSh, docker, dockerQuiet, planRecorder, Plan, ShResult, waitForSsh } from "./e2e";
 import { MAKE_IMAGE_SH } from "./ociImage";
 import { makeEcCa, makeEcCert } from "./pki";
+import { startSwarmCluster, SwarmCluster } from "./swarmCluster";
 
 export const PROJECT_DIR = path.join(__dirname, "..", "..");
 export const IMAGES = localImages();
@@ -85,6 +86,14 @@ export interface DeploymentSpec {
    * Deployment.engine.
    */
   remoteEngine?: boolean;
+  /**
+   * The swarm layout: this machine's engine as a swarm manager, `workers` engines in
+   * containers on the clients' network joined to it (with the local images loaded), and an
+   * S3 server (SeaweedFS) the test starts; the base config sets `swarm` (the bucket, the
+   * keys as secrets), listenAddress 0.0.0.0 and every worker's address in ipAddresses.
+   * See Deployment.swarm (tests/helpers/swarmCluster.ts).
+   */
+  swarm?: { workers: number };
 }
 
 export interface UpOutcome {
@@ -133,6 +142,8 @@ export class Deployment {
   readonly clients: Client[] = [];
   /** With spec.remoteEngine: the TLS listener in front of this machine's engine. */
   engine?: RemoteEngine;
+  /** With spec.swarm: the swarm, its worker engines and the S3 server. */
+  swarm?: SwarmCluster;
   private engineRestarted = false;
   stack!: Stack;
   /** The first `up`'s outcome (when spec.up is not false). */
@@ -195,6 +206,20 @@ export class Deployment {
       i++;
     }
     if (this.engine) Object.assign(base, this.engine.config());
+    if (this.swarm) {
+      const s3 = this.swarm.s3;
+      base.listenAddress = "0.0.0.0";
+      this.swarm.workers.forEach((w, i) => {
+        base[`ipAddresses[${i + 1}]`] = w.address;
+      });
+      Object.assign(base, {
+        "swarm.s3Endpoint": s3.endpoint,
+        "swarm.s3Bucket": s3.bucket,
+        "swarm.s3Region": s3.region,
+        "swarm.s3AccessKey": { secret: s3.accessKey },
+        "swarm.s3SecretKey": { secret: s3.secretKey },
+      });
+    }
     return base;
   }
 
@@ -469,6 +494,15 @@ export class Deployment {
       fs.appendFileSync("/etc/hosts", `${this.gateway} ${this.spec.dnsName} # private-registry test ${this.spec.tag}\n`);
     }
     if (this.spec.remoteEngine) this.engine = await RemoteEngine.start(this.id, this.workDir, this.gateway);
+    if (this.spec.swarm) {
+      this.swarm = await startSwarmCluster({
+        id: this.id,
+        network: this.names("clients"),
+        gateway: this.gateway,
+        workers: this.spec.swarm.workers,
+        images: [IMAGES[this.spec.registry ?? "registry"], IMAGES.nginx],
+      });
+    }
     this.startClients();
     await this.spec.beforeStack?.(this);
     this.stack = await LocalWorkspace.createStack({ stackName: this.id, workDir: this.shellDir }, { envVars: this.env });
@@ -577,6 +611,21 @@ export class Deployment {
       await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
     }
     this.engine?.stop();
+    if (this.swarm) {
+      // The swarm is the test's own: after a destroy no service, secret or config may remain.
+      const remaining = ["service", "secret", "config"].flatMap((kind) =>
+        docker(kind, "ls", "--format", "{{.Name}}")
+          .split("\n")
+          .filter(Boolean)
+          .map((n) => `${kind} ${n}`),
+      );
+      if (problems.length === 0 && remaining.length > 0) problems.push(`destroy left ${remaining.join(", ")}`);
+      // A removed service's task containers go a moment after it (nginx finishing up).
+      for (const until = Date.now() + 40_000; this.existing().length > 0 && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await this.swarm.teardown().catch((e: Error) => problems.push(`swarm teardown: ${e.message}`));
+    }
     // Only a clean destroy is judged: after a failed one the suite has already failed.
     const allowed = new Set((this.spec.survivesDestroy ?? []).map((s) => this.names(s)));
     const left = this.existing().filter((n) => !allowed.has(n));
