@@ -26,11 +26,15 @@ export function parseLocalImages(text: string): LocalImage[] {
 
 const MANIFEST = path.join(__dirname, "..", "scripts", "local-images.txt");
 
-/** The local images by build name: registry (2.x), registry3, nginx, ssh-client-host. */
-export function localImages(): Record<"registry" | "registry3" | "nginx" | "ssh-client-host", string> {
+/** The build names of the manifest's images. */
+export const LOCAL_IMAGE_NAMES = ["registry", "registry3", "nginx", "ssh-client-host", "swarm-node", "seaweedfs"] as const;
+export type LocalImageName = (typeof LOCAL_IMAGE_NAMES)[number];
+
+/** The local images by build name: registry (2.x), registry3, nginx, ssh-client-host, swarm-node, seaweedfs. */
+export function localImages(): Record<LocalImageName, string> {
   const byName = Object.fromEntries(parseLocalImages(fs.readFileSync(MANIFEST, "utf8")).map((i) => [i.build, i.image]));
-  for (const name of ["registry", "registry3", "nginx", "ssh-client-host"]) {
+  for (const name of LOCAL_IMAGE_NAMES) {
     if (!byName[name]) throw new Error(`scripts/local-images.txt names no image "${name}"`);
   }
-  return byName as Record<"registry" | "registry3" | "nginx" | "ssh-client-host", string>;
+  return byName as Record<LocalImageName, string>;
 }

@@ -8,11 +8,15 @@
 #                    (Debian has no v3 package), the version its tag names
 #   nginx            stands in for nginx (Debian-based)
 #   ssh-client-host  sshd + skopeo + curl: a Docker client host for tests
+#   swarm-node       a second Docker engine (Debian's docker.io) in a privileged
+#                    container: a swarm worker for tests
+#   seaweedfs        SeaweedFS's `weed` built from its Go module (Debian has no package):
+#                    an S3 server for tests, the version its tag names
 # How: debootstrap a minbase rootfs once (cached outside the repo), copy it per image,
 # chroot + apt-get install, strip, then `tar | docker import` (plus a classic `docker
-# build` FROM the import for what import refuses: STOPSIGNAL). The v3 registry binary is
-# built with Go from the module proxy (CGO_ENABLED=0) and cached by version outside the
-# repo too.
+# build` FROM the import for what import refuses: STOPSIGNAL). The v3 registry binary and
+# SeaweedFS's weed are built with Go from the module proxy (CGO_ENABLED=0) and cached by
+# version outside the repo too.
 # Idempotent: an image is skipped when NAME:TAG exists and its label
 # private-registry.recipe matches the recipe of this script (a digest of the code that
 # builds that image, see image_recipe); tags carry the package version. An image of an
@@ -42,6 +46,15 @@ DISTRIBUTION_V3_VERSION="$(local_image registry3)"
 DISTRIBUTION_V3_VERSION="${DISTRIBUTION_V3_VERSION##*:}"
 DISTRIBUTION_V3_VERSION="${DISTRIBUTION_V3_VERSION%%-*}"
 REGISTRY3_BIN="$CACHE_ROOT/distribution-v$DISTRIBUTION_V3_VERSION/registry"
+# SeaweedFS (Apache-2.0): a commit of its master branch, by the pseudo-version the Go
+# module proxy gives it. The seaweedfs image's tag in scripts/local-images.txt is
+# VERSION-COMMIT: VERSION what `weed version` prints for that commit (weed/util/version),
+# COMMIT the pseudo-version's last part. Both are checked, so changing one without the
+# other fails instead of mislabelling the image.
+SEAWEEDFS_MODULE_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+SEAWEEDFS_TAG="$(local_image seaweedfs)"
+SEAWEEDFS_TAG="${SEAWEEDFS_TAG##*:}"
+SEAWEEDFS_BIN="$CACHE_ROOT/seaweedfs-$SEAWEEDFS_MODULE_VERSION/weed"
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 RECIPE_LABEL=private-registry.recipe
 
@@ -70,6 +83,7 @@ image_recipe() {
   ref="$(image_ref "$1")"
   {
     printf '%s\n' "$SUITE" "${ref##*:}" "$(image_packages "$1")"
+    [ "$1" != seaweedfs ] || printf '%s\n' "$SEAWEEDFS_MODULE_VERSION"
     declare -f in_chroot prepare_chroot finish_chroot check_version build_image "configure_${1//-/_}"
     case "$1" in
       registry | registry3) declare -f registry_like_official ;;
@@ -118,6 +132,47 @@ ensure_registry3_binary() {
   mv "$gobin/registry" "$REGISTRY3_BIN"
   rm -rf "$gobin"
   log "built $REGISTRY3_BIN ($("$REGISTRY3_BIN" --version)) in $((SECONDS - start)) s"
+}
+
+# ensure_seaweedfs_binary: SeaweedFS's weed, built once per version into the cache, as
+# ensure_registry3_binary does (the caller's Go, atomic). Not `go install module@version`:
+# Go refuses it for a module whose go.mod has replace directives (seaweedfs's has). So
+# the module is downloaded, copied to a writable temporary directory (the module cache is
+# read-only) and built there as the main module, its replace directives applying.
+ensure_seaweedfs_binary() {
+  local module=github.com/seaweedfs/seaweedfs work dir start version
+  if [ -x "$SEAWEEDFS_BIN" ]; then log "cached: $SEAWEEDFS_BIN"; return 0; fi
+  [ "${SEAWEEDFS_MODULE_VERSION##*-}" = "${SEAWEEDFS_TAG##*-}" ] ||
+    die "the seaweedfs tag $SEAWEEDFS_TAG does not end with the commit of $SEAWEEDFS_MODULE_VERSION"
+  command -v go >/dev/null 2>&1 || die "building $(image_ref seaweedfs) needs Go (1.26.6+, or any Go that may fetch a toolchain) and the Go module proxy"
+  mkdir -p "$(dirname "$SEAWEEDFS_BIN")"
+  work="$(mktemp -d "$(dirname "$SEAWEEDFS_BIN")/build.XXXXXX")"
+  log "building $module/weed@$SEAWEEDFS_MODULE_VERSION with Go (measured 3.8 min on 2 shared cores with its dependencies not downloaded yet, 7 s with a warm Go cache)"
+  start=$SECONDS
+  # `go mod download -json` prints the module's directory in the module cache as "Dir".
+  if ! go mod download -json "$module@$SEAWEEDFS_MODULE_VERSION" >"$work/download.json" 2>"$work/build.log"; then
+    log "go mod download failed:"
+    cat "$work/download.json" "$work/build.log" >&2
+    rm -rf "$work"
+    exit 1
+  fi
+  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' "$work/download.json")"
+  if [ -z "$dir" ] || [ ! -f "$dir/go.mod" ]; then
+    rm -rf "$work"
+    die "go mod download gave no module directory for $module@$SEAWEEDFS_MODULE_VERSION"
+  fi
+  cp -r "$dir" "$work/src"
+  chmod -R u+w "$work/src"
+  if ! (cd "$work/src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/weed" ./weed) >>"$work/build.log" 2>&1; then
+    log "go build failed; last lines:"
+    tail -n 20 "$work/build.log" >&2
+    rm -rf "$work"
+    exit 1
+  fi
+  mv "$work/weed" "$SEAWEEDFS_BIN"
+  rm -rf "$work"
+  version="$("$SEAWEEDFS_BIN" version 2>/dev/null)"
+  log "built $SEAWEEDFS_BIN (${version%%$'\n'*}) in $((SECONDS - start)) s"
 }
 # apt_sources: "URI SUITE" for every enabled binary source apt uses on this machine
 # (one-line *.list and deb822 *.sources), so the images come from the same reachable mirror.
@@ -712,16 +767,92 @@ EOF
   )
 }
 
+configure_swarm_node() {
+  local w="$CURRENT_WORK"
+  # shellcheck disable=SC2016 # ${Version} is dpkg-query's format, not shell
+  PKG_VERSION="$(in_chroot dpkg-query -W -f='${Version}' docker.io)"
+  [ -x "$w/usr/bin/tini" ] || die "no /usr/bin/tini in $w (docker.io depends on tini)"
+  cat >"$w/usr/local/bin/start-dockerd" <<'EOF'
+#!/bin/sh
+# Entrypoint of private-registry/swarm-node: a second Docker engine for tests. Run it with
+# a volume at /var/lib/docker (overlay2 does not work on the container's own overlay
+# filesystem) and --privileged, or, where the engine's capability bounding set lacks one
+# that --privileged asks for ("unable to apply caps: operation not permitted": no
+# CAP_SYS_RESOURCE on the machines measured), with what --privileged gives but that one:
+#   --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined
+#   --security-opt apparmor=unconfined --security-opt systempaths=unconfined
+#   --device-cgroup-rule 'a *:* rwm'
+# Arguments go to dockerd. tini is PID 1 (reaps the shims).
+set -eu
+# A killed container starts again with the files of its last run in /run (the container's
+# own layer): a stale containerd pid makes dockerd wait for a containerd that never comes
+# ("timeout waiting for containerd to start"). Nothing of the last run is alive any more.
+rm -rf /run/docker /run/containerd /run/docker.pid /run/docker.sock
+# Without --privileged, /sys and this container's cgroups are mounted read-only: the
+# engine could not make its containers' cgroups. Writable, as --privileged mounts them.
+if awk '$2 == "/sys" && $4 ~ /(^|,)ro(,|$)/ { found = 1 } END { exit !found }' /proc/mounts; then
+  mount -o remount,rw /sys
+fi
+awk '$3 ~ /^cgroup2?$/ && $4 ~ /(^|,)ro(,|$)/ { print $2 }' /proc/mounts | while read -r m; do
+  mount -o remount,bind,rw "$m" || { echo "start-dockerd: cannot make $m writable: run with --privileged" >&2; exit 1; }
+done
+# cgroup v2 (unused on the machines measured, which have v1): as moby's hack/dind, move
+# this container's processes into a child group so that the controllers can be delegated.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  mkdir -p /sys/fs/cgroup/init
+  xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs 2>/dev/null || :
+  sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control || :
+fi
+exec dockerd --host unix:///var/run/docker.sock --exec-opt native.cgroupdriver=cgroupfs "$@"
+EOF
+  chmod 755 "$w/usr/local/bin/start-dockerd"
+  CHANGES=(
+    --change 'VOLUME ["/var/lib/docker"]'
+    --change 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/start-dockerd"]'
+  )
+}
+
+configure_seaweedfs() {
+  local w="$CURRENT_WORK" version
+  install -m 0755 "$SEAWEEDFS_BIN" "$w/usr/local/bin/weed"
+  # `weed version` prints "version 30GB 4.53  linux amd64" (then an advertisement): the
+  # tag's VERSION must be in its first line.
+  version="$(in_chroot weed version 2>/dev/null)"
+  version="${version%%$'\n'*}"
+  case " $version " in
+    *" ${SEAWEEDFS_TAG%-*} "*) log "weed: $version ($SEAWEEDFS_MODULE_VERSION)" ;;
+    *) die "weed $SEAWEEDFS_MODULE_VERSION says '$version', not ${SEAWEEDFS_TAG%-*}: update the seaweedfs tag in scripts/local-images.txt" ;;
+  esac
+  PKG_VERSION="$SEAWEEDFS_MODULE_VERSION"
+  mkdir -p "$w/data"
+  # One process: master, volume server, filer and the S3 gateway on 8333. S3 identities: a
+  # JSON file (-s3.config=FILE) or, without one, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+  # (an admin identity). The master reports usage statistics to seaweedfs.com by default:
+  # turned off, as nothing may leave these machines.
+  CHANGES=(
+    --change 'VOLUME ["/data"]'
+    --change 'EXPOSE 8333 9333 8888'
+    --change 'WORKDIR /data'
+    --change 'CMD ["weed", "server", "-dir=/data", "-s3", "-master.telemetry=false"]'
+  )
+}
+
 image_packages() {
   case "$1" in
     # busybox: sh, wget and sha256sum as in the official image (Alpine); ca-certificates too.
     registry) echo "docker-registry busybox ca-certificates" ;;
     registry3) echo "busybox ca-certificates" ;;
     # gettext-base: envsubst for 20-envsubst-on-templates.sh, as the official image has it.
-    nginx) echo "nginx gettext-base" ;;
+    # libnginx-mod-stream: TCP proxying (stream {}), for a config that loads it itself
+    # (load_module modules/ngx_stream_module.so; Debian's nginx.conf includes it through
+    # modules-enabled/50-mod-stream.conf, harmless for an http-only config).
+    nginx) echo "nginx gettext-base libnginx-mod-stream" ;;
     # netavark only satisfies skopeo's container-network-stack dependency; otherwise apt
     # picks containernetworking-plugins (+ iptables), 45 MB that skopeo never uses.
     ssh-client-host) echo "openssh-server skopeo netavark curl ca-certificates sudo" ;;
+    # iptables and procps: dockerd's networking and its `ps`-like checks; curl for probes.
+    swarm-node) echo "docker.io iptables ca-certificates curl procps" ;;
+    seaweedfs) echo "ca-certificates" ;;
   esac
 }
 
@@ -805,6 +936,7 @@ fi
 
 for name in "${missing[@]}"; do
   if [ "$name" = registry3 ]; then ensure_registry3_binary; fi
+  if [ "$name" = seaweedfs ]; then ensure_seaweedfs_binary; fi
 done
 
 # debootstrap, chroot and mount need root. Pass the cache path on: sudo may reset HOME.

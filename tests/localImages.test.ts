@@ -4,9 +4,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { localImages, parseLocalImages } from "../lib/localImages";
 
-test("the manifest names the four images, each a NAME:TAG of private-registry/", () => {
+test("the manifest names the six images, each a NAME:TAG of private-registry/", () => {
   const images = localImages();
-  expect(Object.keys(images).sort()).toEqual(["nginx", "registry", "registry3", "ssh-client-host"]);
+  expect(Object.keys(images).sort()).toEqual(["nginx", "registry", "registry3", "seaweedfs", "ssh-client-host", "swarm-node"]);
   for (const image of Object.values(images)) expect(image).toMatch(/^private-registry\/[a-z0-9-]+:[\w.-]+$/);
 });
 
