@@ -62,11 +62,9 @@ function stopRequestLoop(name: string): { ok: number; failed: string[] } {
 
 /** The serial of the certificate served at `endpoint`, as the client host sees it. */
 function servedSerial(endpoint: string): string {
-  const r = spawnSync(
-    "sh",
-    ["-c", `openssl s_client -connect ${endpoint} </dev/null 2>/dev/null | openssl x509 -noout -serial`],
-    { encoding: "utf8" },
-  );
+  const r = spawnSync("sh", ["-c", `openssl s_client -connect ${endpoint} </dev/null 2>/dev/null | openssl x509 -noout -serial`], {
+    encoding: "utf8",
+  });
   return r.stdout.trim();
 }
 
@@ -76,7 +74,11 @@ describe("the swarm layout on two engines with S3 storage", () => {
     expect(d.outputs.containers.value).toEqual({ registry: s.registry, proxy: s.proxy });
     expect(d.outputs.endpoints.value).toEqual([d.endpoint, workerEndpoint(), d.nameEndpoint]);
     for (const service of [s.registry, s.proxy, s.edge]) {
-      expect(running(service).map((c) => c.node).sort()).toEqual(["", d.swarm?.workers[0].name].sort());
+      expect(
+        running(service)
+          .map((c) => c.node)
+          .sort(),
+      ).toEqual(["", d.swarm?.workers[0].name].sort());
     }
     expect(d.outputs.clientHosts.value).toEqual([`root@${d.clients[0].ip}:22`]);
   });
@@ -90,9 +92,11 @@ describe("the swarm layout on two engines with S3 storage", () => {
     const keys = d.swarm?.s3List("docker/registry/v2/repositories/team/app/") ?? [];
     expect(keys.length).toBeGreaterThan(0);
     // No password, no access: the proxy replicas check every request.
-    expect(client(`curl -s -o /dev/null -w '%{http_code}' --cacert /etc/docker/certs.d/${workerEndpoint()}/ca.crt https://${workerEndpoint()}/v2/`).out).toBe(
-      "401",
-    );
+    expect(
+      client(
+        `curl -s -o /dev/null -w '%{http_code}' --cacert /etc/docker/certs.d/${workerEndpoint()}/ca.crt https://${workerEndpoint()}/v2/`,
+      ).out,
+    ).toBe("401");
   });
 
   test("a registry replica killed: pulls go to the other one meanwhile, and swarm starts a new one", async () => {
@@ -105,7 +109,9 @@ describe("the swarm layout on two engines with S3 storage", () => {
   });
 
   test("pushes while registry replicas are killed, then while the worker node loses power: each push succeeds or fails cleanly and succeeds on a retry, every digest checks", async () => {
-    const made = client(`${MAKE_IMAGE_SH}\nfor i in 1 2 3 4 5 6 7 8; do make_image /tmp/loop-$i 2 131072 >/tmp/loop-$i.digest; done; echo made`);
+    const made = client(
+      `${MAKE_IMAGE_SH}\nfor i in 1 2 3 4 5 6 7 8; do make_image /tmp/loop-$i 2 131072 >/tmp/loop-$i.digest; done; echo made`,
+    );
     expect(made.out.trim().split("\n").pop()).toBe("made");
     // Up to 3 tries each; a try that failed says why (skopeo's message).
     const pushLoop =

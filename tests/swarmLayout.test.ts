@@ -4,7 +4,6 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import * as yaml from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { parseSettings, Settings } from "../lib/settings";
 import { argsFromSettings } from "../lib/registryArgs";
@@ -14,6 +13,9 @@ import { renderEdgeConf, swarmNames, swarmProxyStartScript, tasksName } from "..
 import { makeTestPki } from "./helpers/pki";
 import { scratchDir } from "./helpers/scratch";
 
+// js-yaml is a dependency of @pulumi/pulumi; it ships no types.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const yaml = require("js-yaml") as { load(text: string): unknown };
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p)) ?? "nginx";
 const parse = (raw: Record<string, string>, secretKeys: string[] = ["swarm"]) => parseSettings(raw, "private-registry", "dev", secretKeys);
 function messageFor(raw: Record<string, string>, secretKeys: string[] = ["swarm"]): string {

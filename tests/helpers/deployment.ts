@@ -621,7 +621,7 @@ export class Deployment {
       );
       if (problems.length === 0 && remaining.length > 0) problems.push(`destroy left ${remaining.join(", ")}`);
       // A removed service's task containers go a moment after it (nginx finishing up).
-      for (const until = Date.now() + 40_000; this.existing().length > 0 && Date.now() < until; ) {
+      for (const until = Date.now() + 40_000; this.existing().length > 0 && Date.now() < until;) {
         await new Promise((r) => setTimeout(r, 500));
       }
       await this.swarm.teardown().catch((e: Error) => problems.push(`swarm teardown: ${e.message}`));
