@@ -97,7 +97,13 @@ export class SwarmTlsProxy extends pulumi.ComponentResource {
             configs: configs.map((c) => ({ configId: c.id, configName: c.name, fileName: c.target, fileMode: 0o444 })),
             secrets: secrets.map((s) => ({ secretId: s.id, secretName: s.name, fileName: s.target, fileMode: 0o400 })),
             healthcheck: {
-              tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${SWARM_PROXY_PORT}`],
+              // It listens with the PROXY protocol: the check says so first, so that nginx logs no broken header.
+              tests: [
+                "CMD",
+                "bash",
+                "-c",
+                `exec 3<>/dev/tcp/127.0.0.1/${SWARM_PROXY_PORT} && printf 'PROXY TCP4 127.0.0.1 127.0.0.1 1 ${SWARM_PROXY_PORT}\r\n' >&3`,
+              ],
               interval: "2s",
               timeout: "3s",
               startPeriod: "2s",

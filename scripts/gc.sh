@@ -33,6 +33,16 @@ use_stack_engine
 
 log() { printf '[gc] %s\n' "$*" >&2; }
 
+# The registry's container and the proxy's (none in the direct layout), from the stack's outputs.
+containers="$(run_ts scripts/gc.ts --stack "$STACK")"
+read -r registry proxy <<<"$containers"
+# The swarm layout's names are services: their replicas share a bucket, which no one-off
+# collector may sweep while any of them serves (docs/swarm.md).
+if docker service inspect "$registry" >/dev/null 2>&1; then
+  log "error: stack $STACK uses the swarm layout (service $registry): npm run gc is for the single-host layouts; nothing was changed (docs/swarm.md)"
+  exit 1
+fi
+
 if [ -n "$RETENTION" ]; then
   # The tags go first, while clients keep pushing and pulling (each deletion is one
   # request of the registry API); the collection below then stops the proxy as always.
@@ -44,10 +54,6 @@ if [ -n "$RETENTION" ]; then
     exit 0
   fi
 fi
-# The registry's container and the proxy's (none in the direct layout), from the stack's outputs.
-containers="$(run_ts scripts/gc.ts --stack "$STACK")"
-read -r registry proxy <<<"$containers"
-
 wait_healthy() {
   local deadline=$((SECONDS + 90)) status
   until status="$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null)" && [ "$status" = healthy ]; do

@@ -169,6 +169,20 @@ describe("the swarm layout on two engines with S3 storage", () => {
     await d.expectNoChanges();
   });
 
+  test("npm run gc refuses the swarm layout in one line and changes nothing", () => {
+    const before = running(services().registry)
+      .map((c) => c.id)
+      .sort();
+    const gc = d.npmRun("gc", ["--stack", d.stack.name]);
+    expect(gc.status).not.toBe(0);
+    expect(gc.stderr).toContain("uses the swarm layout");
+    expect(
+      running(services().registry)
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(before);
+  });
+
   test("destroy removes every service, secret and config, and keeps the bucket's contents", async () => {
     await d.destroy();
     for (const kind of ["service", "secret", "config"]) expect(docker(kind, "ls", "--format", "{{.Name}}")).toBe("");

@@ -401,9 +401,12 @@ export async function startSwarmCluster(o: SwarmClusterOptions): Promise<SwarmCl
       s3Name,
       "--label",
       `${LABEL}=${id}`,
+      // In this machine's network namespace, on the network's gateway address only: the
+      // manager's tasks leave through docker_gwbridge, and Docker's isolation rules drop
+      // what they would send to a container on another bridge; an address of this machine
+      // is reached through its own input path by them and by the workers alike.
       "--network",
-      network,
-      ...(addresses ? ["--ip", addresses[workerCount]] : []),
+      "host",
       "--restart",
       "no",
       "-e",
@@ -413,10 +416,15 @@ export async function startSwarmCluster(o: SwarmClusterOptions): Promise<SwarmCl
       "-v",
       `${s3Name}-data:/data`,
       images.seaweedfs,
+      "weed",
+      "server",
+      `-ip=${gateway}`,
+      `-ip.bind=${gateway}`,
+      "-dir=/data",
+      "-s3",
+      "-master.telemetry=false",
     );
-    const s3Ip = addresses
-      ? addresses[workerCount]
-      : docker("inspect", "--format", `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, s3Name);
+    const s3Ip = gateway;
     const s3: S3Server = {
       container: s3Name,
       endpoint: `http://${s3Ip}:${S3_PORT}`,
