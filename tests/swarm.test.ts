@@ -86,6 +86,7 @@ describe("the swarm layout on two engines with S3 storage", () => {
   test("login and push through this machine's edge, pull through the worker's: the same digest, the blobs in the bucket", () => {
     expect(d.clients[0].login("admin").status).toBe(0);
     expect(d.clients[0].login("admin", workerEndpoint()).status).toBe(0);
+    expect(d.clients[0].login("admin", d.nameEndpoint).status).toBe(0);
     const digest = d.clients[0].push("team/app", 3, 256 << 10);
     expect(d.clients[0].pull("team/app", workerEndpoint())).toBe(digest);
     expect(d.clients[0].pull("team/app", d.nameEndpoint)).toBe(digest);
