@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { PROXY_PATHS } from "./tlsProxy";
-import { SWARM_EDGE_PORT, swarmNames } from "../lib/swarm";
+import { SWARM_EDGE_PORT, SWARM_RESTART_POLICY, swarmHealthcheck, swarmNames, tcpHealthTest } from "../lib/swarm";
 
 export interface SwarmEdgeArgs {
   namePrefix: string;
@@ -59,18 +59,12 @@ export class SwarmEdge extends pulumi.ComponentResource {
             labels: args.labels,
             commands: ["nginx", "-g", "daemon off;"],
             configs: [{ configId: conf.id, configName: conf.name, fileName: PROXY_PATHS.config, fileMode: 0o444 }],
-            healthcheck: {
-              tests: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${SWARM_EDGE_PORT}`],
-              interval: "2s",
-              timeout: "3s",
-              startPeriod: "2s",
-              retries: 3,
-            },
+            healthcheck: swarmHealthcheck(tcpHealthTest(SWARM_EDGE_PORT), "2s"),
             stopSignal: "SIGQUIT",
             stopGracePeriod: "30s",
           },
           networksAdvanceds: [{ name: args.networkName }],
-          restartPolicy: { condition: "any", delay: "2s", window: "0s" },
+          restartPolicy: SWARM_RESTART_POLICY,
           placement: { maxReplicas: 1 },
         },
         // The task holding a node's port must stop before its successor can start there.

@@ -1,8 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
-import { renderRegistryConfig } from "../lib/registryConfig";
-import { SWARM_REGISTRY_CONFIG_SECRET, SWARM_REGISTRY_PORT, swarmNames } from "../lib/swarm";
+import { RegistryS3Config, renderRegistryConfig } from "../lib/registryConfig";
+import {
+  SWARM_REGISTRY_CONFIG_SECRET,
+  SWARM_REGISTRY_PORT,
+  SWARM_RESTART_POLICY,
+  SWARM_ROLLING_UPDATE,
+  swarmHealthcheck,
+  swarmNames,
+} from "../lib/swarm";
 
 export interface SwarmRegistryArgs {
   namePrefix: string;
@@ -16,18 +23,11 @@ export interface SwarmRegistryArgs {
   labels: { label: string; value: string }[];
 }
 
-/** S3-compatible storage (docs/swarm.md). */
-export interface SwarmStorageArgs {
-  /** http(s)://host[:port] */
-  endpoint: string;
-  region: string;
-  bucket: string;
+/** S3-compatible storage (docs/swarm.md): the registry's S3 config, the keys as Pulumi inputs (secrets). */
+export type SwarmStorageArgs = Omit<RegistryS3Config, "accessKey" | "secretKey"> & {
   accessKey: pulumi.Input<string>;
   secretKey: pulumi.Input<string>;
-  forcePathStyle: boolean;
-  /** "" for the bucket's root. */
-  rootDirectory: string;
-}
+};
 
 /**
  * distribution as a replicated swarm service on S3-compatible storage: stateless replicas
@@ -99,24 +99,18 @@ export class SwarmRegistry extends pulumi.ComponentResource {
             args: [`/run/secrets/${SWARM_REGISTRY_CONFIG_SECRET}`],
             secrets: [{ secretId: config.id, secretName: config.name, fileName: SWARM_REGISTRY_CONFIG_SECRET, fileMode: 0o400 }],
             // distribution's health handler answers 503 while the storage check fails.
-            healthcheck: {
-              tests: ["CMD-SHELL", `wget -q -O /dev/null http://127.0.0.1:${SWARM_REGISTRY_PORT}/v2/ || exit 1`],
-              interval: "2s",
-              timeout: "3s",
-              startPeriod: "5s",
-              retries: 3,
-            },
+            healthcheck: swarmHealthcheck(
+              ["CMD-SHELL", `wget -q -O /dev/null http://127.0.0.1:${SWARM_REGISTRY_PORT}/v2/ || exit 1`],
+              "5s",
+            ),
             // draintimeout (10 s) lets requests in flight finish; then SIGKILL.
             stopGracePeriod: "15s",
           },
           networksAdvanceds: [{ name: network.name }],
-          restartPolicy: { condition: "any", delay: "2s", window: "0s" },
+          restartPolicy: SWARM_RESTART_POLICY,
           placement: { prefs: ["spread=node.id"] },
         },
-        updateConfig: { order: "start-first", parallelism: 1, delay: "1s", monitor: "5s", failureAction: "rollback" },
-        rollbackConfig: { order: "start-first", parallelism: 1, delay: "1s", monitor: "5s" },
-        // `up` waits until every replica runs and is healthy.
-        convergeConfig: { delay: "2s", timeout: "5m" },
+        ...SWARM_ROLLING_UPDATE,
       },
       { parent: this },
     );

@@ -1,27 +1,37 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { PROXY_PATHS } from "./tlsProxy";
+import { PROXY_PATHS, TlsProxyArgs } from "./tlsProxy";
 import { USERS_DIRECTORY, renderMayPushList, renderRightsList } from "../lib/usersDirectory";
-import { UiFile } from "../lib/uiFiles";
-import { SWARM_PROXY_LISTS_DIR, SWARM_PROXY_PORT, SWARM_PROXY_SECRETS, swarmNames, swarmProxyStartScript } from "../lib/swarm";
+import {
+  SWARM_PROXY_LISTS_DIR,
+  SWARM_PROXY_PORT,
+  SWARM_PROXY_SECRETS,
+  SWARM_RESTART_POLICY,
+  SWARM_ROLLING_UPDATE,
+  swarmHealthcheck,
+  swarmNames,
+  swarmProxyStartScript,
+  tcpHealthTest,
+} from "../lib/swarm";
 
-export interface SwarmTlsProxyArgs {
-  namePrefix: string;
-  image: string;
+/** The single-host proxy's files and users (components/tlsProxy.ts), as swarm configs and secrets. */
+export type SwarmTlsProxyArgs = Pick<
+  TlsProxyArgs,
+  | "namePrefix"
+  | "image"
+  | "nginxConf"
+  | "certificateChainPem"
+  | "privateKeyPem"
+  | "htpasswd"
+  | "pushUsers"
+  | "rightsFiles"
+  | "uiFiles"
+  | "labels"
+> & {
   replicas: number;
+  /** The stack's overlay network (SwarmRegistry's). */
   networkName: pulumi.Input<string>;
-  /** The rendered nginx.conf (lib/nginxConf.ts with `swarm`). */
-  nginxConf: pulumi.Input<string>;
-  certificateChainPem: pulumi.Input<string>;
-  privateKeyPem: pulumi.Input<string>;
-  htpasswd: pulumi.Input<string>;
-  /** The users who may push and delete; the others in the htpasswd may only pull. */
-  pushUsers: string[];
-  /** Every file of the users directory's rights/ (lib/usersDirectory.ts rightsFiles). */
-  rightsFiles: string[];
-  uiFiles?: UiFile[];
-  labels: { label: string; value: string }[];
-}
+};
 
 /** A file for the service: a swarm config (or secret) named for its content, mounted at `target`. */
 interface Mounted {
@@ -96,30 +106,20 @@ export class SwarmTlsProxy extends pulumi.ComponentResource {
             commands: ["sh", "-c", swarmProxyStartScript(PROXY_PATHS.usersDirectory)],
             configs: configs.map((c) => ({ configId: c.id, configName: c.name, fileName: c.target, fileMode: 0o444 })),
             secrets: secrets.map((s) => ({ secretId: s.id, secretName: s.name, fileName: s.target, fileMode: 0o400 })),
-            healthcheck: {
-              // It listens with the PROXY protocol: the check says so first, so that nginx logs no broken header.
-              tests: [
-                "CMD",
-                "bash",
-                "-c",
-                `exec 3<>/dev/tcp/127.0.0.1/${SWARM_PROXY_PORT} && printf 'PROXY TCP4 127.0.0.1 127.0.0.1 1 ${SWARM_PROXY_PORT}\r\n' >&3`,
-              ],
-              interval: "2s",
-              timeout: "3s",
-              startPeriod: "2s",
-              retries: 3,
-            },
+            // It listens with the PROXY protocol: the check says so first, so that nginx logs no broken header.
+            healthcheck: swarmHealthcheck(
+              tcpHealthTest(SWARM_PROXY_PORT, `PROXY TCP4 127.0.0.1 127.0.0.1 1 ${SWARM_PROXY_PORT}\r\n`),
+              "2s",
+            ),
             // nginx's graceful stop: no new connections, the requests it has run to the end.
             stopSignal: "SIGQUIT",
             stopGracePeriod: "30s",
           },
           networksAdvanceds: [{ name: args.networkName }],
-          restartPolicy: { condition: "any", delay: "2s", window: "0s" },
+          restartPolicy: SWARM_RESTART_POLICY,
           placement: { prefs: ["spread=node.id"] },
         },
-        updateConfig: { order: "start-first", parallelism: 1, delay: "1s", monitor: "5s", failureAction: "rollback" },
-        rollbackConfig: { order: "start-first", parallelism: 1, delay: "1s", monitor: "5s" },
-        convergeConfig: { delay: "2s", timeout: "5m" },
+        ...SWARM_ROLLING_UPDATE,
       },
       { parent: this },
     );

@@ -44,6 +44,33 @@ export function swarmNames(prefix: string): SwarmNames {
   };
 }
 
+/**
+ * Every task of the stack's services: started again whatever ended it, 2 s apart. The
+ * window is spelled out: Docker hands back "0s", which left out reads as a change at every preview.
+ */
+export const SWARM_RESTART_POLICY = { condition: "any", delay: "2s", window: "0s" };
+
+/**
+ * The rollout of the registry and the TLS proxy: one task at a time, the new one healthy
+ * before an old one is told to stop, rolled back if it fails; `up` waits until every
+ * replica runs and is healthy.
+ */
+export const SWARM_ROLLING_UPDATE = {
+  updateConfig: { order: "start-first", parallelism: 1, delay: "1s", monitor: "5s", failureAction: "rollback" },
+  rollbackConfig: { order: "start-first", parallelism: 1, delay: "1s", monitor: "5s" },
+  convergeConfig: { delay: "2s", timeout: "5m" },
+};
+
+/** A task's health check around `tests`, every 2 s (swarm counts a task running once it is healthy). */
+export function swarmHealthcheck(tests: string[], startPeriod: string) {
+  return { tests, interval: "2s", timeout: "3s", startPeriod, retries: 3 };
+}
+
+/** A health check that connects to `port` (bash's /dev/tcp: Debian-based nginx images have no curl), then writes `send`. */
+export function tcpHealthTest(port: number, send = ""): string[] {
+  return ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}${send ? ` && printf '${send}' >&3` : ""}`];
+}
+
 /** DNS name of a service's running tasks: one address each (endpoint mode dnsrr). */
 export function tasksName(service: string): string {
   return `tasks.${service}`;
